@@ -1,0 +1,28 @@
+"""initscope's engine: parse a spec, run a linear+activation stack, predict it from theory.
+
+Importing this package does not import torch; `run` loads it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from .errors import Cancelled, InitscopeError, RunError, SpecError
+from .spec import RunSpec, default_spec, parse_spec
+
+if TYPE_CHECKING:
+    from .result import RunResult
+
+Progress = Callable[[int, int], None]  # (steps done, steps total)
+CancelCheck = Callable[[], bool]
+
+
+def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelCheck | None = None) -> RunResult:
+    """Run the spec (all trials) and return its measured statistics. Imports torch on first call."""
+    from .runner import run as _run
+
+    return _run(spec, progress=progress, cancelled=cancelled)
+
+
+__all__ = ["run", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",
+           "InitscopeError"]
