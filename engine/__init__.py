@@ -5,7 +5,8 @@ Importing this package does not import torch; `run` loads it on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import Cancelled, InitscopeError, RunError, SpecError
 from .spec import RunSpec, default_spec, parse_spec

@@ -110,7 +110,7 @@ def _int_field(field: str, text: object, low: int, high: int) -> int:
         value = text
     else:
         s = str(text).strip()
-        if not re.fullmatch(r"[+-]?\d{1,12}", s):
+        if not re.fullmatch(r"[+-]?\d{1,19}", s):
             raise SpecError(field, text, f"expected a whole number from {low} to {high}")
         value = int(s)
     if not low <= value <= high:

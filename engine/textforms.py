@@ -160,10 +160,10 @@ def _parse_value(body: str, i: int, field: str, text: str) -> tuple[Value, int]:
     while j < n and body[j] not in ",()=\"'":
         j += 1
     raw = body[i:j].strip()
-    if not raw:
-        raise SpecError(field, text, "every key= needs a value (a number, true/false, a word or a quoted string)")
     if j < n and body[j] in "()=\"'":
         raise SpecError(field, text, f"unexpected {body[j]!r} in a value; quote values that contain it")
+    if not raw:
+        raise SpecError(field, text, "every key= needs a value (a number, true/false, a word or a quoted string)")
     return _classify(raw), j
 
 

@@ -1,0 +1,238 @@
+"""Views of a RunResult as text: the results JSON (schema initscope.run/1), CSV, and a terminal table.
+
+JSON contract (DESIGN.md): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
+layer has layer, fan_in, fan_out, weight {mean, std}, pre/post/grad/grad_pre (each {mean, std, rms,
+min, max, zero_frac, nonfinite_frac}; grad/grad_pre null without gradients) and theory {pre_std,
+post_mean, post_std, grad_std, grad_pre_std} (null where no prediction). Headline values are means
+over trials; with several trials `per_trial` keeps each trial's values. Non-finite numbers are
+written as null, never as NaN/Infinity.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+
+from .result import STAT_NAMES, TENSORS, RunResult
+
+SCHEMA = "initscope.run/1"
+THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std")
+
+
+def _num(x: object) -> float | int | None:
+    """A JSON-safe number: None for NaN/inf."""
+    if x is None:
+        return None
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _clean(obj: object) -> object:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_clean(v) for v in obj.tolist()]
+    if isinstance(obj, (float, int, np.floating, np.integer, np.bool_)) and not isinstance(obj, bool):
+        return _num(obj)
+    return obj
+
+
+def dumps(obj: object, indent: int | None = 2) -> str:
+    """JSON text with every non-finite number written as null."""
+    return json.dumps(_clean(obj), indent=indent, allow_nan=False)
+
+
+def _stats_dict(row: np.ndarray) -> dict[str, float | None]:
+    return {name: _num(row[i]) for i, name in enumerate(STAT_NAMES)}
+
+
+def theory_layer(result: RunResult, index: int) -> dict[str, float | None] | None:
+    """The prediction for block index+1, or None when no prediction was attached."""
+    pred = result.theory
+    if pred is None:
+        return None
+    out = {}
+    for key in THEORY_KEYS:
+        arr = getattr(pred, key, None)
+        out[key] = None if arr is None else _num(arr[index])
+    return out
+
+
+def _theory_extras(result: RunResult) -> dict:
+    pred = result.theory
+    if pred is None:
+        return {"theory_reason": "no prediction was computed"}
+    extras: dict = {}
+    diag = getattr(pred, "diagnostics_json", None)
+    if callable(diag):
+        extras["diagnostics"] = diag()
+    reason = getattr(pred, "reason", None)
+    if reason:
+        extras["theory_reason"] = reason
+    return extras
+
+
+def to_json_dict(result: RunResult) -> dict:
+    """The results JSON as a plain dict (numbers may still be NaN; dumps() turns them into null)."""
+    spec = result.spec
+    tensors = [t for t in TENSORS if t in result.stats]
+    mean_stats = {t: result.stats[t].mean(axis=0) for t in tensors}
+    mean_weight = result.weight.mean(axis=0)
+    mean_hist = {t: result.hist[t].mean(axis=0) for t in result.hist}
+    layers = []
+    for i in range(result.depth):
+        layer = {
+            "layer": i + 1,
+            "fan_in": spec.arch[i],
+            "fan_out": spec.arch[i + 1],
+            "weight": {"mean": _num(mean_weight[i, 0]), "std": _num(mean_weight[i, 1])},
+        }
+        for t in TENSORS:
+            layer[t] = _stats_dict(mean_stats[t][i]) if t in mean_stats else None
+        layer["theory"] = theory_layer(result, i)
+        if result.trials > 1:
+            layer["per_trial"] = {
+                "weight": [{"mean": _num(w[0]), "std": _num(w[1])} for w in result.weight[:, i]],
+                **{t: [_stats_dict(r) for r in result.stats[t][:, i]] for t in tensors},
+            }
+        if mean_hist:
+            layer["hist"] = {t: mean_hist[t][i] for t in mean_hist}
+        layers.append(layer)
+    return {
+        "schema": SCHEMA,
+        "spec": {**spec.to_text(), "args": spec.to_args()},
+        "device": result.device,
+        "dtype": result.dtype,
+        "trials": result.trials,
+        "elapsed_s": _num(result.elapsed_s),
+        "first_nonfinite_layer": result.first_nonfinite_layer(),
+        "lsuv_iterations": list(result.lsuv_iterations) if result.lsuv_iterations is not None else None,
+        "data": {"mean": _num(result.data_mean), "second_moment": _num(result.data_second_moment)},
+        "notes": list(result.notes),
+        **_theory_extras(result),
+        "hist_edges": result.hist_edges,
+        "layers": layers,
+    }
+
+
+def to_json(result: RunResult) -> str:
+    return dumps(to_json_dict(result))
+
+
+def csv_header(result: RunResult) -> list[str]:
+    cols = ["run", "layer", "fan_in", "fan_out", "weight_mean", "weight_std"]
+    cols += [f"{t}_{s}" for t in TENSORS for s in STAT_NAMES]
+    cols += [f"theory_{k}" for k in THEORY_KEYS]
+    return cols
+
+
+def to_csv(named_results: list[tuple[str, RunResult]]) -> str:
+    """One row per run and layer (headline values); empty cells where a value is missing or non-finite."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    header_written = False
+    for name, result in named_results:
+        if not header_written:
+            writer.writerow(csv_header(result))
+            header_written = True
+        for layer in to_json_dict(result)["layers"]:
+            row = [name, layer["layer"], layer["fan_in"], layer["fan_out"], layer["weight"]["mean"],
+                   layer["weight"]["std"]]
+            for t in TENSORS:
+                row += [(layer[t] or {}).get(s) for s in STAT_NAMES]
+            row += [(layer["theory"] or {}).get(k) for k in THEORY_KEYS]
+            writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+    return buf.getvalue()
+
+
+def _fmt(x: float | None, width: int = 9) -> str:
+    if x is None or not math.isfinite(x):
+        return f"{'-' if x is None else str(x):>{width}}"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
+        return f"{x:>{width}.2e}"
+    return f"{x:>{width}.4f}"
+
+
+def to_table(result: RunResult, max_rows: int = 0) -> str:
+    """One row per layer: measured next to predicted (mean over trials), then a summary line."""
+    doc = to_json_dict(result)
+    spec = result.spec
+    lines = [
+        f"initscope  {spec.label()}  bias={spec.to_text()['bias']}  data={spec.to_text()['data']}  "
+        f"batch={spec.batch}  trials={result.trials}",
+        f"device {result.device}  dtype {result.dtype}  {result.elapsed_s:.3f} s",
+        "",
+    ]
+    head = (f"{'layer':>5} {'fan':>11} | {'pre std':>9} {'theory':>9} | {'post mean':>9} {'theory':>9} | "
+            f"{'post std':>9} {'theory':>9} | {'zero%':>6}")
+    if result.has_grad:
+        head += f" | {'dL/dh std':>9} {'theory':>9}"
+    lines += [head, "-" * len(head)]
+    rows = doc["layers"]
+    shown = rows if not max_rows or len(rows) <= max_rows else rows[: max_rows // 2] + [None] + rows[-max_rows // 2:]
+    for layer in shown:
+        if layer is None:
+            lines.append(f"{'...':>5}")
+            continue
+        th = layer["theory"] or {}
+        pre, post = layer["pre"], layer["post"]
+        fan = f"{layer['fan_in']}->{layer['fan_out']}"
+        line = (f"{layer['layer']:>5} {fan:>11} | {_fmt(pre['std'])} {_fmt(th.get('pre_std'))} | "
+                f"{_fmt(post['mean'])} {_fmt(th.get('post_mean'))} | {_fmt(post['std'])} {_fmt(th.get('post_std'))} | "
+                f"{100 * (post['zero_frac'] or 0):>6.1f}")
+        if result.has_grad:
+            line += f" | {_fmt(layer['grad_pre']['std'])} {_fmt(th.get('grad_pre_std'))}"
+        if (pre["nonfinite_frac"] or 0) > 0 or (post["nonfinite_frac"] or 0) > 0:
+            line += "  non-finite"
+        lines.append(line)
+    bad = result.first_nonfinite_layer()
+    if bad is not None:
+        lines += ["", f"The signal went non-finite (inf/nan) first at layer {bad}."]
+    if result.lsuv_iterations is not None:
+        lines += ["", "LSUV iterations per layer: " + " ".join(str(i) for i in result.lsuv_iterations)]
+    for note in result.notes:
+        lines.append(f"note: {note}")
+    if doc.get("theory_reason"):
+        lines.append(f"theory: {doc['theory_reason']}")
+    return "\n".join(lines) + "\n"
+
+
+def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre") -> str:
+    """A plotext chart of std per layer, measured and predicted, log-scaled by hand when the range is wide."""
+    import plotext as plt
+
+    measured = result.headline(tensor, "std")
+    theory = getattr(result.theory, f"{tensor}_std", None) if result.theory is not None else None
+    series = [("measured", measured, "blue")]
+    if theory is not None:
+        series.append(("theory", np.asarray(theory, dtype=float), "red"))
+    finite = np.concatenate([s[np.isfinite(s) & (s > 0)] for _, s, _ in series])
+    log = finite.size > 0 and finite.max() / finite.min() > 100
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    xs = np.arange(1, len(measured) + 1)
+    for label, ys, color in series:
+        ok = np.isfinite(ys) & ((ys > 0) if log else True)
+        if ok.any():
+            yv = np.log10(ys[ok]) if log else ys[ok]
+            plt.plot(xs[ok].tolist(), yv.tolist(), label=label, color=color, marker="braille")
+    if log and finite.size:
+        lo, hi = math.floor(np.log10(finite.min())), math.ceil(np.log10(finite.max()))
+        hi = max(hi, lo + 1)
+        step = max(1, (hi - lo) // 8)
+        ticks = list(range(lo, hi + 1, step))
+        plt.yticks(ticks, [f"1e{t}" for t in ticks])
+    plt.title(f"{tensor} std per layer" + (" (log scale)" if log else ""))
+    plt.xlabel("layer")
+    return plt.build()

@@ -1,0 +1,1 @@
+"""initscope's terminal UI (Textual). Importing it does not import torch."""

@@ -1,0 +1,202 @@
+"""The `initscope` command.
+
+    initscope [spec flags] [--preset NAME]        open the app, preset by the flags
+    initscope run [spec flags] [--format table|json|csv] [--output FILE] [--preset NAME]
+    initscope explain [spec flags]                the theory's explanation, in words and numbers
+    initscope list                                every scheme, activation, bias and data source
+
+Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
+allowed), 1 a failure while running. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
+one for anything unexpected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from engine.errors import InitscopeError, RunError, SpecError
+from engine.spec import DEFAULTS, RunSpec, parse_spec
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials")
+
+
+class UsageError(Exception):
+    """argparse's complaint, turned into one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + traceback-like noise
+        raise UsageError(message)
+
+
+def _add_spec_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("spec (text forms as in DESIGN.md; `initscope list` shows every name)")
+    g.add_argument("--arch", help=f"widths joined by '-', WxN repeats (default {DEFAULTS['arch']})")
+    g.add_argument("--init", help=f"init scheme, e.g. kaiming_normal(mode=fan_out) (default {DEFAULTS['init']})")
+    g.add_argument("--act", help=f"activation, e.g. leaky_relu(a=0.1) (default {DEFAULTS['act']})")
+    g.add_argument("--bias", help="bias, e.g. zeros, const(value=0.1) (default zeros; torch_default init brings its own)")
+    g.add_argument("--data", help=f"input data, e.g. gaussian(std=1), file(path=x.npy), digits (default {DEFAULTS['data']})")
+    g.add_argument("--batch", help=f"rows of input (default {DEFAULTS['batch']})")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    g.add_argument("--dtype", help="float32, float64, bfloat16 or float16 (default float32)")
+    g.add_argument("--seed", help="random seed; trial t uses seed + t (default 0)")
+    g.add_argument("--trials", help="independent networks to average (default 1)")
+    g.add_argument("--no-grad", dest="grad", action="store_false", default=None, help="forward pass only")
+    g.add_argument("--grad", dest="grad", action="store_true", help="also measure gradients (the default)")
+    g.add_argument("--preset", help="start from a classic experiment (see `initscope list`)")
+
+
+def build_parser() -> dict[str, argparse.ArgumentParser]:
+    app = _Parser(prog="initscope", description="Open the initscope app (subcommands: run, explain, list).")
+    _add_spec_flags(app)
+    run = _Parser(prog="initscope run", description="Run a spec headless and print the per-layer statistics.")
+    _add_spec_flags(run)
+    run.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    run.add_argument("--output", "-o", help="write to this file instead of stdout")
+    explain = _Parser(prog="initscope explain", description="Explain what the theory predicts for a spec.")
+    _add_spec_flags(explain)
+    lister = _Parser(prog="initscope list", description="List every init scheme, activation, bias, data source and preset.")
+    return {"app": app, "run": run, "explain": explain, "list": lister}
+
+
+def spec_from_args(ns: argparse.Namespace) -> list[tuple[str, RunSpec]]:
+    """The specs the flags describe: one, or a preset's variants with the flags applied on top."""
+    texts = {k: getattr(ns, k) for k in SPEC_FLAGS if getattr(ns, k, None) is not None}
+    if getattr(ns, "grad", None) is not None:
+        texts["grad"] = "true" if ns.grad else "false"
+    if getattr(ns, "preset", None):
+        from engine.presets import get_preset
+
+        preset = get_preset(ns.preset)
+        return [(label, parse_spec(**{**fields, **texts})) for label, fields in preset.variants]
+    return [("run", parse_spec(**texts))]
+
+
+def _progress_printer():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rrunning: {done}/{total} layers")
+        if done >= total:
+            sys.stderr.write("\r" + " " * 40 + "\r")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    import engine
+    from engine import report
+
+    specs = spec_from_args(ns)
+    results = []
+    for label, spec in specs:
+        results.append((label, engine.run(spec, progress=_progress_printer())))
+    if ns.format == "json":
+        if len(results) == 1:
+            text = report.to_json(results[0][1])
+        else:
+            text = report.dumps({"schema": "initscope.runs/1",
+                                 "runs": [{"name": n, "result": report.to_json_dict(r)} for n, r in results]})
+        text += "\n"
+    elif ns.format == "csv":
+        text = report.to_csv(results)
+    else:
+        parts = []
+        for label, result in results:
+            if len(results) > 1:
+                parts.append(f"== {label} ==")
+            parts.append(report.to_table(result))
+            parts.append(report.std_chart(result, width=min(100, _term_width())))
+        text = "\n".join(parts) + "\n"
+    if ns.output:
+        from tui.export import atomic_write_text
+
+        atomic_write_text(Path(ns.output), text)
+        print(f"wrote {ns.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _term_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 100
+
+
+def cmd_explain(ns: argparse.Namespace) -> int:
+    from engine.theory import explain, predict
+
+    for label, spec in spec_from_args(ns):
+        if label != "run":
+            print(f"== {label} ==")
+        print(explain(spec, predict(spec)).to_text())
+    return EXIT_OK
+
+
+def cmd_list(ns: argparse.Namespace) -> int:
+    from engine.catalog import listing
+    from engine.presets import PRESETS
+
+    out = [listing(), "Presets (--preset; keys in the app)"]
+    for p in PRESETS.values():
+        out.append(f"  {p.name:<14} [{p.key}] {p.title}")
+        out.append(f"  {'':<19}look for: {p.look_for}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def cmd_app(ns: argparse.Namespace) -> int:
+    specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
+    from tui.app import main as app_main
+
+    app_main(specs[0][1] if not ns.preset else None, preset=ns.preset)
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "app": cmd_app}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS and argv[0] != "app" else "app"
+    args = argv[1:] if command != "app" else argv
+    try:
+        ns = build_parser()[command].parse_args(args)
+        return COMMANDS[command](ns)
+    except UsageError as e:
+        print(f"initscope: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except SpecError as e:
+        print(f"initscope: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunError as e:
+        print(f"initscope: run failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except InitscopeError as e:
+        print(f"initscope: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("initscope: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so in one line; INITSCOPE_DEBUG=1 shows the traceback
+        if os.environ.get("INITSCOPE_DEBUG"):
+            raise
+        print(f"initscope: unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 "
+              "for details", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
