@@ -1,0 +1,85 @@
+"""The results JSON contract, CSV and table, on hand-built results (no torch needed)."""
+
+import csv
+import io
+import json
+from types import SimpleNamespace
+
+import numpy as np
+
+from engine import report
+from engine.result import STAT_NAMES, RunResult
+from engine.spec import parse_spec
+
+
+def _result(depth=3, trials=2, grad=True, blow_up_at=None):
+    spec = parse_spec(arch=f"8-8x{depth}", trials=str(trials), grad=str(grad).lower())
+    rng = np.random.default_rng(0)
+    tensors = ("pre", "post", "grad", "grad_pre") if grad else ("pre", "post")
+    stats = {t: rng.random((trials, depth, len(STAT_NAMES))) for t in tensors}
+    for t in tensors:
+        stats[t][:, :, STAT_NAMES.index("nonfinite_frac")] = 0.0
+    if blow_up_at is not None:
+        stats["pre"][:, blow_up_at - 1:, STAT_NAMES.index("std")] = np.inf
+        stats["pre"][:, blow_up_at - 1:, STAT_NAMES.index("nonfinite_frac")] = 0.5
+        stats["post"][:, blow_up_at - 1:, STAT_NAMES.index("mean")] = np.nan
+    edges = np.linspace(-3, 3, 5)
+    hist = {t: rng.integers(0, 10, (trials, depth, 4)).astype(float) for t in tensors}
+    return RunResult(spec=spec, device="cpu", dtype="float32", elapsed_s=0.25, stats=stats,
+                     weight=rng.random((trials, depth, 2)), hist_edges=edges, hist=hist)
+
+
+def test_json_follows_the_contract():
+    res = _result()
+    res.theory = SimpleNamespace(pre_std=np.full(3, 1.5), post_mean=np.full(3, 0.5), post_std=np.full(3, np.nan),
+                                 grad_std=np.ones(3), grad_pre_std=np.ones(3), reason="post std: none here")
+    doc = json.loads(report.to_json(res))
+    assert doc["schema"] == "initscope.run/1"
+    assert doc["device"] == "cpu" and doc["dtype"] == "float32" and doc["trials"] == 2
+    assert doc["elapsed_s"] == 0.25
+    assert doc["spec"]["arch"] == "8x4" and "--arch" in doc["spec"]["args"]
+    assert len(doc["layers"]) == 3
+    layer = doc["layers"][1]
+    assert (layer["layer"], layer["fan_in"], layer["fan_out"]) == (2, 8, 8)
+    for t in ("pre", "post", "grad", "grad_pre"):
+        assert set(layer[t]) == set(STAT_NAMES)
+        assert layer[t]["std"] == np.mean(res.stats[t][:, 1, 1])  # headline = mean over trials
+        assert len(layer["per_trial"][t]) == 2
+    assert layer["weight"]["std"] == np.mean(res.weight[:, 1, 1])
+    assert layer["theory"] == {"pre_std": 1.5, "post_mean": 0.5, "post_std": None, "grad_std": 1.0,
+                               "grad_pre_std": 1.0}
+    assert doc["theory_reason"] == "post std: none here"
+    # re-running from the JSON spec gives the same spec
+    fields = {k: v for k, v in doc["spec"].items() if k != "args"}
+    assert parse_spec(**fields) == res.spec
+
+
+def test_json_without_gradients_has_null_grad_and_no_theory_means_null():
+    doc = json.loads(report.to_json(_result(trials=1, grad=False)))
+    layer = doc["layers"][0]
+    assert layer["grad"] is None and layer["grad_pre"] is None
+    assert layer["theory"] is None and "per_trial" not in layer
+
+
+def test_exploding_result_is_valid_json_with_nulls():
+    text = report.to_json(_result(depth=4, blow_up_at=3))
+    assert "NaN" not in text and "Infinity" not in text
+    doc = json.loads(text)
+    assert doc["first_nonfinite_layer"] == 3
+    assert doc["layers"][2]["pre"]["std"] is None and doc["layers"][2]["post"]["mean"] is None
+    assert doc["layers"][1]["pre"]["std"] is not None
+
+
+def test_csv_one_row_per_run_and_layer():
+    rows = list(csv.DictReader(io.StringIO(report.to_csv([("a", _result()), ("b", _result(depth=2))]))))
+    assert [r["run"] for r in rows] == ["a"] * 3 + ["b"] * 2
+    assert float(rows[0]["pre_std"]) == np.mean(_result().stats["pre"][:, 0, 1])
+    assert rows[0]["theory_pre_std"] == ""
+
+
+def test_table_marks_the_first_non_finite_layer():
+    text = report.to_table(_result(depth=4, blow_up_at=3))
+    assert "non-finite (inf/nan) first at layer 3" in text
+    assert len([line for line in text.splitlines() if line.strip().startswith(("1 ", "2 ", "3 ", "4 "))]) == 4
+    chart = report.std_chart(_result(depth=4, blow_up_at=3), width=60, height=12)
+    assert "pre std per layer" in chart
