@@ -1,0 +1,410 @@
+"""ExplainPanel: why the curves look the way they do, for the current configuration.
+
+API
+    panel = ExplainPanel(id="explain")          # a VerticalScroll of titled sections
+    panel.show(spec, result)                    # spec: RunSpec; result: RunResult | None (None before a run)
+    panel.text                                  # everything shown, as plain text (copy / tests)
+    explain_sections(spec, result) -> list[Section]   # pure: the same content without Textual
+    init_formula_lines(spec) / activation_lines(spec) -> list[str]   # pure, torch-free
+
+Sections:
+  Init         the catalog formula, then the numbers for layer 1 filled in, e.g.
+               "std = gain/sqrt(fan_in) = 1.4142/sqrt(512) = 0.0625", and sigma_w^2 = fan_in * Var[W]
+               (plus other fans when widths vary, and the measured std(W) once a run exists).
+  Activation   the formula and the recommended gain; bias and data formulas in one line each.
+  Theory       engine.theory.explain(spec, result.theory or predict(spec)): title and paragraphs.
+  Diagnostics  the prediction's diagnostics (chi_1 and its phase, growth per layer, vanish/explode
+               depth, fixed point, ...) and its `reason` when a quantity has no prediction.
+  Measured vs predicted  pre std, post mean, post std, grad std, grad_pre std at layer 1 and layer L:
+               measured (mean over trials), predicted, ratio.
+engine.theory is imported lazily and guarded: while it is missing or fails, the Theory section says
+so in one line and the rest still shows. All text is shown with markup off (formulas have brackets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Label, Static
+
+from engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
+
+THEORY_ROWS = (  # (label, tensor, stat, prediction attribute)
+    ("pre std", "pre", "std", "pre_std"),
+    ("post mean", "post", "mean", "post_mean"),
+    ("post std", "post", "std", "post_std"),
+    ("grad std", "grad", "std", "grad_std"),
+    ("grad_pre std", "grad_pre", "std", "grad_pre_std"),
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str  # init | activation | theory | diagnostics | compare
+    title: str
+    body: str
+
+
+def g(x: float) -> str:
+    """A number for formulas: 5 significant digits, no trailing zeros."""
+    if x is None:
+        return "n/a"
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-4):
+        return f"{x:.4e}"
+    return f"{x:.5g}"
+
+
+def _trunc_std(std: float, a: float, b: float) -> float:
+    """Std of N(0, std^2) truncated to [a, b] (absolute bounds, as torch's trunc_normal_)."""
+    al, be = a / std, b / std
+    pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
+    cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # noqa: E731
+    z = cdf(be) - cdf(al)
+    if z <= 0:
+        return math.nan
+    m = (pdf(al) - pdf(be)) / z
+    var = 1 + (al * pdf(al) - be * pdf(be)) / z - m * m
+    return std * math.sqrt(max(var, 0.0))
+
+
+def _weight_std(spec, fan_in: int, fan_out: int) -> tuple[list[str], float | None]:
+    """(formula lines with numbers, std of W) for one layer's fans."""
+    init, act = spec.init, spec.act
+    p = init.kwargs
+    name = init.name
+    fi, fo = fan_in, fan_out
+    if name == "normal":
+        s = float(p["std"])
+        return [f"std = {g(s)}"], s
+    if name == "uniform":
+        b = float(p["bound"])
+        s = b / math.sqrt(3)
+        return [f"std = bound/sqrt(3) = {g(b)}/sqrt(3) = {g(s)}"], s
+    if name == "xavier_normal":
+        gain = float(p["gain"])
+        s = gain * math.sqrt(2 / (fi + fo))
+        return [f"std = gain*sqrt(2/(fan_in+fan_out)) = {g(gain)}*sqrt(2/({fi}+{fo})) = {g(s)}"], s
+    if name == "xavier_uniform":
+        gain = float(p["gain"])
+        a = gain * math.sqrt(6 / (fi + fo))
+        return [f"a = gain*sqrt(6/(fan_in+fan_out)) = {g(gain)}*sqrt(6/({fi}+{fo})) = {g(a)}",
+                f"std = a/sqrt(3) = {g(a / math.sqrt(3))}"], a / math.sqrt(3)
+    if name in ("kaiming_normal", "kaiming_uniform"):
+        auto = p.get("gain") is None
+        gain = activation_gain(act) if auto else float(p["gain"])
+        mode = str(p.get("mode", "fan_in"))
+        fan = fi if mode == "fan_in" else fo
+        s = gain / math.sqrt(fan)
+        lines = [f"gain = calculate_gain({act.name}) = {g(gain)}" if auto else f"gain = {g(gain)} (given)"]
+        if name == "kaiming_uniform":
+            a = gain * math.sqrt(3 / fan)
+            lines.append(f"a = gain*sqrt(3/{mode}) = {g(gain)}*sqrt(3/{fan}) = {g(a)}")
+        lines.append(f"std = gain/sqrt({mode}) = {g(gain)}/sqrt({fan}) = {g(s)}")
+        return lines, s
+    if name in ("lecun_normal", "lecun_uniform"):
+        gain = float(p["gain"])
+        s = gain / math.sqrt(fi)
+        lines = []
+        if name == "lecun_uniform":
+            a = gain * math.sqrt(3 / fi)
+            lines.append(f"a = gain*sqrt(3/fan_in) = {g(gain)}*sqrt(3/{fi}) = {g(a)}")
+        lines.append(f"std = gain/sqrt(fan_in) = {g(gain)}/sqrt({fi}) = {g(s)}")
+        return lines, s
+    if name == "orthogonal":
+        gain = float(p["gain"])
+        s = gain / math.sqrt(max(fi, fo))
+        return [f"std of an entry = gain/sqrt(max(fan_in, fan_out)) = {g(gain)}/sqrt({max(fi, fo)}) = {g(s)}"], s
+    if name == "trunc_normal":
+        s0, a, b = float(p["std"]), float(p["a"]), float(p["b"])
+        s = _trunc_std(s0, a, b)
+        return [f"std = {g(s0)} before truncation to [{g(a)}, {g(b)}]; after: {g(s)}"], s
+    if name == "torch_default":
+        b = 1 / math.sqrt(fi)
+        return [f"bound = 1/sqrt(fan_in) = 1/sqrt({fi}) = {g(b)}", f"std = bound/sqrt(3) = {g(b / math.sqrt(3))}"], \
+            b / math.sqrt(3)
+    if name == "zeros":
+        return ["std = 0: every unit computes the same thing"], 0.0
+    if name == "lsuv":
+        return [f"start orthogonal, then rescale each layer until std(pre) = {g(p['target'])} +- {g(p['tol'])} "
+                f"(at most {p['max_iter']} steps)"], None
+    return [], None
+
+
+def init_formula_lines(spec, result=None) -> list[str]:
+    """The init scheme: its formula, then the numbers for layer 1 (and the other fans, if widths vary)."""
+    entry = INITS.get(spec.init.name)
+    text = spec.to_text()["init"]
+    lines = [f"{text}: {entry.doc}" if entry else text]
+    if entry and entry.formula:
+        lines.append(entry.formula)
+    pairs = list(zip(spec.fan_in, spec.fan_out, strict=True))
+    first, std = _weight_std(spec, *pairs[0])
+    varied = len(set(pairs)) > 1
+    if varied:
+        lines.append(f"layer 1 ({pairs[0][0]}->{pairs[0][1]}):")
+        first = ["  " + line for line in first]
+    lines += first
+    if std is not None:
+        fi = pairs[0][0]
+        lines.append(("  " if varied else "") + f"sigma_w^2 = fan_in*Var[W] = {fi}*{g(std)}^2 = {g(fi * std * std)}")
+    if varied:
+        seen = {pairs[0]}
+        for i, pair in enumerate(pairs[1:], start=2):
+            if pair in seen:
+                continue
+            seen.add(pair)
+            _, s = _weight_std(spec, *pair)
+            if len(seen) > 4:
+                lines.append("... (more widths)")
+                break
+            lines.append(f"layer {i} ({pair[0]}->{pair[1]}): std = {g(s)}"
+                         + (f", sigma_w^2 = {g(pair[0] * s * s)}" if s is not None else ""))
+    if result is not None:
+        w = np.asarray(result.weight, dtype=float)
+        if w.ndim == 3 and w.shape[1] >= 1:
+            lines.append(f"measured std(W^1) = {g(float(np.nanmean(w[:, 0, 1])))}"
+                         + (f", std(W^{w.shape[1]}) = {g(float(np.nanmean(w[:, -1, 1])))}" if w.shape[1] > 1 else ""))
+        if getattr(result, "lsuv_iterations", None):
+            its = result.lsuv_iterations
+            lines.append(f"LSUV steps per layer: {', '.join(map(str, its[:12]))}{' ...' if len(its) > 12 else ''}")
+    return lines
+
+
+def activation_lines(spec) -> list[str]:
+    """The activation's formula and recommended gain; the bias and the data, one line each."""
+    t = spec.to_text()
+    act = ACTIVATIONS.get(spec.act.name)
+    lines = [f"{t['act']}: {act.doc}" if act else t["act"]]
+    if act and act.formula:
+        lines.append(act.formula)
+    try:
+        lines.append(f"recommended gain = {g(activation_gain(spec.act))}")
+    except (KeyError, ValueError):
+        pass
+    bias, data = BIASES.get(spec.bias.name), DATA.get(spec.data.name)
+    lines.append(f"bias {t['bias']}: {bias.formula if bias and bias.formula else ''}".rstrip(": "))
+    lines.append(f"data {t['data']}: {data.formula if data and data.formula else ''}".rstrip(": "))
+    return lines
+
+
+def _theory():
+    """(predict, explain) from engine.theory, or (None, reason)."""
+    try:
+        theory = importlib.import_module("engine.theory")
+    except Exception as err:  # noqa: BLE001 - any failure means "not available", shown in one line
+        return None, f"theory not available ({type(err).__name__}: {err})"
+    predict, explain = getattr(theory, "predict", None), getattr(theory, "explain", None)
+    if predict is None or explain is None:
+        return None, "theory not available (engine.theory has no predict/explain yet)"
+    return (predict, explain), ""
+
+
+def _prediction(spec, result):
+    """(prediction or None, explain function or None, message)."""
+    funcs, why = _theory()
+    pred = getattr(result, "theory", None) if result is not None else None
+    if funcs is None:
+        return pred, None, why
+    predict, explain = funcs
+    if pred is None:
+        try:
+            pred = predict(spec)
+        except Exception as err:  # noqa: BLE001
+            return None, explain, f"no prediction: {err}"
+    return pred, explain, ""
+
+
+def _text_of(obj) -> str:
+    to_text = getattr(obj, "to_text", None)
+    if callable(to_text):
+        return str(to_text())
+    return str(obj)
+
+
+def _fmt_any(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return {True: "yes", False: "no", None: "n/a"}[v]
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return g(float(v))
+    if isinstance(v, np.ndarray):
+        if v.size <= 6:
+            return ", ".join(_fmt_any(x) for x in v.tolist())
+        return f"{_fmt_any(v.flat[0])} ... {_fmt_any(v.flat[-1])} ({v.size} values)"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_fmt_any(x) for x in v[:6]) + (" ..." if len(v) > 6 else "")
+    return str(v)
+
+
+def _items(diag) -> list[tuple[str, object]]:
+    if diag is None:
+        return []
+    if isinstance(diag, dict):
+        return list(diag.items())
+    if dataclasses.is_dataclass(diag):
+        return [(f.name, getattr(diag, f.name)) for f in dataclasses.fields(diag)]
+    lines = getattr(diag, "lines", None)
+    if callable(lines):
+        return [("", line) for line in lines()]
+    if hasattr(diag, "__dict__"):
+        return [(k, v) for k, v in vars(diag).items() if not k.startswith("_")]
+    return [("", diag)]
+
+
+def diagnostics_lines(pred) -> list[str]:
+    if pred is None:
+        return []
+    lines: list[str] = []
+    for key, value in _items(getattr(pred, "diagnostics", None)):
+        if value is None:
+            continue
+        label = key.replace("chi1", "chi_1").replace("_", " ").replace("chi 1", "chi_1") if key else ""
+        lines.append(f"{label}: {_fmt_any(value)}" if label else _fmt_any(value))
+    chi1 = getattr(pred, "chi1", None)
+    if chi1 is not None and not any(line.startswith("chi_1") for line in lines):
+        arr = np.atleast_1d(np.asarray(chi1, dtype=float))
+        if arr.size and math.isfinite(arr[0]):
+            c = float(arr[0])
+            phase = "ordered: signals vanish" if c < 0.99 else "chaotic: signals explode" if c > 1.01 else "critical"
+            lines.append(f"chi_1 (layer 1) = {g(c)} ({phase})")
+    reason = getattr(pred, "reason", None)
+    if reason:
+        lines.append(f"note: {_text_of(reason) if not isinstance(reason, str) else reason}")
+    return lines
+
+
+def _arr(obj, attr: str) -> np.ndarray | None:
+    v = getattr(obj, attr, None) if obj is not None else None
+    if v is None:
+        return None
+    a = np.atleast_1d(np.asarray(v, dtype=float))
+    return a if a.size else None
+
+
+def compare_lines(result, pred) -> list[str]:
+    """Measured vs predicted at layer 1 and layer L, as a small fixed-width table."""
+    if result is None:
+        return ["Run the configuration (the measured values appear here next to the prediction)."]
+    depth = result.depth
+    layers = [0] if depth == 1 else [0, depth - 1]
+    out: list[str] = []
+    for li in layers:
+        out.append(f"{'layer ' + str(li + 1):<12} {'measured':>10} {'predicted':>10} {'ratio':>6}")
+        for label, tensor, stat, attr in THEORY_ROWS:
+            if tensor not in result.stats:
+                continue
+            m = float(result.headline(tensor, stat)[li])
+            p_arr = _arr(pred, attr)
+            p = float(p_arr[li]) if p_arr is not None and li < p_arr.size else math.nan
+            ratio = m / p if math.isfinite(m) and math.isfinite(p) and p != 0 else math.nan
+            cells = [_cell(m), _cell(p), f"{ratio:6.3f}" if math.isfinite(ratio) else "   -  "]
+            out.append(f"{label:<12} {cells[0]:>10} {cells[1]:>10} {cells[2]:>6}")
+        out.append("")
+    if pred is None:
+        out.append("(no prediction to compare with)")
+    return out[:-1] if out and out[-1] == "" else out
+
+
+def _cell(x: float) -> str:
+    if not math.isfinite(x):
+        return "-" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 or x == 0 else f"{x:.2e}"
+
+
+def explain_sections(spec, result=None) -> list[Section]:
+    """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict)."""
+    sections = [
+        Section("init", "Init", "\n".join(init_formula_lines(spec, result))),
+        Section("activation", "Activation", "\n".join(activation_lines(spec))),
+    ]
+    pred, explain, why = _prediction(spec, result)
+    if explain is None or pred is None:
+        theory_text = why[:1].upper() + why[1:]
+        if theory_text and not theory_text.endswith("."):
+            theory_text += "."
+    else:
+        try:
+            ex = explain(spec, pred)
+            paragraphs = list(getattr(ex, "paragraphs", ()) or ())
+            title = getattr(ex, "title", "")
+            theory_text = "\n\n".join([p for p in [title, *map(str, paragraphs)] if p]) or _text_of(ex)
+        except Exception as err:  # noqa: BLE001
+            theory_text = f"The theory could not explain this configuration: {err}"
+    sections.append(Section("theory", "Theory", theory_text))
+    diag = diagnostics_lines(pred)
+    sections.append(Section("diagnostics", "Diagnostics", "\n".join(diag) if diag else "none"))
+    sections.append(Section("compare", "Measured vs predicted", "\n".join(compare_lines(result, pred))))
+    return sections
+
+
+class ExplainPanel(VerticalScroll):
+    """Formulas, theory and diagnostics for a spec (and its result). Call `show(spec, result)`."""
+
+    DEFAULT_CSS = """
+    ExplainPanel {
+        height: 1fr;
+        padding: 0 1;
+    }
+    ExplainPanel > .explain-title {
+        text-style: bold;
+        color: $text-accent;
+        margin-top: 1;
+    }
+    ExplainPanel > .explain-title.-first {
+        margin-top: 0;
+    }
+    ExplainPanel > .explain-body {
+        width: 1fr;
+    }
+    ExplainPanel > #explain-compare-body {
+        text-wrap: nowrap;
+        text-overflow: clip;
+    }
+    """
+
+    KEYS = ("init", "activation", "theory", "diagnostics", "compare")
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._spec = None
+        self._result = None
+        self.sections: list[Section] = []
+
+    def compose(self) -> ComposeResult:
+        for i, key in enumerate(self.KEYS):
+            yield Label("", id=f"explain-{key}-title", classes="explain-title" + (" -first" if i == 0 else ""),
+                        markup=False)
+            yield Static("Choose a configuration to see its formulas." if i == 0 else "", id=f"explain-{key}-body",
+                         classes="explain-body", markup=False)
+
+    def on_mount(self) -> None:
+        if self._spec is not None:
+            self._apply()
+
+    def show(self, spec, result=None) -> None:
+        """Explain `spec`; with `result`, also compare measured values with the prediction."""
+        self._spec, self._result = spec, result
+        self.sections = explain_sections(spec, result) if spec is not None else []
+        if self.is_mounted:
+            self._apply()
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(f"{s.title}\n{s.body}" for s in self.sections)
+
+    def _apply(self) -> None:
+        by_key = {s.key: s for s in self.sections}
+        for key in self.KEYS:
+            s = by_key.get(key)
+            self.query_one(f"#explain-{key}-title", Label).update(s.title if s else "")
+            self.query_one(f"#explain-{key}-body", Static).update(s.body if s else "")
