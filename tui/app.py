@@ -1,0 +1,803 @@
+"""The initscope app: the spec form on the left, the results as tabs on the right.
+
+Data flow (DESIGN.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
+The engine runs in one exclusive worker (a new run cancels the stale one; the engine polls
+`cancelled` per layer). torch is imported by the first run, after the first frame.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.color import Color
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
+from textual.worker import get_current_worker
+
+from engine.errors import Cancelled, SpecError
+from engine.result import RunResult
+from engine.spec import RunSpec, default_spec
+
+from .commands import InitScopeCommands
+from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
+from .pins import MAX_PINS, PinBoard
+from .screens.choice import Choice, ChoiceScreen
+from .screens.help import HelpScreen
+from .screens.rename import RenamePrompt
+from .widgets.form import SpecForm
+from .widgets.layer_plot import LayerPlot, Mark, Series
+from .widgets.legend import Legend, LegendEntry
+from .widgets.runs_table import RunsTable
+
+TENSORS = ("pre", "post", "grad", "grad_pre")
+TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
+TABS = ("curves", "distribution", "explain", "runs")
+DEBOUNCE_S = 0.3
+NONFINITE_RGB = (255, 85, 85)
+
+
+@dataclass(frozen=True)
+class KeyAction:
+    group: str
+    keys: str
+    title: str
+    action: str
+    help: str
+
+
+# One table for the help screen and the command palette (the bindings below use the same actions).
+KEY_ACTIONS: tuple[KeyAction, ...] = (
+    KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
+    KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
+    KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
+    KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor", "Cycle pre -> post -> grad -> grad_pre"),
+    KeyAction("View", "ctrl+l  l", "Log y", "toggle_log", "Log scale on the std plot (|mean| on the mean plot)"),
+    KeyAction("View", "F2", "Show/hide form", "toggle_form", "Give the plots the whole width"),
+    KeyAction("View", "F4", "Next tab", "next_tab", "Curves -> Distribution -> Explain -> Runs"),
+    KeyAction("View", "F5..F8", "Curves/Distribution/Explain/Runs tab", "show_tab('curves')", "Jump to a tab"),
+    KeyAction("Compare", "ctrl+n  p", "Pin current run", "pin", "Keep the current run with a colour and a name"),
+    KeyAction("Compare", "1..9", "Show/hide pin N", "toggle_pin(0)", "Toggle a pinned run's visibility"),
+    KeyAction("Compare", "space (Runs tab)", "Show/hide selected pin", "table('toggle')", "In the runs table"),
+    KeyAction("Compare", "r (Runs tab)", "Rename selected pin", "table('rename')", "In the runs table"),
+    KeyAction("Compare", "d (Runs tab)", "Remove selected pin", "table('remove')", "In the runs table"),
+    KeyAction("Compare", "enter (Runs tab)", "Recall selected pin", "table('recall')",
+              "Load its configuration into the form"),
+    KeyAction("Files", "ctrl+s", "Save / open menu", "save_menu", "JSON, CSV, SVG screenshot, session"),
+    KeyAction("Files", "ctrl+s j", "Export results as JSON", "export('json')", "Current and pinned runs"),
+    KeyAction("Files", "ctrl+s c", "Export results as CSV", "export('csv')", "One row per run and layer"),
+    KeyAction("Files", "ctrl+s s", "Save SVG screenshot", "export('svg')", "What is on screen now"),
+    KeyAction("Files", "ctrl+s w", "Save session", "export('session')", "The pinned configurations"),
+    KeyAction("Files", "ctrl+o", "Open session", "open_session", "Re-run and pin a saved session"),
+    KeyAction("App", "F1  ?", "Help", "help", "This screen"),
+    KeyAction("App", "ctrl+p", "Command palette", "command_palette", "Search every action"),
+    KeyAction("App", "tab / shift+tab", "Next/previous field", "focus_next", "Move through the form"),
+    KeyAction("App", "ctrl+q", "Quit", "quit", "Always quits"),
+)
+
+
+def _rgb(text: str) -> tuple[int, int, int]:
+    c = Color.parse(text)
+    return (c.r, c.g, c.b)
+
+
+def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[int, int, int]:
+    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b, strict=False))  # type: ignore[return-value]
+
+
+def theory_curve(theory: object, tensor: str, stat: str) -> np.ndarray | None:
+    """The prediction's curve for (tensor, stat), or None: pre_std, post_mean, post_std, grad_std, grad_pre_std."""
+    if theory is None:
+        return None
+    y = getattr(theory, f"{tensor}_{stat}", None)
+    if y is None:
+        return None
+    y = np.asarray(y, dtype=float)
+    return y if y.size and np.isfinite(y).any() else None
+
+
+def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The finite-width band around the std curve, when the prediction has one for this tensor."""
+    if theory is None:
+        return None
+    band_tensor = getattr(theory, "band_tensor", "post")
+    lo = getattr(theory, "band_lower", None)
+    hi = getattr(theory, "band_upper", None)
+    if lo is None or hi is None or band_tensor != tensor:
+        return None
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+
+
+def first_nonfinite(result: RunResult, tensor: str) -> int | None:
+    if tensor not in result.stats:
+        return None
+    bad = (result.per_trial(tensor, "nonfinite_frac") > 0).any(axis=0) | ~np.isfinite(result.headline(tensor, "std"))
+    idx = np.flatnonzero(bad)
+    return int(idx[0]) + 1 if idx.size else None
+
+
+class InitScopeApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "initscope"
+    COMMANDS = App.COMMANDS | {InitScopeCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    AUTO_FOCUS = None
+    NOTIFICATION_TIMEOUT = 6
+
+    BINDINGS = [
+        Binding("f1", "help", "Help", priority=True, tooltip="Every key"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
+        Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
+        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, post, grad, grad_pre"),
+        Binding("t", "next_tensor", "Tensor", show=False),
+        Binding("ctrl+l", "toggle_log", "Log", priority=True, tooltip="Log-y on the std plot"),
+        Binding("l", "toggle_log", "Log", show=False),
+        Binding("ctrl+n", "pin", "Pin", priority=True, tooltip="Pin the current run"),
+        Binding("p", "pin", "Pin", show=False),
+        Binding("f2", "toggle_form", "Form", priority=True, tooltip="Show or hide the form"),
+        Binding("f3", "presets", "Presets", priority=True, tooltip="Classic experiments"),
+        Binding("f4", "next_tab", "Tab", show=False, priority=True, tooltip="Next tab"),
+        Binding("f5", "show_tab('curves')", "Curves", show=False, priority=True),
+        Binding("f6", "show_tab('distribution')", "Distribution", show=False, priority=True),
+        Binding("f7", "show_tab('explain')", "Explain", show=False, priority=True),
+        Binding("f8", "show_tab('runs')", "Runs", show=False, priority=True),
+        Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
+        Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
+        *[Binding(str(i), f"toggle_pin({i - 1})", f"Pin {i}", show=False) for i in range(1, MAX_PINS + 1)],
+    ]
+
+    def __init__(self, spec: RunSpec | None = None, engine=None, preset: str | None = None) -> None:
+        super().__init__()
+        if engine is None:
+            import engine as engine_module  # torch-free until engine.run is called
+
+            engine = engine_module
+        self.engine = engine
+        self.start_spec = spec or default_spec()
+        self.start_preset = preset
+        self.current: RunResult | None = None
+        self.pins = PinBoard()
+        self.tensor = "post"
+        self.log_y = False
+        self.running = False
+        self.run_id = 0
+        self.active_run: int | None = None
+        self.progress: tuple[int, int] = (0, 0)
+        self.batch: list[tuple[RunSpec, str, bool]] = []  # (spec, pin name, is the main one) still to run
+        self.last_error = ""
+        self._debounce = None
+        self.redraws = 0  # curve redraws (tests, benchmarks)
+        self.sub_title = "device: starting engine..."
+
+    # ------------------------------------------------------------------------------------- layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield SpecForm(self.start_spec, id="form")
+            with Vertical(id="results"):
+                with TabbedContent(id="tabs", initial="curves"):
+                    with TabPane("Curves", id="curves"):
+                        yield LayerPlot("mean", abs_for_log=True, id="plot-mean")
+                        yield LayerPlot("std", id="plot-std")
+                        yield Legend(id="legend")
+                    with TabPane("Distribution", id="distribution"):
+                        yield self._distribution_widget()
+                    with TabPane("Explain", id="explain"):
+                        yield self._explain_widget()
+                    with TabPane("Runs", id="runs"):
+                        yield RunsTable(id="runs-table")
+        with Horizontal(id="status"):
+            yield Static("", id="status-text", markup=False)
+            yield ProgressBar(total=None, show_eta=False, id="progress")
+        yield Footer(compact=True)
+
+    def _distribution_widget(self):
+        try:
+            from .widgets.distribution import DistributionView
+        except ImportError:  # helper-4's widget not there yet
+            return Static("Distribution view: not available (tui/widgets/distribution.py missing)",
+                          id="dist", markup=False)
+        return DistributionView(id="dist")
+
+    def _explain_widget(self):
+        try:
+            from .widgets.explain_panel import ExplainPanel
+        except ImportError:  # helper-4's widget not there yet
+            return Static("Explain panel: not available yet (tui/widgets/explain_panel.py missing)",
+                          id="explain-view", markup=False)
+        return ExplainPanel(id="explain-view")
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
+        self.query_one("#tabs Tabs", Tabs).focus()
+        self.update_status()
+        if self.start_preset:
+            self.call_after_refresh(self.apply_preset, self.start_preset)
+        else:
+            self.call_after_refresh(self.start_run, self.start_spec)
+
+    # ------------------------------------------------------------------------------------- running
+    def start_run(self, spec: RunSpec, pin_as: str | None = None, keep_batch: bool = False) -> None:
+        if not keep_batch:
+            self.batch = []
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        self.run_id += 1
+        self.active_run = self.run_id
+        self.running = True
+        self.progress = (0, spec.depth)
+        self.update_status()
+        self.refresh_bindings()
+        self._engine_worker(spec, self.run_id, pin_as)
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False, description="engine run")
+    def _engine_worker(self, spec: RunSpec, run_id: int, pin_as: str | None) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(RunProgress(run_id, done, total))
+
+        try:
+            result = self.engine.run(spec, progress=progress, cancelled=lambda: worker.is_cancelled)
+            if getattr(result, "theory", None) is None:
+                try:
+                    from engine.theory import predict
+
+                    result.theory = predict(spec)
+                except Exception:  # no prediction for this spec: curves without theory
+                    pass
+        except Cancelled:
+            self.post_message(RunCancelled(run_id))
+            return
+        except BaseException as e:  # noqa: BLE001 - every failure is shown, never fatal
+            self.post_message(RunFailed(run_id, spec, e))
+            return
+        if worker.is_cancelled:
+            self.post_message(RunCancelled(run_id))
+            return
+        self.post_message(RunFinished(run_id, result, pin_as))
+
+    @on(RunProgress)
+    def _on_progress(self, message: RunProgress) -> None:
+        if message.run_id == self.active_run:
+            self.progress = (message.done, message.total)
+            bar = self.query_one("#progress", ProgressBar)
+            bar.update(total=max(message.total, 1), progress=message.done)
+
+    @on(RunFinished)
+    def _on_finished(self, message: RunFinished) -> None:
+        if message.run_id != self.active_run:
+            return  # a stale run that finished before it noticed the cancel
+        result = message.result
+        if message.pin_as is not None:
+            is_main = self._batch_main
+            self._pin(result, message.pin_as)
+            if is_main:
+                self.current = result
+        else:
+            self.current = result
+        self.sub_title = f"device: {result.device}"
+        self.last_error = ""
+        self._next_in_batch_or_idle()
+        self.redraw_all()
+
+    @on(RunFailed)
+    def _on_failed(self, message: RunFailed) -> None:
+        if message.run_id != self.active_run:
+            return
+        e = message.error
+        if isinstance(e, SpecError):
+            text = str(e)
+        elif isinstance(e, MemoryError):
+            text = "Out of memory: the run is too large for this machine; lower batch, width or depth."
+        else:
+            text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
+            if "out of memory" in text.lower():
+                text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+        self.last_error = text
+        self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
+        self.batch = []
+        self.active_run = None
+        self.running = False
+        self.update_status()
+        self.refresh_bindings()
+
+    @on(RunCancelled)
+    def _on_cancelled(self, message: RunCancelled) -> None:
+        if message.run_id != self.active_run:
+            return
+        self.active_run = None
+        self.running = False
+        self.batch = []
+        self.update_status("cancelled")
+        self.refresh_bindings()
+
+    def _next_in_batch_or_idle(self) -> None:
+        if self.batch:
+            spec, name, is_main = self.batch.pop(0)
+            self._batch_main = is_main
+            self.start_run(spec, pin_as=name, keep_batch=True)
+            return
+        self.active_run = None
+        self.running = False
+        self.update_status()
+        self.refresh_bindings()
+
+    def run_batch(self, entries: list[tuple[RunSpec, str, bool]]) -> None:
+        """Run several specs one after another and pin each (presets with variants, sessions)."""
+        if not entries:
+            return
+        free = MAX_PINS - len(self.pins)
+        if len(entries) > free:
+            self.notify(f"Only {free} pin slots left: remove pins to load all {len(entries)} runs.",
+                        severity="warning", markup=False)
+            entries = entries[:free]
+            if not entries:
+                return
+        spec, name, is_main = entries[0]
+        self.batch = list(entries[1:])
+        self._batch_main = is_main
+        self.start_run(spec, pin_as=name, keep_batch=True)
+
+    _batch_main = False
+
+    # ------------------------------------------------------------------------------------- form
+    @on(SpecEdited)
+    def _on_spec_edited(self, message: SpecEdited) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        spec = message.spec
+        self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.start_run(spec))
+        self.update_status("edited; re-running shortly")
+        self.refresh_bindings()
+
+    @on(SpecInvalid)
+    def _on_spec_invalid(self, message: SpecInvalid) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        self.update_status(f"invalid {message.field}: fix it to re-run")
+
+    # ------------------------------------------------------------------------------------- drawing
+    def current_rgb(self) -> tuple[int, int, int]:
+        return _rgb(self.theme_variables.get("foreground", "white"))
+
+    def background_rgb(self) -> tuple[int, int, int]:
+        return _rgb(self.theme_variables.get("surface", "black"))
+
+    def drawn_runs(self) -> list[tuple[str, str, RunResult, tuple[int, int, int], bool]]:
+        """(key, name, result, colour, is_current) for every visible run, current first."""
+        runs = []
+        if self.current is not None:
+            runs.append(("*", "current", self.current, self.current_rgb(), True))
+        for i, pin in enumerate(self.pins):
+            if pin.visible:
+                runs.append((str(i + 1), pin.name, pin.result, pin.colour, False))
+        return runs
+
+    def redraw_curves(self) -> None:
+        if not self.is_mounted:
+            return
+        self.redraws += 1
+        tensor = self.tensor
+        bg = self.background_rgb()
+        mean_series: list[Series] = []
+        std_series: list[Series] = []
+        marks: list[Mark] = []
+        missing = False
+        for key, _name, r, colour, is_current in self.drawn_runs():
+            if tensor not in r.stats:
+                missing = True
+                continue
+            faint = _blend(colour, bg, 0.55)
+            mean = r.headline(tensor, "mean")
+            std = r.headline(tensor, "std")
+            if is_current and r.trials > 1:
+                mspread, sspread = r.spread(tensor, "mean"), r.spread(tensor, "std")
+                mean_series += [Series("spread", mean - mspread, faint, "spread"),
+                                Series("spread", mean + mspread, faint, "spread")]
+                std_series += [Series("spread", std - sspread, faint, "spread"),
+                               Series("spread", std + sspread, faint, "spread")]
+            if is_current:
+                band = theory_band(r.theory, tensor)
+                if band is not None:
+                    std_series += [Series("band", band[0], _blend(colour, bg, 0.7), "band"),
+                                   Series("band", band[1], _blend(colour, bg, 0.7), "band")]
+            tm = theory_curve(r.theory, tensor, "mean")
+            if tm is not None:
+                mean_series.append(Series("theory", tm, colour, "theory"))
+            ts = theory_curve(r.theory, tensor, "std")
+            if ts is not None:
+                std_series.append(Series("theory", ts, colour, "theory"))
+            mean_series.append(Series(key, mean, colour))
+            std_series.append(Series(key, std, colour))
+            bad = first_nonfinite(r, tensor)
+            if bad is not None:
+                marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
+        label = TENSOR_NAMES[tensor]
+        message = ""
+        if self.current is None and not len(self.pins):
+            message = "running..." if self.running else "no run yet"
+        elif missing and not std_series:
+            message = "not measured (gradients off: tick grad)"
+        mean_plot = self.query_one("#plot-mean", LayerPlot)
+        std_plot = self.query_one("#plot-std", LayerPlot)
+        mean_plot.log_y = std_plot.log_y = self.log_y
+        mean_plot.set_data(mean_series, marks, title=f"mean of {label}" if not self.log_y else f"|mean| of {label}",
+                           message=message)
+        std_plot.set_data(std_series, marks, title=f"std of {label}", message=message)
+        entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
+        hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
+        notes = "── measured  ••• theory" + ("  faint: band" if std_series else "")
+        self.query_one("#legend", Legend).show(entries + hidden, notes)
+
+    def redraw_table(self) -> None:
+        if self.is_mounted:
+            self.query_one("#runs-table", RunsTable).show(self.current, list(self.pins), self.tensor)
+
+    def redraw_views(self) -> None:
+        """Distribution and Explain (helper widgets; shown for the current run)."""
+        if not self.is_mounted or self.current is None:
+            return
+        dist = self.query_one("#dist")
+        if hasattr(dist, "show"):
+            try:
+                dist.show(self.current, self.tensor)
+            except Exception as e:  # noqa: BLE001 - a view failing must not take the app down
+                self.notify(f"Distribution view failed: {e}", severity="error", markup=False)
+        panel = self.query_one("#explain-view")
+        if hasattr(panel, "show"):
+            try:
+                panel.show(self.current.spec, self.current)
+            except Exception as e:  # noqa: BLE001
+                self.notify(f"Explain panel failed: {e}", severity="error", markup=False)
+
+    def redraw_all(self) -> None:
+        self.redraw_curves()
+        self.redraw_table()
+        self.redraw_views()
+        self.update_status()
+
+    def update_status(self, note: str = "") -> None:
+        if not self.is_mounted:
+            return
+        parts = []
+        if self.running:
+            done, total = self.progress
+            what = f"running {done}/{total} layers" if total else "running"
+            if self.batch or self._batch_main:
+                what += f" ({len(self.batch)} more queued)" if self.batch else ""
+            parts.append(what + " · escape cancels")
+        elif self.current is not None:
+            r = self.current
+            parts.append(f"{r.device} · {r.spec.depth} layers · {r.trials} trial{'s' if r.trials > 1 else ''}"
+                         f" · {r.elapsed_s:.2f} s")
+        if note:
+            parts.append(note)
+        elif self.last_error and not self.running:
+            parts.append("last run failed: " + self.last_error[:80])
+        parts.append(f"tensor {self.tensor}" + (" · log" if self.log_y else ""))
+        if len(self.pins):
+            parts.append(f"{len(self.pins)} pinned")
+        self.query_one("#status-text", Static).update(" | ".join(parts))
+        self.query_one("#status").set_class(self.running, "-running")
+
+    # ------------------------------------------------------------------------------------- actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":  # shown (and bound) only while there is something to cancel
+            return self.running or self._debounce is not None
+        return True
+
+    def action_help(self) -> None:
+        rows = [(k.group, k.keys, k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
+        self.push_screen(HelpScreen(rows))
+
+    def action_rerun(self) -> None:
+        form = self.query_one("#form", SpecForm)
+        if form.errors:
+            field, reason = next(iter(form.errors.items()))
+            self.notify(f"Fix {field} first: {reason}", severity="warning", markup=False)
+            return
+        self.start_run(form.spec)
+
+    def leave_field(self) -> None:
+        """escape in the form: cancel what is pending, else move focus to the tabs (single keys work)."""
+        if self.running or self._debounce is not None:
+            self.action_cancel()
+        else:
+            self.query_one("#tabs Tabs", Tabs).focus()
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.workers.cancel_group(self, "engine")
+            self.batch = []
+            if self._debounce is not None:
+                self._debounce.stop()
+                self._debounce = None
+            self.update_status("cancelling...")
+            return
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+            self.update_status("re-run cancelled")
+            self.refresh_bindings()
+
+    def action_next_tensor(self) -> None:
+        i = TENSORS.index(self.tensor)
+        self.tensor = TENSORS[(i + 1) % len(TENSORS)]
+        self.redraw_all()
+
+    def set_tensor(self, tensor: str) -> None:
+        self.tensor = tensor
+        self.redraw_all()
+
+    def action_toggle_log(self) -> None:
+        self.log_y = not self.log_y
+        self.redraw_curves()
+        self.update_status()
+
+    def action_pin(self) -> None:
+        if self.current is None:
+            self.notify("Nothing to pin yet: wait for the run to finish.", severity="warning", markup=False)
+            return
+        if any(p.result is self.current for p in self.pins):
+            self.notify("The current run is already pinned.", markup=False)
+            return
+        self._pin(self.current, None)
+        self.redraw_curves()
+        self.redraw_table()
+        self.update_status()
+
+    def _pin(self, result: RunResult, name: str | None) -> None:
+        try:
+            pin = self.pins.add(result, name or self._auto_name(result))
+        except ValueError as e:
+            self.notify(str(e), severity="warning", markup=False)
+            return
+        self.notify(f"Pinned as {len(self.pins)}: {pin.name}", markup=False, timeout=3)
+
+    def _auto_name(self, result: RunResult) -> str:
+        t = result.spec.to_text()
+        return f"{t['init']} {t['act']}"
+
+    def action_toggle_pin(self, index: int) -> None:
+        if not 0 <= index < len(self.pins):
+            return
+        self.pins.toggle(index)
+        self.redraw_curves()
+        self.redraw_table()
+
+    def action_remove_pin(self, index: int) -> None:
+        if 0 <= index < len(self.pins):
+            pin = self.pins.remove(index)
+            self.notify(f"Removed {pin.name}", markup=False, timeout=3)
+            self.redraw_curves()
+            self.redraw_table()
+            self.update_status()
+
+    def action_rename_pin(self, index: int) -> None:
+        if not 0 <= index < len(self.pins):
+            return
+        pin = self.pins[index]
+
+        def done(name: str | None) -> None:
+            if name:
+                self.pins.rename(self.pins.pins.index(pin), name)
+                self.redraw_curves()
+                self.redraw_table()
+
+        self.push_screen(RenamePrompt(pin.name), done)
+
+    def action_recall_pin(self, index: int) -> None:
+        if not 0 <= index < len(self.pins):
+            return
+        pin = self.pins[index]
+        self.query_one("#form", SpecForm).load(pin.spec)
+        self.current = pin.result
+        self.last_error = ""
+        self.redraw_all()
+        self.notify(f"Recalled {pin.name} into the form", markup=False, timeout=3)
+
+    @on(PinCommand)
+    def _on_pin_command(self, message: PinCommand) -> None:
+        {"toggle": self.action_toggle_pin, "rename": self.action_rename_pin, "remove": self.action_remove_pin,
+         "recall": self.action_recall_pin}[message.kind](message.index)
+
+    def action_table(self, kind: str) -> None:
+        table = self.query_one("#runs-table", RunsTable)
+        index = table.selected_pin()
+        if index is None:
+            if len(self.pins):
+                index = 0
+            else:
+                self.notify("No pinned runs: ctrl+n pins the current run.", markup=False)
+                return
+        self._on_pin_command(PinCommand(kind, index))
+
+    def action_toggle_form(self) -> None:
+        form = self.query_one("#form", SpecForm)
+        form.display = not form.display
+        if not form.display and form.has_focus_within:
+            self.query_one("#tabs Tabs", Tabs).focus()
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        i = TABS.index(tabs.active) if tabs.active in TABS else 0
+        self.action_show_tab(TABS[(i + 1) % len(TABS)])
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        if tab == "runs":
+            self.query_one("#runs-table", RunsTable).focus()
+        elif isinstance(self.focused, (Input, Select)) or self.focused is None:
+            self.query_one("#tabs Tabs", Tabs).focus()
+
+    # presets -------------------------------------------------------------------------------------
+    def action_presets(self) -> None:
+        from engine.presets import PRESETS
+
+        choices = [Choice(p.key, p.title, "look for: " + p.look_for, p.name) for p in PRESETS.values()]
+        self.push_screen(ChoiceScreen("Presets: the classic experiments", choices),
+                         lambda name: self.apply_preset(name) if name else None)
+
+    def apply_preset(self, name: str) -> None:
+        from engine.presets import PRESETS
+
+        preset = PRESETS.get(name)
+        if preset is None:
+            self.notify(f"No preset called {name}", severity="error", markup=False)
+            return
+        try:
+            specs = preset.specs()
+        except SpecError as e:
+            self.notify(str(e), severity="error", markup=False)
+            return
+        main_label, main_spec = specs[0]
+        self.query_one("#form", SpecForm).load(main_spec)
+        self.notify(f"{preset.title}\nLook for: {preset.look_for}", title=f"Preset {preset.name}", markup=False,
+                    timeout=12)
+        if len(specs) == 1:
+            self.start_run(main_spec)
+        else:
+            self.run_batch([(s, label, i == 0) for i, (label, s) in enumerate(specs)])
+
+    # files ---------------------------------------------------------------------------------------
+    def action_save_menu(self) -> None:
+        choices = [
+            Choice("j", "Export results as JSON", "current and pinned runs, schema initscope.run/1", "json"),
+            Choice("c", "Export results as CSV", "one row per run and layer", "csv"),
+            Choice("s", "Save an SVG screenshot", "what is on screen now", "svg"),
+            Choice("w", "Save session", "the pinned configurations", "session"),
+            Choice("o", "Open session", "re-run and pin a saved session", "open"),
+        ]
+
+        def chosen(value: str | None) -> None:
+            if value == "open":
+                self.action_open_session()
+            elif value:
+                self.action_export(value)
+
+        self.push_screen(ChoiceScreen("Save / open", choices), chosen)
+
+    def _runs_for_export(self) -> list[tuple[str, RunResult]]:
+        runs = []
+        if self.current is not None and not any(p.result is self.current for p in self.pins):
+            runs.append(("current", self.current))
+        return runs + [p for p in self.pins]  # type: ignore[list-item]
+
+    def action_export(self, kind: str) -> None:
+        from .export import ExportError, default_path, save_results_csv, save_results_json, save_session
+        from .screens.path_prompt import PathPrompt
+
+        if kind in ("json", "csv") and self.current is None and not len(self.pins):
+            self.notify("Nothing to export yet.", severity="warning", markup=False)
+            return
+        if kind == "session" and not len(self.pins):
+            self.notify("Saving a session with no pins: only the current configuration is kept.",
+                        markup=False)
+        titles = {"json": "Export results as JSON", "csv": "Export results as CSV", "svg": "Save SVG screenshot",
+                  "session": "Save session"}
+
+        def done(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                if kind == "json":
+                    out = save_results_json(path, self._runs_for_export())
+                elif kind == "csv":
+                    out = save_results_csv(path, self._runs_for_export())
+                elif kind == "svg":
+                    out = self._save_svg(path)
+                else:
+                    out = save_session(path, list(self.pins), self.query_one("#form", SpecForm).spec)
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
+
+    def _save_svg(self, path: Path) -> Path:
+        from .export import atomic_write_text
+
+        return atomic_write_text(path, self.export_screenshot(title="initscope"))
+
+    def action_open_session(self) -> None:
+        from .export import ExportError, default_path, read_session
+        from .screens.path_prompt import PathPrompt
+
+        def done(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                session = read_session(path)
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Open failed", severity="error", markup=False)
+                return
+            if session.current is not None:
+                self.query_one("#form", SpecForm).load(session.current)
+            entries = [(e.spec, e.name, False) for e in session.pins]
+            if session.current is not None:
+                self.start_run(session.current)
+                self.batch = []
+            if entries:
+                self._pending_session = entries
+                self.call_after_refresh(self._queue_session)
+            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs", markup=False)
+
+        self.push_screen(PathPrompt("Open session", default_path("session"), must_exist=True), done)
+
+    def _queue_session(self) -> None:
+        entries = getattr(self, "_pending_session", [])
+        self._pending_session = []
+        if self.running:  # run the pins after the current configuration
+            self.batch = list(entries)
+            self._batch_main = False
+        else:
+            self.run_batch(entries)
+
+    # palette -------------------------------------------------------------------------------------
+    def palette_entries(self) -> list[tuple[str, str, str]]:
+        """(title, help, action string) for every action, plus one per pin, tensor and preset."""
+        out = [(k.title, f"{k.keys}: {k.help}", k.action) for k in KEY_ACTIONS
+               if not k.action.startswith(("table(", "toggle_pin(", "show_tab(", "command_palette", "focus_next"))]
+        out += [(f"Show {t} tab", "F5..F8", f"show_tab('{t}')") for t in TABS]
+        out += [(f"Tensor: {t}", TENSOR_NAMES[t], f"set_tensor_action('{t}')") for t in TENSORS]
+        for i, p in enumerate(self.pins):
+            out += [(f"Pin {i + 1} {p.name}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
+                    (f"Pin {i + 1} {p.name}: rename", "", f"rename_pin({i})"),
+                    (f"Pin {i + 1} {p.name}: remove", "", f"remove_pin({i})"),
+                    (f"Pin {i + 1} {p.name}: recall into the form", "", f"recall_pin({i})")]
+        try:
+            from engine.presets import PRESETS
+
+            out += [(f"Preset {p.key}: {p.name}", p.title, f"preset('{p.name}')") for p in PRESETS.values()]
+        except ImportError:
+            pass
+        return out
+
+    def action_set_tensor_action(self, tensor: str) -> None:
+        self.set_tensor(tensor)
+
+    def action_preset(self, name: str) -> None:
+        self.apply_preset(name)
+
+
+def main(spec: RunSpec | None = None, preset: str | None = None) -> None:
+    InitScopeApp(spec, preset=preset).run()
+
+
+if __name__ == "__main__":
+    if "--fake" in sys.argv:  # development: the fast fake engine from the tests
+        from tests.tui.fake_engine import FakeEngine
+
+        InitScopeApp(engine=FakeEngine(delay=0.02)).run()
+    else:
+        main()

@@ -1,0 +1,68 @@
+"""Messages the app's worker and widgets post. Dataclasses; progress messages coalesce."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from engine.result import RunResult
+from engine.spec import RunSpec
+
+
+@dataclass
+class RunProgress(Message):
+    """The engine finished `done` of `total` steps of run `run_id`."""
+
+    run_id: int
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RunProgress) and message.run_id == self.run_id
+
+
+@dataclass
+class RunFinished(Message):
+    """A run completed. `pin_as` names the pin it should become (preset variants, loaded sessions)."""
+
+    run_id: int
+    result: RunResult
+    pin_as: str | None = None
+
+
+@dataclass
+class RunFailed(Message):
+    """A run raised: the error is shown as a notification, the app stays as it was."""
+
+    run_id: int
+    spec: RunSpec
+    error: BaseException
+
+
+@dataclass
+class RunCancelled(Message):
+    run_id: int
+
+
+@dataclass
+class SpecEdited(Message):
+    """The form holds a new valid spec (posted by SpecForm; the app debounces and re-runs)."""
+
+    spec: RunSpec
+
+
+@dataclass
+class SpecInvalid(Message):
+    """The form holds an invalid value: `field` and the one-sentence reason."""
+
+    field: str
+    reason: str
+
+
+@dataclass
+class PinCommand(Message):
+    """The runs table asks for an action on pinned run `index` (0-based): toggle, rename, remove, recall."""
+
+    kind: str
+    index: int

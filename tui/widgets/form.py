@@ -1,0 +1,264 @@
+"""SpecForm: the input panes, one row per spec field, every value a text form of DESIGN.md.
+
+Each Input validates its own field through engine.parse_spec (so the reason shown is the engine's
+one-sentence SpecError) and is marked `-invalid` where it was typed, with the reason on a line under
+it. When every field is valid and the spec changed, the form posts SpecEdited; the app debounces
+and re-runs. Loading a spec (recall, presets, sessions) posts nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from engine.catalog import KINDS
+from engine.errors import SpecError
+from engine.spec import DTYPES, RunSpec, default_spec, parse_spec
+
+from ..messages import SpecEdited, SpecInvalid
+
+CALL_FIELDS = ("init", "act", "bias", "data")
+TEXT_FIELDS = ("arch", "batch", "seed", "trials", "device")
+LABELS = {"init": "init", "act": "act", "arch": "arch", "bias": "bias", "data": "data", "batch": "batch",
+          "device": "device", "dtype": "dtype", "seed": "seed", "trials": "trials", "grad": "grad"}
+FIELD_HELP = {
+    "arch": "widths joined by '-', WxN repeats W N times: 784-50-10, 512-512x50, 1024-256-2048-512",
+    "batch": "rows of input data per trial (1 .. 16777216)",
+    "seed": "random seed; trial t uses seed + t",
+    "trials": "independent networks whose curves are averaged (spread shown)",
+    "device": "auto, cpu, cuda, cuda:N or mps",
+    "dtype": "float32, float64, bfloat16 or float16",
+    "grad": "also back-propagate and measure grad and grad_pre",
+}
+
+
+def split_call(text: str) -> tuple[str, str]:
+    """'kaiming_normal(mode=fan_out)' -> ('kaiming_normal', 'mode=fan_out')."""
+    text = text.strip()
+    if "(" in text and text.endswith(")"):
+        name, _, rest = text.partition("(")
+        return name.strip(), rest[:-1].strip()
+    return text, ""
+
+
+def join_call(name: str, params: str) -> str:
+    params = params.strip()
+    if "(" in params:  # the whole call typed into the parameter box
+        return params
+    return f"{name}({params})" if params else name
+
+
+def params_hint(field: str, name: str) -> str:
+    e = KINDS[field].get(name)
+    if e is None:
+        return ""
+    if not e.params:
+        return "(no parameters)"
+    return e.usage()[len(name) + 1:-1]
+
+
+def field_help(field: str, name: str | None = None) -> str:
+    if field in CALL_FIELDS and name in KINDS[field]:
+        e = KINDS[field][name]
+        lines = [f"{name}: {e.doc}"]
+        if e.formula:
+            lines.append(e.formula)
+        lines += [p.describe() for p in e.params]
+        if not e.params:
+            lines.append("(no parameters)")
+        return "\n".join(lines)
+    return FIELD_HELP.get(field, "")
+
+
+class FieldValidator(Validator):
+    """Validates one field alone (the others at their defaults), with the engine's parser."""
+
+    def __init__(self, field: str, compose: Callable[[str], str] | None = None) -> None:
+        super().__init__()
+        self.field = field
+        self.compose = compose or (lambda v: v)
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            parse_spec(**{self.field: self.compose(value)})
+        except SpecError as e:
+            return self.failure(str(e))
+        return self.success()
+
+
+class SpecForm(VerticalScroll):
+    """The spec as text inputs. `load(spec)` fills it; `texts()` reads it; `spec` is the last valid one."""
+
+    BINDINGS = [Binding("escape", "leave", "Leave form", show=False)]
+
+    def action_leave(self) -> None:
+        leave = getattr(self.app, "leave_field", None)
+        if leave is not None:
+            leave()
+
+    def __init__(self, spec: RunSpec | None = None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.spec = spec or default_spec()
+        self.errors: dict[str, str] = {}
+        self._names = {f: split_call(self.spec.to_text()[f])[0] for f in CALL_FIELDS}  # names shown now
+
+    # -- building ---------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        t = self.spec.to_text()
+        for field in ("init", "act", "arch", "bias", "data", "batch", "seed", "trials", "device", "dtype",
+                      "grad"):
+            with Horizontal(classes="field", id=f"row-{field}"):
+                yield Label(LABELS[field], classes="field-label")
+                yield from self._widget(field, t)
+            if field in CALL_FIELDS:
+                name, params = split_call(t[field])
+                yield Input(params, placeholder=params_hint(field, name), id=f"{field}-params", compact=True,
+                            classes="params", validators=[FieldValidator(field, self._composer(field))],
+                            select_on_focus=False)
+            yield Static("", id=f"err-{field}", classes="field-error", markup=False)
+        yield Static(field_help("init", self.spec.init.name), id="field-help", markup=False)
+
+    def _composer(self, field: str) -> Callable[[str], str]:
+        def compose(value: str) -> str:
+            return join_call(self._select_name(field), value)
+        return compose
+
+    def _select_name(self, field: str) -> str:
+        try:
+            sel = self.query_one(f"#{field}-name", Select)
+        except Exception:
+            return split_call(self.spec.to_text()[field])[0]
+        return str(sel.value) if not sel.is_blank() else split_call(self.spec.to_text()[field])[0]
+
+    def _widget(self, field: str, t: dict[str, str]) -> ComposeResult:
+        if field in CALL_FIELDS:
+            name, _ = split_call(t[field])
+            yield Select([(n, n) for n in KINDS[field]], value=name, allow_blank=False, compact=True,
+                         id=f"{field}-name")
+        elif field == "dtype":
+            yield Select([(d, d) for d in DTYPES], value=t["dtype"], allow_blank=False, compact=True, id="dtype")
+        elif field == "grad":
+            yield Checkbox("gradients", value=self.spec.grad, compact=True, id="grad")
+        else:
+            yield Input(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
+                        select_on_focus=False)
+
+    # -- reading and writing ----------------------------------------------------------------------
+    def texts(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for field in CALL_FIELDS:
+            out[field] = join_call(self._select_name(field), self.query_one(f"#{field}-params", Input).value)
+        for field in TEXT_FIELDS:
+            out[field] = self.query_one(f"#f-{field}", Input).value
+        out["dtype"] = str(self.query_one("#dtype", Select).value)
+        out["grad"] = "true" if self.query_one("#grad", Checkbox).value else "false"
+        return out
+
+    def input_for(self, field: str) -> Widget:
+        if field in CALL_FIELDS:
+            return self.query_one(f"#{field}-params", Input)
+        if field in TEXT_FIELDS:
+            return self.query_one(f"#f-{field}", Input)
+        return self.query_one(f"#{field}")
+
+    def load(self, spec: RunSpec) -> None:
+        """Show `spec` in every field without posting SpecEdited (the caller runs it)."""
+        self.spec = spec
+        t = spec.to_text()
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            for field in CALL_FIELDS:
+                name, params = split_call(t[field])
+                self.query_one(f"#{field}-name", Select).value = name
+                box = self.query_one(f"#{field}-params", Input)
+                box.placeholder = params_hint(field, name)
+                box.value = params
+                self._names[field] = name
+            for field in TEXT_FIELDS:
+                self.query_one(f"#f-{field}", Input).value = t[field]
+            self.query_one("#dtype", Select).value = t["dtype"]
+            self.query_one("#grad", Checkbox).value = spec.grad
+        for field in list(self.errors):
+            self._set_error(field, "")
+        for box in self.query(Input):
+            box.validate(box.value)
+
+    # -- reacting ---------------------------------------------------------------------------------
+    def _set_error(self, field: str, reason: str) -> None:
+        if reason:
+            self.errors[field] = reason
+        else:
+            self.errors.pop(field, None)
+        err = self.query_one(f"#err-{field}", Static)
+        err.update(reason)
+        err.set_class(bool(reason), "-shown")
+        target = self.input_for(field)
+        target.set_class(bool(reason), "-invalid")
+
+    def _field_of(self, widget: Widget) -> str | None:
+        wid = widget.id or ""
+        for field in (*CALL_FIELDS, *TEXT_FIELDS, "dtype", "grad"):
+            if wid in (f"{field}-name", f"{field}-params", f"f-{field}", field):
+                return field
+        return None
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        field = self._field_of(event.select)
+        if field in CALL_FIELDS:
+            name = str(event.value)
+            if self._names.get(field) == name:
+                return  # not a change (Select posts Changed when it mounts)
+            self._names[field] = name
+            box = self.query_one(f"#{field}-params", Input)
+            box.placeholder = params_hint(field, name)
+            with self.prevent(Input.Changed):
+                box.value = ""  # the old scheme's parameters rarely fit the new one
+            box.validate("")
+            self._set_error(field, "")
+            self._show_help(field)
+        self._check(field)
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        field = self._field_of(event.input)
+        if field is None:
+            return
+        vr = event.validation_result
+        self._set_error(field, "" if vr is None or vr.is_valid else vr.failure_descriptions[0])
+        self._check(field)
+
+    @on(Checkbox.Changed)
+    def _checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self._check("grad")
+
+    def _check(self, field: str | None) -> None:
+        if self.errors:
+            f = next(iter(self.errors))
+            self.post_message(SpecInvalid(f, self.errors[f]))
+            return
+        try:
+            spec = parse_spec(**self.texts())
+        except SpecError as e:
+            f = e.field.split()[0] if e.field.split() and e.field.split()[0] in LABELS else (field or "arch")
+            self._set_error(f, str(e))
+            self.post_message(SpecInvalid(f, str(e)))
+            return
+        if spec != self.spec:
+            self.spec = spec
+            self.post_message(SpecEdited(spec))
+
+    def on_descendant_focus(self, event) -> None:
+        field = self._field_of(event.widget)
+        if field:
+            self._show_help(field)
+
+    def _show_help(self, field: str) -> None:
+        name = self._select_name(field) if field in CALL_FIELDS else None
+        self.query_one("#field-help", Static).update(field_help(field, name))

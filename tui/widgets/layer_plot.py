@@ -1,0 +1,157 @@
+"""LayerPlot: one per-layer curve plot (mean or std) that owns its data.
+
+It never hands plotext a value it cannot draw: non-finite points are dropped (a gap), log-y is done
+here (log10 of the values, `1eN` tick labels, zeros and negatives dropped) because plotext 5's own log
+scale crashes on the second render, long curves are downsampled to the canvas width, and a layer that
+went non-finite gets a vertical mark. The legend lives outside the plot (widgets/legend.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from textual.reactive import reactive
+from textual_plotext import PlotextPlot
+
+RGB = tuple[int, int, int]
+
+MARKERS = {"measured": "braille", "theory": "dot", "band": "braille", "spread": "braille"}
+
+
+@dataclass
+class Series:
+    """One curve: y per layer (layer l at x = l), drawn in `color`; kind picks the marker."""
+
+    label: str
+    y: np.ndarray
+    color: RGB
+    kind: str = "measured"  # measured | theory | band | spread
+
+
+@dataclass
+class Mark:
+    """A vertical mark at a layer (the first non-finite one), with a short text."""
+
+    layer: int
+    text: str
+    color: RGB
+
+
+def nice_int_ticks(lo: int, hi: int, most: int = 8) -> list[int]:
+    span = max(hi - lo, 1)
+    step = 1
+    for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        step = s
+        if span / s <= most:
+            break
+    start = lo if lo % step == 0 else lo + (step - lo % step)
+    ticks = list(range(start, hi + 1, step))
+    if lo not in ticks and (not ticks or ticks[0] - lo >= step / 2):
+        ticks.insert(0, lo)
+    return ticks
+
+
+def prepare(y: np.ndarray, log_y: bool, abs_for_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with x = 1-based layer, only drawable points; y transformed to log10 when log_y."""
+    y = np.asarray(y, dtype=float)
+    x = np.arange(1, y.size + 1, dtype=float)
+    if log_y:
+        v = np.abs(y) if abs_for_log else y
+        ok = np.isfinite(v) & (v > 0)
+        with np.errstate(all="ignore"):
+            return x[ok], np.log10(v[ok])
+    ok = np.isfinite(y)
+    return x[ok], y[ok]
+
+
+def downsample(x: np.ndarray, y: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
+    if x.size <= most or most < 2:
+        return x, y
+    idx = np.unique(np.linspace(0, x.size - 1, most).round().astype(int))
+    return x[idx], y[idx]
+
+
+def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list[str], float, float]:
+    """Integer decades covering [lo, hi] (log10 units), at most `most` of them, labelled 1eN."""
+    a, b = math.floor(lo), math.ceil(hi)
+    if b <= a:
+        b = a + 1
+    step = max(1, math.ceil((b - a) / max(most - 1, 1)))
+    ticks = list(range(a, b + 1, step))
+    if ticks[-1] < b:
+        ticks.append(ticks[-1] + step)
+    return [float(t) for t in ticks], [f"1e{t}" for t in ticks], float(ticks[0]), float(ticks[-1])
+
+
+class LayerPlot(PlotextPlot):
+    """A plot of one statistic per layer for several runs (current + pinned)."""
+
+    log_y: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, title: str = "", *, abs_for_log: bool = False, name: str | None = None,
+                 id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.title = title
+        self.abs_for_log = abs_for_log  # log of |y| (for means, which can be negative)
+        self.series: list[Series] = []
+        self.marks: list[Mark] = []
+        self.message = ""  # shown instead of curves when there is nothing to draw
+        self.drawn_points = 0  # points handed to plotext at the last replot (tests, benchmarks)
+
+    def set_data(self, series: list[Series], marks: list[Mark] | None = None, title: str | None = None,
+                 message: str = "") -> None:
+        self.series = list(series)
+        self.marks = list(marks or [])
+        if title is not None:
+            self.title = title
+        self.message = message
+        self.replot()
+
+    def watch_log_y(self) -> None:
+        self.replot()
+
+    def on_resize(self) -> None:
+        self.replot()
+
+    def replot(self) -> None:
+        """Rebuild the figure from the owned data (clear_figure: ticks and limits change with it)."""
+        plt = self.plt
+        plt.clear_figure()
+        log = self.log_y
+        most = max(2 * (self.size.width or 100), 16)
+        lo, hi = math.inf, -math.inf
+        xmax = 1.0
+        drawn = 0
+        for s in self.series:
+            xmax = max(xmax, float(len(s.y)))
+            x, y = prepare(s.y, log, self.abs_for_log)
+            x, y = downsample(x, y, most)
+            if x.size == 0:
+                continue
+            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+            plt.plot(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
+            drawn += int(x.size)
+        self.drawn_points = drawn
+        title = self.title + ("  (log)" if log else "")
+        if self.message:
+            title = f"{title}: {self.message}" if title else self.message
+        plt.title(title)
+        if drawn:
+            if log:
+                ticks, labels, a, b = decade_ticks(lo, hi)
+                plt.ylim(a, b)
+                plt.yticks(ticks, labels)
+            elif hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
+                pad = abs(hi) * 0.1 or 1.0
+                plt.ylim(lo - pad, hi + pad)
+            xt = nice_int_ticks(1, int(xmax))
+            plt.xticks([float(t) for t in xt], [str(t) for t in xt])
+            if xmax > 1:
+                plt.xlim(1, xmax)
+            for m in self.marks:
+                plt.vertical_line(float(m.layer), color=m.color)
+                ytop = (b if log else hi)
+                plt.text(m.text, float(m.layer), ytop, color=m.color, alignment="left")
+        self.refresh()
