@@ -53,6 +53,9 @@ _VIRIDIS = np.array([
 ], dtype=float)
 
 
+LEVELS = 64  # colour steps actually drawn (a lookup table; the 256-colour palette has fewer anyway)
+
+
 def ramp(v: float) -> tuple[int, int, int]:
     """Viridis colour for v in [0, 1] (clipped)."""
     v = min(max(float(v), 0.0), 1.0) * (len(_VIRIDIS) - 1)
@@ -60,6 +63,9 @@ def ramp(v: float) -> tuple[int, int, int]:
     t = v - i
     r, g, b = _VIRIDIS[i] * (1 - t) + _VIRIDIS[i + 1] * t
     return int(round(r)), int(round(g)), int(round(b))
+
+
+_RAMP_COLOURS = [RichColor.from_rgb(*ramp(i / (LEVELS - 1))) for i in range(LEVELS)]
 
 
 @dataclass(frozen=True)
@@ -246,7 +252,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
 
     if show_header:
         title = f"{TENSOR_TITLES[tensor]} · histogram per layer · colour log(1+count)"
-        legend = [(" 0 ", muted)] + [("█", Style(color=RichColor.from_rgb(*ramp(i / 7)), bgcolor=bg))
+        legend = [(" 0 ", muted)] + [("█", Style(color=_RAMP_COLOURS[round(i * (LEVELS - 1) / 7)], bgcolor=bg))
                                      for i in range(8)] + [(f" {fmt_value(max_count)} ", muted)]
         legend_len = sum(len(t) for t, _ in legend)
         if width >= len(title) + legend_len + 1:
@@ -256,13 +262,18 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         lines.append(_text_line(parts, width, text))
 
     heat_top = len(lines)
+    level = np.where(np.isnan(grid), -1, np.rint(np.nan_to_num(grid) * (LEVELS - 1))).astype(int)
+    cells: dict[tuple[int, int], Segment] = {}
     for r in range(heat_rows):
         top_px, bot_px = pixels - 1 - 2 * r, pixels - 2 - 2 * r
         segs: list[Segment] = []
         if gutter:
             segs.append(Segment(y_labels.get(r, "").rjust(gutter - 1) + " ", muted))
-        for c in range(len(columns)):
-            segs.append(_cell(grid[top_px, c], grid[bot_px, c], bg, cw))
+        for top, bottom in zip(level[top_px].tolist(), level[bot_px].tolist(), strict=True):
+            seg = cells.get((top, bottom))
+            if seg is None:
+                seg = cells[top, bottom] = _cell(top, bottom, bg, cw)
+            segs.append(seg)
         used = gutter + len(columns) * cw
         if used < width:
             segs.append(Segment(" " * (width - used), text))
@@ -321,15 +332,15 @@ def _y_labels(edges: np.ndarray, rows: int) -> dict[int, str]:
     return labels
 
 
-def _cell(top: float, bottom: float, bg: RichColor | None, cw: int) -> Segment:
-    t_ok, b_ok = not math.isnan(top), not math.isnan(bottom)
-    if not t_ok and not b_ok:
+def _cell(top: int, bottom: int, bg: RichColor | None, cw: int) -> Segment:
+    """One half-block cell: top and bottom are ramp levels, -1 = empty."""
+    if top < 0 and bottom < 0:
         return Segment(" " * cw, Style(bgcolor=bg))
-    if t_ok and b_ok:
-        return Segment("▀" * cw, Style(color=RichColor.from_rgb(*ramp(top)), bgcolor=RichColor.from_rgb(*ramp(bottom))))
-    if t_ok:
-        return Segment("▀" * cw, Style(color=RichColor.from_rgb(*ramp(top)), bgcolor=bg))
-    return Segment("▄" * cw, Style(color=RichColor.from_rgb(*ramp(bottom)), bgcolor=bg))
+    if top >= 0 and bottom >= 0:
+        return Segment("▀" * cw, Style(color=_RAMP_COLOURS[top], bgcolor=_RAMP_COLOURS[bottom]))
+    if top >= 0:
+        return Segment("▀" * cw, Style(color=_RAMP_COLOURS[top], bgcolor=bg))
+    return Segment("▄" * cw, Style(color=_RAMP_COLOURS[bottom], bgcolor=bg))
 
 
 def _spark(z: float) -> str:
