@@ -251,14 +251,16 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
     lines: list[list[Segment]] = []
 
     if show_header:
-        title = f"{TENSOR_TITLES[tensor]} · histogram per layer · colour log(1+count)"
         legend = [(" 0 ", muted)] + [("█", Style(color=_RAMP_COLOURS[round(i * (LEVELS - 1) / 7)], bgcolor=bg))
                                      for i in range(8)] + [(f" {fmt_value(max_count)} ", muted)]
         legend_len = sum(len(t) for t, _ in legend)
-        if width >= len(title) + legend_len + 1:
-            parts = [(title, text), (" " * (width - len(title) - legend_len), text), *legend]
-        else:
-            parts = [(title, text)]
+        name = TENSOR_TITLES[tensor]
+        titles = [f"{name} · histogram per layer · colour log(1+count)", f"{name} · colour log(1+count)", name]
+        parts = [(titles[-1], text)]
+        for title in titles:  # the longest title that fits beside the colour legend, else the name alone
+            if width >= len(title) + legend_len + 1:
+                parts = [(title, text), (" " * (width - len(title) - legend_len), text), *legend]
+                break
         lines.append(_text_line(parts, width, text))
 
     heat_top = len(lines)
@@ -322,7 +324,7 @@ def _y_labels(edges: np.ndarray, rows: int) -> dict[int, str]:
         frac = float(np.interp(v, edges, np.arange(len(edges)))) / n_bins  # 0..1 from the bottom
         return min(rows - 1, max(0, int((1 - frac) * rows)))
 
-    step = _nice_step(hi - lo, max(1, rows // 4))
+    step = _nice_step(hi - lo, max(1, rows // 3))
     values = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
     values.sort(key=lambda v: (v != 0, abs(v)))  # 0 first: it matters most
     for v in values:
