@@ -1,0 +1,200 @@
+"""Input batches x^0: Gaussian or uniform noise, rows of a file, or scikit-learn's digits.
+
+`load_data(spec, device, dtype, generator)` gives the batch a run would use (and notes about it)
+without running anything. Files are read with numpy.load(allow_pickle=False), numpy.loadtxt or
+torch.load(weights_only=True): nothing is ever unpickled. Every user mistake (a missing, unreadable,
+malformed, non-numeric or empty file, or a width that does not match) is one SpecError sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .catalog import show
+from .errors import SpecError
+from .spec import RunSpec
+from .textforms import Call
+
+FILE_SUFFIXES = (".npy", ".npz", ".csv", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A prepared data source: either fixed rows (file, digits) or a random distribution."""
+
+    call: Call
+    features: int
+    rows: np.ndarray | None = None  # float64 [rows, features] for fixed data (already cut to the batch)
+    notes: tuple[str, ...] = ()
+
+    def batch(self, batch: int, *, device: torch.device, dtype: torch.dtype,
+              generator: torch.Generator | None) -> Tensor:
+        """The input batch [batch, features] (fixed data: its rows, the same in every trial)."""
+        if self.rows is not None:
+            return torch.as_tensor(self.rows, device=device).to(dtype)
+        draw = torch.float32 if dtype in (torch.bfloat16, torch.float16) else dtype
+        x = torch.empty(batch, self.features, device=device, dtype=draw)
+        p = self.call.kwargs
+        if self.call.name == "gaussian":
+            x.normal_(float(p["mean"]), float(p["std"]), generator=generator)
+        elif self.call.name == "uniform":
+            x.uniform_(float(p["low"]), float(p["high"]), generator=generator)
+        else:
+            raise KeyError(f"data {self.call.name!r} has no implementation")
+        return x if draw == dtype else x.to(dtype)
+
+
+def _err(call: Call, allowed: str) -> SpecError:
+    return SpecError("data", show("data", call), allowed)
+
+
+def _read_file(call: Call) -> np.ndarray:
+    path = os.path.expanduser(str(call.get("path")))
+    key = call.get("key")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in FILE_SUFFIXES:
+        raise _err(call, "the file must end in " + ", ".join(FILE_SUFFIXES))
+    if not os.path.exists(path):
+        raise _err(call, f"there is no file {path!r} (relative paths start at {os.getcwd()})")
+    if not os.path.isfile(path):
+        raise _err(call, f"{path!r} is not a regular file")
+    try:
+        if suffix == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.files)
+                if not names:
+                    raise _err(call, "the .npz file holds no arrays")
+                if key is not None and key not in names:
+                    raise _err(call, f"the .npz file has no array {key!r}; it has " + ", ".join(names))
+                arr = z[key if key is not None else names[0]]
+        elif suffix == ".csv":
+            arr = _read_csv(path, call)
+        else:
+            arr = _read_torch(path, key, call)
+    except SpecError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "Object arrays" in str(e):
+            raise _err(call, "the file holds Python objects, which initscope never unpickles; "
+                       "save a numeric array") from None
+        raise _err(call, f"the file could not be read as numbers ({_short(e)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, RuntimeError) as e:
+        raise _err(call, f"the file could not be read ({_short(e)})") from None
+    return _as_matrix(arr, call)
+
+
+def _short(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return (text[:120] + "...") if len(text) > 120 else (text or type(e).__name__)
+
+
+def _read_csv(path: str, call: Call) -> np.ndarray:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    if not first.strip():
+        raise _err(call, "the file is empty")
+    skip = 0
+    try:
+        [float(v) for v in first.strip().split(",")]
+    except ValueError:
+        skip = 1  # a header row
+    arr = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    return arr
+
+
+def _read_torch(path: str, key: object, call: Call) -> np.ndarray:
+    import pickle
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise _err(call, "the file is not a plain saved tensor (torch.load(weights_only=True) refused it, "
+                   "and initscope never unpickles arbitrary objects)") from None
+    if isinstance(obj, dict):
+        tensors = {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
+        if not tensors:
+            raise _err(call, "the saved dict holds no tensors")
+        if key is not None and key not in tensors:
+            raise _err(call, f"the saved dict has no tensor {key!r}; it has " + ", ".join(tensors))
+        obj = tensors[key if key is not None else next(iter(tensors))]
+    if not isinstance(obj, Tensor):
+        raise _err(call, f"the file holds a {type(obj).__name__}, not a tensor or a dict of tensors")
+    if obj.is_complex() or not (obj.is_floating_point() or obj.dtype in (
+            torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
+        raise _err(call, f"the tensor has dtype {obj.dtype}, not a real number type")
+    return obj.detach().to(torch.float64).numpy()
+
+
+def _as_matrix(arr: np.ndarray, call: Call) -> np.ndarray:
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise _err(call, f"the array has dtype {arr.dtype}, not numbers")
+    if arr.ndim == 0:
+        raise _err(call, "the file holds a single number, not rows of features")
+    if arr.size == 0:
+        raise _err(call, "the file holds no values (it is empty)")
+    arr = arr.reshape(1, -1) if arr.ndim == 1 else arr.reshape(arr.shape[0], -1)
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise _err(call, "the file holds NaN or infinite values")
+    return arr
+
+
+def _digits(call: Call) -> np.ndarray:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SpecError("data", "digits", "data digits needs scikit-learn: pip install 'initscope[digits]'") from None
+    return np.asarray(load_digits().data, dtype=np.float64)
+
+
+def prepare(spec: RunSpec) -> Source:
+    """Read (for file/digits) and check the data against the architecture; no torch device work."""
+    call = spec.data
+    if call.name in ("gaussian", "uniform"):
+        return Source(call, spec.arch[0])
+    if call.name == "file":
+        arr = _read_file(call)
+    elif call.name == "digits":
+        arr = _digits(call)
+    else:
+        raise KeyError(f"data {call.name!r} has no implementation")
+    notes: list[str] = []
+    rows, features = arr.shape
+    if features != spec.arch[0]:
+        rest = "-".join(str(w) for w in spec.arch[1:3]) + ("-..." if len(spec.arch) > 3 else "")
+        raise _err(call, f"the architecture starts with {spec.arch[0]} but the data has {features} features; "
+                   f"use --arch {features}-{rest}")
+    if rows < spec.batch:
+        notes.append(f"The data has {rows} rows, fewer than the batch of {spec.batch}; all {rows} were used.")
+    arr = arr[: spec.batch]
+    if call.get("normalize"):
+        mean = arr.mean()
+        std = arr.std()
+        if std > 0 and np.isfinite(std):
+            arr = (arr - mean) / std
+        else:
+            arr = arr - mean
+            notes.append("The data is constant, so normalize only subtracted its mean.")
+    return Source(call, features, np.ascontiguousarray(arr), tuple(notes))
+
+
+def load_data(spec: RunSpec, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+              generator: torch.Generator | None = None) -> tuple[Tensor, tuple[str, ...]]:
+    """The input batch x^0 a run of `spec` would use (trial 0 when generator is seeded with spec.seed),
+    and any notes about it (e.g. fewer rows than the batch)."""
+    src = prepare(spec)
+    device = torch.device(device)
+    if generator is None and src.rows is None:
+        generator = torch.Generator(device=device).manual_seed(spec.seed)
+    return src.batch(spec.batch, device=device, dtype=dtype, generator=generator), src.notes
+
+
+__all__ = ["Source", "prepare", "load_data", "FILE_SUFFIXES"]
