@@ -1,0 +1,143 @@
+"""Theory overlay: the infinite-width prediction, a finite-width band and diagnostics for a RunSpec.
+
+numpy only (never torch, never scipy). Public API:
+    predict(spec, *, data_mean=None, data_second_moment=None) -> Prediction
+    explain(spec, prediction=None) -> Explanation            (engine/theory/explain.py)
+Prediction arrays have one entry per block (index l-1 is block l); NaN where there is no prediction,
+and `reason` says why. layer_json(l), diagnostics_json() and to_json() give plain floats/None, no NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..spec import RunSpec
+from .band import band
+from .diagnostics import Diagnostics, diagnose
+from .gaussian import activation
+from .meanfield import MeanField, run_meanfield
+
+BAND_NOTE = ("band: one standard deviation of a single network's pooled std around the infinite-width value "
+             "(finite-width fluctuation, theory.md 8; exact for He-Gaussian relu with one input, an "
+             "approximation otherwise)")
+
+
+def _f(x) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass
+class Prediction:
+    """Per-block predictions, all numpy float arrays of length L (NaN = no prediction)."""
+
+    pre_mean: np.ndarray
+    pre_std: np.ndarray
+    post_mean: np.ndarray
+    post_std: np.ndarray
+    grad_std: np.ndarray  # std of g^l = dLoss/dx^l
+    grad_pre_std: np.ndarray  # std of delta^l = dLoss/dh^l
+    pre_std_lo: np.ndarray  # one-sigma finite-width band around pre_std
+    pre_std_hi: np.ndarray
+    post_std_lo: np.ndarray
+    post_std_hi: np.ndarray
+    chi1: np.ndarray  # sigma_w^2 E[phi'(h)^2] per block
+    corr: np.ndarray  # correlation of one unit's pre-activations for two different inputs
+    sigma_w2: np.ndarray  # effective n_in Var[W]
+    sigma_b2: np.ndarray
+    input_mean: float
+    input_second_moment: float
+    reason: str | None  # why values are NaN (None when everything is predicted)
+    notes: tuple[str, ...]
+    diagnostics: Diagnostics
+    meanfield: MeanField = field(repr=False)
+
+    @property
+    def depth(self) -> int:
+        return len(self.pre_std)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def layer_json(self, layer: int) -> dict:
+        """DESIGN.md's per-layer `theory` object (layer is 1-based); None where there is no prediction."""
+        i = layer - 1
+        return {"pre_std": _f(self.pre_std[i]), "post_mean": _f(self.post_mean[i]),
+                "post_std": _f(self.post_std[i]), "grad_std": _f(self.grad_std[i]),
+                "grad_pre_std": _f(self.grad_pre_std[i])}
+
+    def band_json(self, layer: int) -> dict:
+        i = layer - 1
+        return {"pre_std": [_f(self.pre_std_lo[i]), _f(self.pre_std_hi[i])],
+                "post_std": [_f(self.post_std_lo[i]), _f(self.post_std_hi[i])]}
+
+    def diagnostics_json(self) -> dict:
+        d = self.diagnostics
+        fp = d.fixed_point
+        return {
+            "phase": d.phase,
+            "chi1": _f(d.phase_chi1),
+            "fixed_point": {"kind": fp.kind, "q": None if fp.q is None else _f(fp.q),
+                            "pre_std": None if fp.q is None else _f(math.sqrt(fp.q)),
+                            "post_mean": None if fp.post_mean is None else _f(fp.post_mean),
+                            "post_std": None if fp.post_std is None else _f(fp.post_std)},
+            "depth_scale": None if d.depth_scale is None else _f(d.depth_scale),
+            "grad_ratio_first_to_last": _f(d.grad_ratio),
+            "leaves_range": None if d.leaves_at is None else
+            {"layer": d.leaves_at, "how": d.leaves_how, "extrapolated": d.leaves_extrapolated},
+            "chi1_per_layer": [_f(x) for x in d.chi1],
+            "reason": self.reason,
+            "notes": list(self.notes),
+            "band": BAND_NOTE,
+        }
+
+    def to_json(self) -> dict:
+        return {"layers": [dict(self.layer_json(i + 1), band=self.band_json(i + 1)) for i in range(self.depth)],
+                "diagnostics": self.diagnostics_json()}
+
+
+def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment: float | None = None
+            ) -> Prediction:
+    """The infinite-width prediction for spec. data_*: measured on the input batch (RunResult fields);
+    needed only for file/digits data, whose moments the spec does not say."""
+    mf = run_meanfield(spec, data_mean, data_second_moment)
+    act = activation(spec.act)
+    homogeneous = act.homogeneous
+    with np.errstate(invalid="ignore"):
+        pre_std = np.sqrt(mf.q)
+        post_std = np.sqrt(np.maximum(mf.m2 - mf.m1 * mf.m1, 0.0))
+        post_std[~np.isfinite(mf.m2)] = math.nan
+        grad_std = np.sqrt(mf.var_g)
+        grad_pre_std = np.sqrt(mf.var_delta)
+    lsuv_tol = float(spec.init.get("tol")) if spec.init.name == "lsuv" else None
+    rel_pre, rel_post = band(mf, spec.fan_in, spec.fan_out, spec.batch, homogeneous, lsuv_tol)
+    notes = list(mf.notes)
+    if spec.init.name == "orthogonal":
+        notes.append("orthogonal weights: same means and stds as Gaussian ones with sigma_w^2 = "
+                     "gain^2 min(1, n_in/n_out); they differ in the Jacobian spectrum, not in these curves")
+    if spec.init.name == "lsuv":
+        tgt = float(spec.init.get("target"))
+        lo, hi = np.full(spec.depth, max(0.0, tgt - lsuv_tol)), np.full(spec.depth, tgt + lsuv_tol)
+    else:
+        lo, hi = pre_std * np.maximum(0.0, 1.0 - rel_pre), pre_std * (1.0 + rel_pre)
+    diag = diagnose(mf, act, pre_std, grad_std, homogeneous)
+    return Prediction(
+        pre_mean=mf.pre_mean, pre_std=pre_std, post_mean=mf.m1.copy(), post_std=post_std, grad_std=grad_std,
+        grad_pre_std=grad_pre_std, pre_std_lo=lo, pre_std_hi=hi,
+        post_std_lo=post_std * np.maximum(0.0, 1.0 - rel_post), post_std_hi=post_std * (1.0 + rel_post),
+        chi1=diag.chi1, corr=mf.corr, sigma_w2=mf.sw2, sigma_b2=mf.sb2, input_mean=mf.m0,
+        input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf)
+
+
+def explain(spec: RunSpec, prediction: Prediction | None = None):
+    """Plain-language explanation with the numbers filled in (see explain.py)."""
+    from .explain import explain as _explain
+
+    return _explain(spec, prediction)
+
+
+__all__ = ["predict", "explain", "Prediction", "Diagnostics"]

@@ -1,0 +1,160 @@
+"""What the predicted curves mean: phase, fixed point, growth per layer, depth of vanishing/exploding.
+
+- chi_1 = sigma_w^2 E[phi'(h)^2] (Poole et al. 2016; theory.md 6): the mean squared singular value of
+  one layer's Jacobian. < 1 ordered (inputs collapse together, gradients vanish), = 1 critical,
+  > 1 chaotic (inputs decorrelate, gradients explode). Tolerance PHASE_TOL.
+- the length map q -> sigma_w^2 E[phi(sqrt(q) z + beta)^2] + sigma_b^2 with the last block's
+  parameters, and its stable fixed point q* (Newton in log q from the last predicted q, then a scan
+  of q in [1e-12, 1e12] with bisection if Newton fails).
+- per-layer growth factors of the pre-activation std (std_l / std_{l-1}) and of the gradient std
+  (std g^{l-1} / std g^l, going backwards), and the layer at which the predicted pre std leaves
+  [1e-3, 1e3], extrapolated past the last block when it does not within the net.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+PHASE_TOL = 0.01
+LOW, HIGH = 1e-3, 1e3
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    kind: str  # stable | zero | none | every  (every q is fixed: relu-like at chi_1 = 1, no bias)
+    q: float | None  # q* (pre-activation variance); None unless kind is stable or zero
+    chi1: float | None  # chi_1 at q*
+    post_mean: float | None = None
+    post_std: float | None = None
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    chi1: np.ndarray  # [L] sigma_w^2 E[phi'^2] per block
+    phase: str  # ordered | critical | chaotic | unknown (chi_1 at the fixed point, else at the last block)
+    phase_chi1: float
+    fixed_point: FixedPoint
+    signal_growth: np.ndarray  # [L] pre std ratio to the block before (NaN at block 1)
+    grad_growth: np.ndarray  # [L] grad std at block l-1 over block l (NaN at block 1)
+    leaves_at: int | None  # first block whose predicted pre std is < 1e-3 or > 1e3
+    leaves_how: str | None  # vanish | explode
+    leaves_extrapolated: bool  # the block is past the net's depth (estimated)
+    grad_ratio: float  # std(g^1)/std(g^L): > 1 gradients grow toward the input
+    depth_scale: float | None  # -1/log chi_1 (layers per e-fold of the gradient), None at chi_1 = 1
+
+
+def _phase(chi1: float) -> str:
+    if not math.isfinite(chi1):
+        return "unknown"
+    if chi1 < 1 - PHASE_TOL:
+        return "ordered"
+    if chi1 > 1 + PHASE_TOL:
+        return "chaotic"
+    return "critical"
+
+
+def fixed_point(act, sw2: float, sb2: float, mu: float, q_start: float, homogeneous: bool) -> FixedPoint:
+    """The stable fixed point of q -> sw2 E[phi(h)^2] + sb2, h ~ N(mu, q)."""
+    if not (math.isfinite(sw2) and math.isfinite(sb2)):
+        return FixedPoint("none", None, None)
+
+    def result(kind, q):
+        g = act.moments(mu, q)
+        return FixedPoint(kind, q, sw2 * g.d2, g.m1, math.sqrt(g.var))
+
+    if homogeneous and mu == 0.0:
+        slope = sw2 * act.moments(0.0, 1.0).m2  # E[phi^2] = k q
+        if abs(slope - 1.0) < 1e-9:
+            return FixedPoint("every", None, slope) if sb2 == 0 else FixedPoint("none", None, slope)
+        if slope > 1.0:
+            return FixedPoint("none", None, slope)
+        return result("zero" if sb2 == 0 else "stable", sb2 / (1.0 - slope))
+
+    def F(lq):  # map(q) - q and its derivative in log q
+        q = math.exp(lq)
+        g = act.moments(mu, q)
+        return sw2 * g.m2 + sb2 - q, (sw2 * g.dm2 - 1.0) * q
+
+    lq = math.log(q_start) if q_start > 0 and math.isfinite(q_start) else 0.0
+    for _ in range(40):  # Newton in log q
+        f, df = F(lq)
+        q = math.exp(lq)
+        if abs(f) < 1e-12 * max(q, 1e-300):
+            if df < 0:
+                return result("stable", q)
+            break
+        if df == 0 or not math.isfinite(f / df):
+            break
+        lq -= max(-2.0, min(2.0, f / df))
+        if lq < -28 and F(lq)[0] < 0:  # still shrinking at q ~ 1e-12: it decays to 0
+            return result("zero", 0.0) if sb2 == 0 else result("stable", sb2)
+        if lq > 28:
+            break
+    grid = np.linspace(math.log(1e-12), math.log(1e12), 25)
+    vals = [F(x)[0] for x in grid]
+    for k in range(len(grid) - 1, 0, -1):  # the largest stable crossing: + below, - above
+        if vals[k - 1] > 0 >= vals[k]:
+            lo, hi = grid[k - 1], grid[k]
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if F(mid)[0] > 0 else (lo, mid)
+            return result("stable", math.exp(0.5 * (lo + hi)))
+    if all(v < 0 for v in vals):
+        return result("zero", 0.0) if sb2 == 0 else result("stable", sb2)
+    return FixedPoint("none", None, None)
+
+
+def _leaves(pre_std: np.ndarray, q_last: float, fp: FixedPoint, sb2: float, act, sw2: float, mu: float
+            ) -> tuple[int | None, str | None, bool]:
+    L = len(pre_std)
+    for i, s in enumerate(pre_std):
+        if math.isfinite(s) and s < LOW:
+            return i + 1, "vanish", False
+        if math.isfinite(s) and s > HIGH:
+            return i + 1, "explode", False
+    if L < 2 or not (math.isfinite(pre_std[-1]) and math.isfinite(pre_std[-2])) or pre_std[-2] <= 0:
+        return None, None, False
+    q_l, q_p = pre_std[-1] ** 2, pre_std[-2] ** 2
+    ratio = q_l / q_p
+    if fp.kind == "stable" and fp.q is not None and LOW**2 < fp.q < HIGH**2:
+        return None, None, False  # it settles at std sqrt(q*)
+    if fp.kind == "every":
+        return None, None, False
+    if fp.kind in ("zero", "stable") and fp.q is not None and fp.q <= LOW**2 and ratio < 1:
+        slope0 = sw2 * act.moments(mu, 1e-12).dm2 if sb2 == 0 else 0.0
+        if abs(slope0 - 1.0) < 1e-6:  # critical decay to 0 is algebraic: fit q ~ l^-p
+            p = math.log(q_p / q_l) / math.log(L / (L - 1))
+            return (int(round(L * (q_l / LOW**2) ** (1 / p))) if p > 0 else None), "vanish", True
+        return int(math.ceil(L + math.log(LOW**2 / q_l) / math.log(ratio))), "vanish", True
+    if fp.kind == "none" and ratio > 1:
+        if ratio < 1.001:  # linear growth (e.g. relu at sigma_w^2 = 2 with a bias)
+            step = q_l - q_p
+            return int(math.ceil(L + (HIGH**2 - q_l) / step)), "explode", True
+        return int(math.ceil(L + math.log(HIGH**2 / q_l) / math.log(ratio))), "explode", True
+    return None, None, False
+
+
+def diagnose(mf, act, pre_std: np.ndarray, grad_std: np.ndarray, homogeneous: bool) -> Diagnostics:
+    L = len(pre_std)
+    chi1 = mf.sw2 * mf.d2
+    signal = np.full(L, math.nan)
+    grad = np.full(L, math.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        signal[1:] = pre_std[1:] / pre_std[:-1]
+        grad[1:] = grad_std[:-1] / grad_std[1:]
+        grad_ratio = float(grad_std[0] / grad_std[-1]) if L else math.nan
+    sw2, sb2, mu = mf.sw2[-1], mf.sb2[-1], mf.pre_mean[-1]
+    if mf.reason is None and "lsuv" not in mf.kinds:
+        fp = fixed_point(act, sw2, sb2, mu, mf.q[-1], homogeneous)
+    else:
+        fp = FixedPoint("none", None, None)
+    pc = fp.chi1 if fp.chi1 is not None and fp.kind in ("stable", "zero", "every") else chi1[-1]
+    where, how, extra = _leaves(pre_std, mf.q[-1], fp, sb2, act, sw2, mu) if mf.reason is None else (None, None,
+                                                                                                        False)
+    scale = None
+    if math.isfinite(pc) and pc > 0 and abs(math.log(pc)) > 1e-9:
+        scale = -1.0 / math.log(pc) if pc < 1 else 1.0 / math.log(pc)
+    return Diagnostics(chi1, _phase(pc), float(pc), fp, signal, grad, where, how, extra, grad_ratio, scale)

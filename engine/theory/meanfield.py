@@ -1,0 +1,215 @@
+"""The mean-field recursion of reference/theory.md section 7, block by block, for any widths.
+
+Per block l (fan_in n_{l-1}, fan_out n_l), with sigma_w^2(l) = n_{l-1} Var[W^l] and bias mean beta_l,
+variance sigma_b^2(l):
+    pre   h^l ~ N(beta_l, q_l),  q_l = sigma_w^2(l) s_{l-1} + sigma_b^2(l)   (s = SECOND moment, He eq. 7)
+    post  m_l = E[phi(h^l)],  s_l = E[phi(h^l)^2],  std = sqrt(s_l - m_l^2)
+backward (loss sum(x^L u), u ~ N(0, 1), so Var(g^L) = 1):
+    Var(delta^l) = E[phi'(h^l)^2] Var(g^l),   Var(g^{l-1}) = n_l Var[W^l] Var(delta^l)
+and the correlation of one unit's pre-activations for two different inputs of the batch:
+    c_1 = (sigma_w^2 m_0^2 + sigma_b^2)/q_1,  c_{l+1} = (sigma_w^2 E[phi(u) phi(v)]_{c_l} + sigma_b^2)/q_{l+1}.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalog import activation_gain
+from ..spec import RunSpec
+from ..textforms import Call
+from .gaussian import Phi, activation, pdf
+
+TRUNC_STD1 = 0.8796256610342398  # std of N(0, 1) truncated to [-2, 2]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What the theory needs of one block's weights and bias."""
+
+    var_w: float  # Var[W_ij] (NaN for lsuv: set by the recursion)
+    kind: str  # gaussian | uniform | orthogonal | zeros | lsuv
+    bias_mean: float
+    bias_var: float
+
+
+def weight_variance(init: Call, act: Call, n_in: int, n_out: int) -> tuple[float, str, str | None]:
+    """(Var[W_ij], kind, reason it cannot be predicted or None), theory.md 1.4."""
+    name = init.name
+    g = init.get("gain", 1.0)
+    if name == "normal":
+        return float(init.get("std")) ** 2, "gaussian", None
+    if name == "uniform":
+        return float(init.get("bound")) ** 2 / 3, "uniform", None
+    if name in ("xavier_normal", "xavier_uniform"):
+        return 2 * g * g / (n_in + n_out), name.split("_")[1] if name.endswith("uniform") else "gaussian", None
+    if name in ("kaiming_normal", "kaiming_uniform"):
+        gain = activation_gain(act) if g is None else float(g)
+        fan = n_in if init.get("mode", "fan_in") == "fan_in" else n_out
+        return gain * gain / fan, "gaussian" if name.endswith("normal") else "uniform", None
+    if name in ("lecun_normal", "lecun_uniform"):
+        return g * g / n_in, "gaussian" if name.endswith("normal") else "uniform", None
+    if name == "orthogonal":
+        return g * g * min(1.0, n_in / n_out) / n_in, "orthogonal", None
+    if name == "trunc_normal":
+        s, a, b = float(init.get("std")), float(init.get("a")), float(init.get("b"))
+        mean, var = truncated_normal_moments(s, a, b)
+        if mean * mean * n_in > 1e-4 * var:
+            return var, "gaussian", (f"trunc_normal(a={a:g}, b={b:g}) is not symmetric about 0, so the weights "
+                                     f"have mean {mean:.3g}: every unit then shares an offset mean*sum(x), "
+                                     "which the zero-mean theory does not cover")
+        return var, "gaussian", None
+    if name == "torch_default":
+        return 1.0 / (3 * n_in), "uniform", None
+    if name == "zeros":
+        return 0.0, "zeros", None
+    if name == "lsuv":
+        return math.nan, "lsuv", None
+    return math.nan, "?", f"no theory for init {name!r}"
+
+
+def truncated_normal_moments(std: float, a: float, b: float) -> tuple[float, float]:
+    """Mean and variance of N(0, std^2) restricted to [a, b] (absolute bounds, as torch)."""
+    al, be = a / std, b / std
+    z = Phi(be) - Phi(al) if al <= 0 else 0.5 * (math.erfc(al / math.sqrt(2)) - math.erfc(be / math.sqrt(2)))
+    pa, pb = pdf(al), pdf(be)
+    ta = al * pa if math.isfinite(al) else 0.0
+    tb = be * pb if math.isfinite(be) else 0.0
+    mean = std * (pa - pb) / z
+    var = std * std * (1 + (ta - tb) / z - ((pa - pb) / z) ** 2)
+    return mean, var
+
+
+def bias_moments(bias: Call, n_in: int) -> tuple[float, float]:
+    """(mean, variance) of one bias entry."""
+    name = bias.name
+    if name == "const":
+        return float(bias.get("value")), 0.0
+    if name == "normal":
+        return 0.0, float(bias.get("std")) ** 2
+    if name == "uniform":
+        return 0.0, float(bias.get("bound")) ** 2 / 3
+    if name == "torch_default":
+        return 0.0, 1.0 / (3 * n_in)
+    return 0.0, 0.0  # none, zeros
+
+
+def input_moments(spec: RunSpec, data_mean: float | None, data_second_moment: float | None
+                  ) -> tuple[float, float, str | None, str | None]:
+    """(mean m_0, second moment s_0, note, reason for no prediction) of the input entries."""
+    d = spec.data
+    if d.name == "gaussian":
+        m, s = float(d.get("mean")), float(d.get("std"))
+        return m, m * m + s * s, None, None
+    if d.name == "uniform":
+        lo, hi = float(d.get("low")), float(d.get("high"))
+        return 0.5 * (lo + hi), (lo * lo + lo * hi + hi * hi) / 3, None, None
+    if data_second_moment is None or not math.isfinite(data_second_moment):
+        return math.nan, math.nan, None, (f"the input comes from {d.name}: the prediction needs its second moment, "
+                                          "measured by a run (predict(spec, data_second_moment=...))")
+    m = 0.0 if data_mean is None or not math.isfinite(data_mean) else float(data_mean)
+    note = (f"input second moment {data_second_moment:.4g} measured on the batch ({d.name} data); from layer 1 "
+            "on the theory assumes Gaussian pre-activations")
+    return m, float(data_second_moment), note, None
+
+
+@dataclass
+class MeanField:
+    """Per-block arrays (index l-1 is block l) from the recursion; NaN where nothing is predicted."""
+
+    q: np.ndarray  # pre-activation variance
+    pre_mean: np.ndarray
+    m1: np.ndarray  # post mean
+    m2: np.ndarray  # post second moment
+    m4: np.ndarray
+    d2: np.ndarray  # E[phi'^2]
+    dm1: np.ndarray  # dE[phi]/dq
+    dm2: np.ndarray  # dE[phi^2]/dq
+    sw2: np.ndarray  # effective sigma_w^2 (n_in Var[W])
+    sb2: np.ndarray
+    var_w: np.ndarray
+    corr: np.ndarray  # correlation of pre-activations of two inputs
+    pair4: np.ndarray  # E[phi(u)^2 phi(v)^2] at that correlation
+    var_g: np.ndarray  # Var(g^l)
+    var_delta: np.ndarray  # Var(delta^l)
+    s0: float
+    m0: float
+    kinds: tuple[str, ...]
+    reason: str | None
+    notes: tuple[str, ...]
+
+
+def run_meanfield(spec: RunSpec, data_mean: float | None = None,
+                  data_second_moment: float | None = None) -> MeanField:
+    act = activation(spec.act)
+    L = spec.depth
+    cols = {k: [math.nan] * L for k in ("q", "pre_mean", "m1", "m2", "m4", "d2", "dm1", "dm2", "sw2", "sb2",
+                                        "var_w", "corr", "pair4", "var_g", "var_delta")}
+    notes: list[str] = []
+    m0, s0, note, reason = input_moments(spec, data_mean, data_second_moment)
+    if note:
+        notes.append(note)
+    kinds = []
+    weights = []
+    cache: dict[tuple[int, int], Weights] = {}
+    for n_in, n_out in zip(spec.fan_in, spec.fan_out, strict=True):
+        w = cache.get((n_in, n_out))
+        if w is None:
+            vw, kind, why = weight_variance(spec.init, spec.act, n_in, n_out)
+            bm, bv = bias_moments(spec.bias, n_in)
+            w = cache[(n_in, n_out)] = Weights(vw, kind, bm, bv)
+            reason = reason or why
+        kinds.append(w.kind)
+        weights.append(w)
+    if spec.init.name == "lsuv":
+        notes.append(f"LSUV rescales each layer on the batch until std(pre) = {spec.init.get('target'):g} "
+                     f"(within {spec.init.get('tol'):g}): that is the prediction by definition")
+    if spec.init.name == "zeros":
+        notes.append("zero weights: every pre-activation is its bias, exactly")
+    if reason is None:
+        reason = _forward(spec, act, weights, m0, s0, cols)
+        vg = 1.0  # backward
+        var_g, var_delta, d2, var_w = cols["var_g"], cols["var_delta"], cols["d2"], cols["var_w"]
+        for i in range(L - 1, -1, -1):
+            var_g[i] = vg
+            var_delta[i] = d2[i] * vg
+            vg = spec.arch[i + 1] * var_w[i] * var_delta[i]
+    arrays = {k: np.array(v, dtype=float) for k, v in cols.items()}
+    return MeanField(**arrays, s0=s0, m0=m0, kinds=tuple(kinds), reason=reason, notes=tuple(notes))
+
+
+def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, cols: dict) -> str | None:
+    """Fill cols block by block; return a reason if the recursion had to stop."""
+    q, pre_mean, sw2, sb2, var_w = cols["q"], cols["pre_mean"], cols["sw2"], cols["sb2"], cols["var_w"]
+    m1, m2, m4, d2, dm1, dm2 = (cols[k] for k in ("m1", "m2", "m4", "d2", "dm1", "dm2"))
+    corr, pair4 = cols["corr"], cols["pair4"]
+    s_prev = s0
+    c_prev = m0 * m0 / s0 if s0 > 0 else 1.0  # uncentred correlation of two inputs (i.i.d. data)
+    for i, w in enumerate(weights):
+        n_in = spec.arch[i]
+        if w.kind == "lsuv":
+            target2 = float(spec.init.get("target")) ** 2
+            if not (s_prev > 0 and target2 > w.bias_var):
+                return (f"layer {i + 1}: LSUV cannot reach std {math.sqrt(target2):g} (input second moment "
+                        f"{s_prev:.3g}, bias variance {w.bias_var:.3g})")
+            sw2[i] = (target2 - w.bias_var) / s_prev
+            var_w[i] = sw2[i] / n_in
+        else:
+            var_w[i] = w.var_w
+            sw2[i] = w.var_w * n_in
+        sb2[i] = w.bias_var
+        qi = sw2[i] * s_prev + w.bias_var
+        if not math.isfinite(qi) or qi > 1e300:
+            return f"layer {i + 1}: the predicted pre-activation variance overflows float64"
+        g = act.moments(w.bias_mean, qi)
+        q[i], pre_mean[i] = qi, w.bias_mean
+        m1[i], m2[i], m4[i], d2[i], dm1[i], dm2[i] = g
+        corr[i] = (sw2[i] * s_prev * c_prev + w.bias_var) / qi if qi > 0 else 1.0
+        e12, pair4[i] = act.pair(w.bias_mean, qi, corr[i])
+        c_prev = e12 / g.m2 if g.m2 > 0 else 1.0
+        s_prev = g.m2
+        if not math.isfinite(s_prev):
+            return f"layer {i + 1}: the post-activation second moment is not finite"
+    return None
