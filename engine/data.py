@@ -112,9 +112,12 @@ def _read_csv(path: str, call: Call) -> np.ndarray:
 
 def _read_torch(path: str, key: object, call: Call) -> np.ndarray:
     import pickle
+    import warnings
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol warnings; a refusal is reported below
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise _err(call, "the file is not a plain saved tensor (torch.load(weights_only=True) refused it, "
                    "and initscope never unpickles arbitrary objects)") from None

@@ -37,6 +37,7 @@ class RunResult:
     data_second_moment: float = 1.0  # mean(x^0 ** 2), what the theory's layer 1 needs
     notes: tuple[str, ...] = ()
     theory: object | None = field(default=None)  # engine.theory's Prediction, attached by the caller
+    hist_counted: tuple[int, ...] = ()  # per layer: entries each histogram counted (a row subsample), if known
 
     @property
     def trials(self) -> int:

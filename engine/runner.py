@@ -1,0 +1,478 @@
+"""The run: forward (and backward) through L linear+activation blocks, statistics at every block.
+
+How the statistics are computed (the speed design; see benchmarks/bench_engine.py for the numbers):
+- Per block and tensor (pre h^l, post x^l, grad g^l, grad_pre delta^l) the device computes a few
+  one-pass reductions: sum, sum of squares (a dot product), min and max (aminmax), and the number of
+  non-zero entries (the dot product of sign(x) with itself). They are written into one preallocated
+  float64 device buffer that is copied to the host once per trial: no host sync per layer.
+- mean, std, rms, zero_frac follow on the host in float64. std is the population std (ddof=0),
+  pooled over batch x units.
+- Non-finite entries and precision: a sum of squares that is not finite means the tensor had an
+  inf/nan (or overflowed float32). A variance that is tiny next to the second moment
+  (var < VAR_GUARD * E[x^2], i.e. |mean| > ~10 std) means the one-pass formula lost precision. In both
+  cases the trial is run again (runs are deterministic by seed) in exact mode: float64, two-pass
+  variance, statistics over the finite entries only, exact non-finite counts. So the fast path is never
+  trusted where it could be wrong, and ordinary runs pay nothing for these checks.
+- Histograms: HIST_BINS linear bins on [-R, R], the same edges for every layer, tensor and trial of a
+  run, with R = HIST_RANGE x std(h^1) measured on trial 0 (the one host sync of a run; falls back to the
+  input's rms, then 1). Values beyond the edges are counted in the end bins (an exploding layer piles up
+  at the edges rather than vanishing); NaNs are not counted. To keep the cost flat, each layer counts the
+  first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says how many entries).
+- Forward-only runs hold one block at a time (W^l is drawn, used and dropped; the activation is applied
+  in place). With gradients, autograd keeps what backward needs; tensor hooks on h^l and x^l see
+  delta^l and g^l as autograd computes them, so the grad statistics are autograd's by construction.
+  The backward starts at x^L with dL/dx^L = u ~ N(0, 1) (the same as loss = sum(x^L * u)), and stops at
+  h^1 (dL/dx^0 is not needed).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import activations
+from .bias import make_bias
+from .data import prepare
+from .device import check_memory, describe, dtype_of, resolve_device
+from .errors import Cancelled, InitscopeError, RunError
+from .inits import init_weight
+from .result import STAT_NAMES, TENSORS, RunResult
+from .spec import RunSpec
+
+HIST_BINS = 40
+HIST_RANGE = 4.0
+HIST_ELEMENTS = 8192
+VAR_GUARD = {torch.float64: 1e-10}  # others (float32 accumulation): DEFAULT_VAR_GUARD
+DEFAULT_VAR_GUARD = 1e-2
+
+WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS[k] is slot k + 1)
+# raw fields per (layer, slot); fast mode fills the first five (weight: the first two)
+SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
+K = 7
+SAMPLE_FLOATS = 1 << 22  # forward-only runs gather histogram samples for at most this many floats at once
+
+
+class _Buffers:
+    """One float64 device buffer per trial (raw sums, histogram counts, data sums), copied to the host in
+    one transfer; plus a float32 buffer of histogram samples, binned in one vectorised pass per chunk."""
+
+    def __init__(self, run: _Run) -> None:
+        depth, device = run.depth, run.device
+        self.depth = depth
+        self.nt = 4 if run.spec.grad else 2
+        self.sizes = {"raw": depth * 5 * K, "hist": depth * 4 * HIST_BINS, "data": 2}
+        self.flat = torch.zeros(sum(self.sizes.values()), dtype=torch.float64, device=device)
+        views, start = {}, 0
+        for name, n in self.sizes.items():
+            views[name] = self.flat[start:start + n]
+            start += n
+        self.raw = views["raw"].view(depth, 5, K)
+        self.hist = views["hist"].view(depth, 4, HIST_BINS)
+        self.data = views["data"]
+        self.smax = max(run.hist_counted)
+        self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
+        self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
+        offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int64) * (HIST_BINS + 1)
+        self.offsets = offsets.view(self.chunk, self.nt, 1)
+        self.chunk_start = 0
+
+    def to_host(self) -> dict[str, np.ndarray]:
+        flat = self.flat.cpu().numpy().copy()
+        out, start = {}, 0
+        shapes = {"raw": (self.depth, 5, K), "hist": (self.depth, 4, HIST_BINS), "data": (2,)}
+        for name, n in self.sizes.items():
+            out[name] = flat[start:start + n].reshape(shapes[name])
+            start += n
+        return out
+
+    def sample(self, layer: int, k: int, v: Tensor, rows: int) -> None:
+        """Keep the first `rows` rows of tensor k (0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
+        sub = v[:rows].reshape(-1)
+        self.samples[layer - self.chunk_start, k, :sub.numel()].copy_(sub)
+
+    def flush(self, upto: int, lo: float, scale: float) -> None:
+        """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk."""
+        n = upto - self.chunk_start
+        if n <= 0:
+            return
+        t = (self.samples[:n] - lo).mul_(scale)
+        t.clamp_(0.0, HIST_BINS - 1).nan_to_num_(nan=float(HIST_BINS))
+        idx = t.to(torch.int64).add_(self.offsets[:n]).view(-1)
+        size = n * self.nt * (HIST_BINS + 1)
+        if idx.is_cpu:
+            counts = torch.bincount(idx, minlength=size)
+        else:  # bincount's output size would need a host sync on accelerators
+            counts = torch.zeros(size, dtype=torch.float64, device=idx.device)
+            counts.index_add_(0, idx, torch.ones(idx.numel(), dtype=torch.float64, device=idx.device))
+        counts = counts.view(n, self.nt, HIST_BINS + 1)[:, :, :HIST_BINS]
+        self.hist[self.chunk_start:upto, :self.nt].copy_(counts)
+        self.samples.fill_(math.nan)
+        self.chunk_start = upto
+
+
+class _Trial:
+    """One trial's computation; `exact` selects the careful (float64, two-pass, finite-only) statistics."""
+
+    def __init__(self, run: _Run, t: int, exact: bool) -> None:
+        self.r = run
+        self.t = t
+        self.exact = exact
+        self.buf = _Buffers(run)
+        self.lsuv_iters = [0] * run.depth
+        self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
+        self.zero = torch.zeros((), dtype=self.acc, device=run.device)
+
+    # ---- statistics -------------------------------------------------------------------------------
+    def _flat(self, v: Tensor) -> Tensor:
+        v = v.reshape(-1)
+        return v if v.dtype == self.acc else v.to(self.acc)
+
+    def _fast(self, f: Tensor) -> list[Tensor]:
+        """sum, sum of squares, min, max, number of non-zeros: four passes, no host sync."""
+        mn, mx = torch.aminmax(f)
+        sg = torch.sign(f)
+        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)]
+
+    def _exact(self, f: Tensor) -> list[Tensor]:
+        """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
+        non-zeros, finite count, mean."""
+        f = f.double()
+        fin = torch.isfinite(f)
+        n = fin.sum().double()
+        mean = torch.where(fin, f, 0.0).sum() / n.clamp_min(1.0)
+        d = torch.where(fin, f - mean, 0.0)
+        mn = torch.where(fin, f, math.inf).amin()
+        mx = torch.where(fin, f, -math.inf).amax()
+        nnz = (fin & (f != 0)).sum().double()
+        return [d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean]
+
+    def forward_stats(self, layer: int, w: Tensor, h: Tensor, post: Tensor | None) -> None:
+        """Weight, pre and post statistics of one block, written with one copy. `post` is None when the
+        caller will compute it later (the activation overwrites h in place): see post_stats."""
+        wf = self._flat(w)
+        wsum = [wf.sum(), torch.dot(wf, wf)]
+        f = self._flat(h)
+        if self.exact:
+            vals = wsum + [self.zero] * 5 + self._exact(f)
+            self.buf.raw[layer, :2].copy_(torch.stack(vals).view(2, K))
+            return
+        vals = wsum + [self.zero] * 3 + self._fast(f)
+        self.buf.raw[layer, :2, :NFIN].copy_(torch.stack(vals).view(2, NFIN))
+
+    def post_stats(self, layer: int, x: Tensor, pre_sign: Tensor | None = None) -> None:
+        f = self._flat(x)
+        if self.exact:
+            self.buf.raw[layer, POST].copy_(torch.stack(self._exact(f)))
+        elif pre_sign is not None:  # relu: min, max and zeros follow from the pre-activation (host side)
+            self.buf.raw[layer, POST, :NFIN].copy_(torch.stack((f.sum(), torch.dot(f, f), self.zero, self.zero,
+                                                                pre_sign)))
+        else:
+            self.buf.raw[layer, POST, :NFIN].copy_(torch.stack(self._fast(f)))
+
+    def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
+        f = self._flat(g)
+        if self.exact:
+            self.buf.raw[layer, slot].copy_(torch.stack(self._exact(f)))
+        else:
+            self.buf.raw[layer, slot, :NFIN].copy_(torch.stack(self._fast(f)))
+        self.buf.sample(layer, slot - 1, g, self.r.hist_rows[layer])
+
+    # ---- the blocks ---------------------------------------------------------------------------------
+    def _block_params(self, layer: int, gen: torch.Generator, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        r = self.r
+        n_in, n_out = r.spec.arch[layer], r.spec.arch[layer + 1]
+        w = torch.empty(n_out, n_in, device=r.device, dtype=r.dtype)
+        init_weight(w, r.spec.init, r.spec.act, gen)
+        b = make_bias(r.spec.bias, n_in, n_out, device=r.device, dtype=r.dtype, generator=gen)
+        if r.spec.init.name == "lsuv":
+            self.lsuv_iters[layer] = _lsuv(w, b, x, r.spec.init)
+        return w, b
+
+    def _tick(self) -> None:
+        r = self.r
+        if r.cancelled is not None and r.cancelled():
+            raise Cancelled("The run was cancelled.")
+        if r.progress is not None and not self.exact:
+            r.done += 1
+            r.progress(r.done, r.total)
+
+    def run(self) -> None:
+        r = self.r
+        gen = torch.Generator(device=r.device).manual_seed(r.spec.seed + self.t)
+        x = r.source.batch(r.spec.batch, device=r.device, dtype=r.dtype, generator=gen)
+        f = self._flat(x)
+        self.buf.data.copy_(torch.stack((f.sum(), torch.dot(f, f))))
+        if r.spec.grad:
+            self._forward_backward(x, gen)
+        else:
+            with torch.inference_mode():
+                self._forward(x, gen)
+        self.buf.flush(r.depth, r.hist_lo, r.hist_scale)
+
+    def _first_pre(self, layer: int, h: Tensor, x0: Tensor) -> None:
+        """Fix the histogram range from std(h^1) of the first trial (the run's one host sync)."""
+        r = self.r
+        if layer == 0 and r.hist_lo is None:
+            with torch.no_grad():
+                hv = h.detach().reshape(-1).double()
+                std = float(hv.std(correction=0)) if hv.numel() else 0.0
+                if not (math.isfinite(std) and std > 0):
+                    xv = x0.reshape(-1).double()
+                    std = float(xv.pow(2).mean().sqrt()) if xv.numel() else 0.0
+                if not (math.isfinite(std) and std > 0):
+                    std = 1.0
+            r.set_hist_range(HIST_RANGE * std)
+
+    def _pre(self, layer: int, w: Tensor, h: Tensor, x0: Tensor) -> Tensor | None:
+        """Statistics and histogram sample of W and h; returns sign(h) sums when relu's post can use them."""
+        r = self.r
+        self._first_pre(layer, h, x0)
+        self.buf.sample(layer, 0, h, r.hist_rows[layer])
+        if r.derive == "relu" and not self.exact:
+            wf = self._flat(w)
+            f = self._flat(h)
+            mn, mx = torch.aminmax(f)
+            sg = torch.sign(f)
+            vals = [wf.sum(), torch.dot(wf, wf)] + [self.zero] * 3 + [f.sum(), torch.dot(f, f), mn, mx,
+                                                                      torch.dot(sg, sg)]
+            self.buf.raw[layer, :2, :NFIN].copy_(torch.stack(vals).view(2, NFIN))
+            return sg.sum()
+        self.forward_stats(layer, w, h, None)
+        return None
+
+    def _post(self, layer: int, x: Tensor, pre_sign: Tensor | None) -> None:
+        r = self.r
+        if r.derive == "identity" and not self.exact:
+            return  # post is pre; the host copies the statistics and the histogram
+        self.buf.sample(layer, 1, x, r.hist_rows[layer])
+        self.post_stats(layer, x, pre_sign)
+
+    def _forward(self, x: Tensor, gen: torch.Generator) -> None:
+        r = self.r
+        act = r.act
+        x0 = x
+        buf = self.buf
+        for layer in range(r.depth):
+            if layer - buf.chunk_start == buf.chunk:
+                buf.flush(layer, r.hist_lo, r.hist_scale)
+            w, b = self._block_params(layer, gen, x)
+            h = F.linear(x, w, b)
+            del b
+            pre_sign = self._pre(layer, w, h, x0)
+            del w
+            x = act.fn_(h)
+            del h
+            self._post(layer, x, pre_sign)
+            self._tick()
+
+    def _forward_backward(self, x: Tensor, gen: torch.Generator) -> None:
+        r = self.r
+        act = r.act
+        x0 = x
+        for layer in range(r.depth):
+            with torch.no_grad():
+                w, b = self._block_params(layer, gen, x)
+            h = F.linear(x, w, b)
+            del b
+            if layer == 0:
+                h.requires_grad_(True)
+            with torch.no_grad():
+                pre_sign = self._pre(layer, w, h.detach(), x0)
+            del w
+            h.register_hook(self._hook(layer, GRAD_PRE))
+            x = act.fn(h)
+            del h
+            with torch.no_grad():
+                self._post(layer, x.detach(), pre_sign)
+            if layer < r.depth - 1:
+                x.register_hook(self._hook(layer, GRAD))
+            self._tick()
+        with torch.no_grad():
+            draw = torch.float32 if r.dtype in (torch.bfloat16, torch.float16) else r.dtype
+            u = torch.empty(x.shape, device=r.device, dtype=draw).normal_(0.0, 1.0, generator=gen).to(r.dtype)
+            self.grad_stats(r.depth - 1, GRAD, u)
+        x.backward(u)
+
+    def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
+        def hook(g: Tensor) -> None:
+            with torch.no_grad():
+                self.grad_stats(layer, slot, g)
+            if slot == GRAD_PRE:
+                self._tick()
+
+        return hook
+
+
+def _lsuv(w: Tensor, b: Tensor | None, x: Tensor, init) -> int:
+    """Mishkin & Matas: rescale W (orthogonal start) by target/std(W x + b) until |std - target| < tol or
+    max_iter rescalings; returns the number of rescalings. Host syncs here are inherent to LSUV."""
+    tol, max_iter, target = float(init.get("tol")), int(init.get("max_iter")), float(init.get("target"))
+    iters = 0
+    with torch.no_grad():
+        while True:
+            h = F.linear(x, w, b)
+            std = float(h.reshape(-1).double().std(correction=0))
+            if not math.isfinite(std) or std == 0.0:
+                return iters
+            if abs(std - target) < tol or iters >= max_iter:
+                return iters
+            w.mul_(target / std)
+            iters += 1
+
+
+class _Run:
+    def __init__(self, spec: RunSpec, progress, cancelled) -> None:
+        self.spec = spec
+        self.progress = progress
+        self.cancelled = cancelled
+        self.device = resolve_device(spec.device)
+        self.dtype = dtype_of(spec.dtype)
+        self.depth = spec.depth
+        self.act = activations.get(spec.act)
+        check_memory(spec, self.device)
+        self.source = prepare(spec)
+        self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
+        self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
+        self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
+        self.derive = spec.act.name if spec.act.name in ("relu", "identity") else None
+        self.hist_lo: float | None = None
+        self.hist_scale = 0.0
+        self.hist_r = 0.0
+        self.total = spec.trials * self.depth * (2 if spec.grad else 1)
+        self.done = 0
+
+    def set_hist_range(self, r: float) -> None:
+        self.hist_r = r
+        self.hist_lo = -r
+        self.hist_scale = HIST_BINS / (2 * r)
+
+    def complete(self, host: dict[str, np.ndarray]) -> None:
+        """Fill in what a fast trial derived instead of measuring (relu's post min/max/zeros; identity)."""
+        raw, hist = host["raw"], host["hist"]
+        if self.derive == "relu":
+            raw[:, POST, MIN] = np.maximum(raw[:, PRE, MIN], 0.0)
+            raw[:, POST, MAX] = np.maximum(raw[:, PRE, MAX], 0.0)
+            raw[:, POST, NNZ] = (raw[:, PRE, NNZ] + raw[:, POST, NNZ]) / 2  # (nonzero + sum sign(h))/2 = #(h > 0)
+        elif self.derive == "identity":
+            raw[:, POST] = raw[:, PRE]
+            hist[:, 1] = hist[:, 0]
+
+    def needs_exact(self, host: dict[str, np.ndarray]) -> bool:
+        raw = host["raw"]
+        k = 5 if self.spec.grad else 3
+        vals = raw[:, PRE:k, :NFIN]
+        if not (np.isfinite(vals).all() and np.isfinite(raw[:, WEIGHT, :2]).all()):
+            return True
+        n = np.array([self.batch * w for w in self.spec.arch[1:]], dtype=np.float64)[:, None]
+        mean = raw[:, PRE:k, SUM] / n
+        second = raw[:, PRE:k, SUMSQ] / n
+        var = second - mean * mean
+        guard = VAR_GUARD.get(self.dtype, DEFAULT_VAR_GUARD)
+        return bool((var < guard * second).any())
+
+    def run_trial(self, t: int) -> tuple[dict[str, np.ndarray], list[int]]:
+        trial = _Trial(self, t, exact=False)
+        trial.run()
+        host = trial.buf.to_host()
+        self.complete(host)
+        if self.needs_exact(host):
+            trial = _Trial(self, t, exact=True)
+            trial.run()
+            host = trial.buf.to_host()
+            host["exact"] = np.ones(1)
+        return host, trial.lsuv_iters
+
+
+def _finish(raw: np.ndarray, exact: bool, n: np.ndarray) -> np.ndarray:
+    """[L, K] raw sums -> [L, 7] statistics in STAT_NAMES order."""
+    out = np.full((raw.shape[0], len(STAT_NAMES)), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if exact:
+            nfin = raw[:, NFIN]
+            shift = raw[:, SHIFT]
+        else:
+            nfin = n.astype(np.float64)
+            shift = np.zeros_like(nfin)
+        m1 = raw[:, SUM] / nfin
+        var = np.maximum(raw[:, SUMSQ] / nfin - m1 * m1, 0.0)
+        mean = shift + m1
+        ok = nfin > 0
+        out[:, 0] = np.where(ok, mean, np.nan)
+        out[:, 1] = np.where(ok, np.sqrt(var), np.nan)
+        out[:, 2] = np.where(ok, np.sqrt(var + mean * mean), np.nan)
+        out[:, 3] = np.where(ok, raw[:, MIN], np.nan)
+        out[:, 4] = np.where(ok, raw[:, MAX], np.nan)
+        out[:, 5] = (nfin - raw[:, NNZ]) / n
+        out[:, 6] = (n - nfin) / n
+    return out
+
+
+def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None) -> RunResult:
+    """Run every trial of `spec` and return the measured statistics (see the module docstring)."""
+    start = time.perf_counter()
+    r = _Run(spec, progress, cancelled)
+    hosts: list[dict[str, np.ndarray]] = []
+    lsuv: list[list[int]] = []
+    try:
+        for t in range(spec.trials):
+            host, iters = r.run_trial(t)
+            hosts.append(host)
+            lsuv.append(iters)
+    except InitscopeError:
+        raise
+    except (torch.OutOfMemoryError, MemoryError):
+        raise RunError(f"The run ran out of memory on {describe(r.device)}; reduce the batch, the widths or "
+                       f"the depth{' or turn gradients off' if spec.grad else ''}.") from None
+    except RuntimeError as e:
+        text = " ".join(str(e).split())
+        if "out of memory" in text.lower():
+            raise RunError(f"The run ran out of memory on {describe(r.device)}; reduce the batch, the widths or "
+                           "the depth.") from None
+        raise RunError(f"The run failed on {describe(r.device)}: {text[:200]}.") from None
+    n = np.array([r.batch * w for w in spec.arch[1:]], dtype=np.float64)
+    tensors = TENSORS if spec.grad else TENSORS[:2]
+    stats = {name: np.stack([_finish(h["raw"][:, k + 1], "exact" in h, n) for h in hosts])
+             for k, name in enumerate(tensors)}
+    hist = {name: np.stack([h["hist"][:, k] for h in hosts]) for k, name in enumerate(tensors)}
+    wn = np.array([a * b for a, b in zip(spec.arch[:-1], spec.arch[1:], strict=True)], dtype=np.float64)
+    weight = np.stack([_weight(h["raw"][:, WEIGHT], wn) for h in hosts])
+    n0 = r.batch * spec.arch[0]
+    data_mean = float(np.mean([h["data"][0] / n0 for h in hosts]))
+    data_m2 = float(np.mean([h["data"][1] / n0 for h in hosts]))
+    edges = np.linspace(-r.hist_r, r.hist_r, HIST_BINS + 1)
+    notes = list(r.source.notes)
+    exact_trials = sum("exact" in h for h in hosts)
+    if exact_trials:
+        notes.append(f"{exact_trials} trial(s) had non-finite values or a mean far from zero next to the std, "
+                     "so their statistics were recomputed exactly (float64, finite entries only).")
+    return RunResult(
+        spec=spec,
+        device=describe(r.device),
+        dtype=spec.dtype,
+        elapsed_s=time.perf_counter() - start,
+        stats=stats,
+        weight=weight,
+        hist_edges=edges,
+        hist=hist,
+        lsuv_iterations=tuple(int(max(col)) for col in zip(*lsuv, strict=True)) if spec.init.name == "lsuv" else None,
+        data_mean=data_mean,
+        data_second_moment=data_m2,
+        notes=tuple(notes),
+        hist_counted=tuple(r.hist_counted),
+    )
+
+
+def _weight(raw: np.ndarray, n: np.ndarray) -> np.ndarray:
+    mean = raw[:, 0] / n
+    var = np.maximum(raw[:, 1] / n - mean * mean, 0.0)
+    return np.stack([mean, np.sqrt(var)], axis=1)
+
+
+__all__ = ["run", "HIST_BINS", "HIST_RANGE", "HIST_ELEMENTS"]
