@@ -10,21 +10,20 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
 from textual.containers import Horizontal, Vertical
+from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
 from engine.errors import Cancelled, SpecError
-from engine.result import RunResult
 from engine.spec import RunSpec, default_spec
 
-from .commands import InitScopeCommands
 from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
 from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
@@ -34,6 +33,11 @@ from .widgets.form import SpecForm
 from .widgets.layer_plot import LayerPlot, Mark, Series
 from .widgets.legend import Legend, LegendEntry
 from .widgets.runs_table import RunsTable
+
+if TYPE_CHECKING:  # numpy (and torch) load with the first result, after the first frame
+    import numpy as np
+
+    from engine.result import RunResult
 
 TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
@@ -92,6 +96,8 @@ def _blend(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> tuple[
 
 def theory_curve(theory: object, tensor: str, stat: str) -> np.ndarray | None:
     """The prediction's curve for (tensor, stat), or None: pre_std, post_mean, post_std, grad_std, grad_pre_std."""
+    import numpy as np
+
     if theory is None:
         return None
     y = getattr(theory, f"{tensor}_{stat}", None)
@@ -103,6 +109,8 @@ def theory_curve(theory: object, tensor: str, stat: str) -> np.ndarray | None:
 
 def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | None:
     """The finite-width band around the std curve, when the prediction has one for this tensor."""
+    import numpy as np
+
     if theory is None:
         return None
     band_tensor = getattr(theory, "band_tensor", "post")
@@ -114,6 +122,8 @@ def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def first_nonfinite(result: RunResult, tensor: str) -> int | None:
+    import numpy as np
+
     if tensor not in result.stats:
         return None
     bad = (result.per_trial(tensor, "nonfinite_frac") > 0).any(axis=0) | ~np.isfinite(result.headline(tensor, "std"))
@@ -121,10 +131,16 @@ def first_nonfinite(result: RunResult, tensor: str) -> int | None:
     return int(idx[0]) + 1 if idx.size else None
 
 
+def _commands_provider():
+    from .commands import InitScopeCommands  # textual.command is slow to import: not before the first frame
+
+    return InitScopeCommands
+
+
 class InitScopeApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "initscope"
-    COMMANDS = App.COMMANDS | {InitScopeCommands}
+    COMMANDS = App.COMMANDS | {lambda: _commands_provider()}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     AUTO_FOCUS = None
     NOTIFICATION_TIMEOUT = 6
@@ -174,12 +190,15 @@ class InitScopeApp(App[None]):
         self._debounce = None
         self.redraws = 0  # curve redraws (tests, benchmarks)
         self.sub_title = "device: starting engine..."
+        self._status_text = ""
+        self._cancellable = False
 
     # ------------------------------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main"):
-            yield SpecForm(self.start_spec, id="form")
+            self._form_widget = SpecForm(self.start_spec, id="form")
+            yield Lazy(self._form_widget)
             with Vertical(id="results"):
                 with TabbedContent(id="tabs", initial="curves"):
                     with TabPane("Curves", id="curves"):
@@ -187,11 +206,11 @@ class InitScopeApp(App[None]):
                         yield LayerPlot("std", id="plot-std")
                         yield Legend(id="legend")
                     with TabPane("Distribution", id="distribution"):
-                        yield self._distribution_widget()
+                        yield Static("loading...", id="dist-placeholder", markup=False)
                     with TabPane("Explain", id="explain"):
-                        yield self._explain_widget()
+                        yield Static("loading...", id="explain-placeholder", markup=False)
                     with TabPane("Runs", id="runs"):
-                        yield RunsTable(id="runs-table")
+                        yield Lazy(RunsTable(id="runs-table"))
         with Horizontal(id="status"):
             yield Static("", id="status-text", markup=False)
             yield ProgressBar(total=None, show_eta=False, id="progress")
@@ -213,14 +232,51 @@ class InitScopeApp(App[None]):
                           id="explain-view", markup=False)
         return ExplainPanel(id="explain-view")
 
+    async def _mount_views(self) -> None:
+        """Mount the Distribution and Explain views after the first frame (they pull in numpy)."""
+        for pane_id, placeholder, make in (("distribution", "#dist-placeholder", self._distribution_widget),
+                                           ("explain", "#explain-placeholder", self._explain_widget)):
+            pane = self.query_one(f"#{pane_id}", TabPane)
+            await self.query_one(placeholder).remove()
+            await pane.mount(make())
+        self.redraw_views()
+
+    def form(self) -> SpecForm | None:
+        """The form, or None in the moment before it is mounted (it mounts after the first frame)."""
+        found = self.query("#form")
+        return found.first(SpecForm) if found else None
+
+    def runs_table(self) -> RunsTable | None:
+        found = self.query("#runs-table")
+        return found.first(RunsTable) if found else None
+
+    def form_spec(self) -> RunSpec:
+        form = self.form()
+        return form.spec if form is not None else self.start_spec
+
+    def load_form(self, spec: RunSpec) -> None:
+        form = self.form()
+        if form is not None:
+            form.load(spec)
+        else:  # not mounted yet: it will compose from this
+            self.start_spec = spec
+            self._form_widget.set_spec_before_mount(spec)
+
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
         self.query_one("#tabs Tabs", Tabs).focus()
         self.update_status()
+        self.call_after_refresh(self._mount_views)
+        self.call_after_refresh(self._start_initial)
+
+    def _start_initial(self) -> None:
+        """The first run, after the first frame, unless the user already started one."""
+        if self.run_id:
+            return
         if self.start_preset:
-            self.call_after_refresh(self.apply_preset, self.start_preset)
+            self.apply_preset(self.start_preset)
         else:
-            self.call_after_refresh(self.start_run, self.start_spec)
+            self.start_run(self.start_spec)
 
     # ------------------------------------------------------------------------------------- running
     def start_run(self, spec: RunSpec, pin_as: str | None = None, keep_batch: bool = False) -> None:
@@ -234,7 +290,6 @@ class InitScopeApp(App[None]):
         self.running = True
         self.progress = (0, spec.depth)
         self.update_status()
-        self.refresh_bindings()
         self._engine_worker(spec, self.run_id, pin_as)
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False, description="engine run")
@@ -307,7 +362,6 @@ class InitScopeApp(App[None]):
         self.active_run = None
         self.running = False
         self.update_status()
-        self.refresh_bindings()
 
     @on(RunCancelled)
     def _on_cancelled(self, message: RunCancelled) -> None:
@@ -317,7 +371,6 @@ class InitScopeApp(App[None]):
         self.running = False
         self.batch = []
         self.update_status("cancelled")
-        self.refresh_bindings()
 
     def _next_in_batch_or_idle(self) -> None:
         if self.batch:
@@ -328,7 +381,6 @@ class InitScopeApp(App[None]):
         self.active_run = None
         self.running = False
         self.update_status()
-        self.refresh_bindings()
 
     def run_batch(self, entries: list[tuple[RunSpec, str, bool]]) -> None:
         """Run several specs one after another and pin each (presets with variants, sessions)."""
@@ -356,7 +408,6 @@ class InitScopeApp(App[None]):
         spec = message.spec
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.start_run(spec))
         self.update_status("edited; re-running shortly")
-        self.refresh_bindings()
 
     @on(SpecInvalid)
     def _on_spec_invalid(self, message: SpecInvalid) -> None:
@@ -440,20 +491,22 @@ class InitScopeApp(App[None]):
 
     def redraw_table(self) -> None:
         if self.is_mounted:
-            self.query_one("#runs-table", RunsTable).show(self.current, list(self.pins), self.tensor)
+            table = self.runs_table()
+            if table is not None:
+                table.show(self.current, list(self.pins), self.tensor)
 
     def redraw_views(self) -> None:
         """Distribution and Explain (helper widgets; shown for the current run)."""
         if not self.is_mounted or self.current is None:
             return
-        dist = self.query_one("#dist")
-        if hasattr(dist, "show"):
+        dist = self.query("#dist").first() if self.query("#dist") else None
+        if dist is not None and hasattr(dist, "show"):
             try:
                 dist.show(self.current, self.tensor)
             except Exception as e:  # noqa: BLE001 - a view failing must not take the app down
                 self.notify(f"Distribution view failed: {e}", severity="error", markup=False)
-        panel = self.query_one("#explain-view")
-        if hasattr(panel, "show"):
+        panel = self.query("#explain-view").first() if self.query("#explain-view") else None
+        if panel is not None and hasattr(panel, "show"):
             try:
                 panel.show(self.current.spec, self.current)
             except Exception as e:  # noqa: BLE001
@@ -486,8 +539,15 @@ class InitScopeApp(App[None]):
         parts.append(f"tensor {self.tensor}" + (" · log" if self.log_y else ""))
         if len(self.pins):
             parts.append(f"{len(self.pins)} pinned")
-        self.query_one("#status-text", Static).update(" | ".join(parts))
+        text = " | ".join(parts)
+        if text != self._status_text:
+            self._status_text = text
+            self.query_one("#status-text", Static).update(text, layout=False)  # one fixed-height row
         self.query_one("#status").set_class(self.running, "-running")
+        cancellable = self.running or self._debounce is not None
+        if cancellable != self._cancellable:  # the Footer recomposes on refresh_bindings: only on change
+            self._cancellable = cancellable
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------------------------- actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -500,7 +560,9 @@ class InitScopeApp(App[None]):
         self.push_screen(HelpScreen(rows))
 
     def action_rerun(self) -> None:
-        form = self.query_one("#form", SpecForm)
+        form = self.form()
+        if form is None:
+            return
         if form.errors:
             field, reason = next(iter(form.errors.items()))
             self.notify(f"Fix {field} first: {reason}", severity="warning", markup=False)
@@ -527,7 +589,6 @@ class InitScopeApp(App[None]):
             self._debounce.stop()
             self._debounce = None
             self.update_status("re-run cancelled")
-            self.refresh_bindings()
 
     def action_next_tensor(self) -> None:
         i = TENSORS.index(self.tensor)
@@ -599,7 +660,7 @@ class InitScopeApp(App[None]):
         if not 0 <= index < len(self.pins):
             return
         pin = self.pins[index]
-        self.query_one("#form", SpecForm).load(pin.spec)
+        self.load_form(pin.spec)
         self.current = pin.result
         self.last_error = ""
         self.redraw_all()
@@ -611,8 +672,8 @@ class InitScopeApp(App[None]):
          "recall": self.action_recall_pin}[message.kind](message.index)
 
     def action_table(self, kind: str) -> None:
-        table = self.query_one("#runs-table", RunsTable)
-        index = table.selected_pin()
+        table = self.runs_table()
+        index = table.selected_pin() if table is not None else None
         if index is None:
             if len(self.pins):
                 index = 0
@@ -622,7 +683,9 @@ class InitScopeApp(App[None]):
         self._on_pin_command(PinCommand(kind, index))
 
     def action_toggle_form(self) -> None:
-        form = self.query_one("#form", SpecForm)
+        form = self.form()
+        if form is None:
+            return
         form.display = not form.display
         if not form.display and form.has_focus_within:
             self.query_one("#tabs Tabs", Tabs).focus()
@@ -635,7 +698,9 @@ class InitScopeApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
         if tab == "runs":
-            self.query_one("#runs-table", RunsTable).focus()
+            table = self.runs_table()
+            if table is not None:
+                table.focus()
         elif isinstance(self.focused, (Input, Select)) or self.focused is None:
             self.query_one("#tabs Tabs", Tabs).focus()
 
@@ -660,7 +725,7 @@ class InitScopeApp(App[None]):
             self.notify(str(e), severity="error", markup=False)
             return
         main_label, main_spec = specs[0]
-        self.query_one("#form", SpecForm).load(main_spec)
+        self.load_form(main_spec)
         self.notify(f"{preset.title}\nLook for: {preset.look_for}", title=f"Preset {preset.name}", markup=False,
                     timeout=12)
         if len(specs) == 1:
@@ -716,7 +781,7 @@ class InitScopeApp(App[None]):
                 elif kind == "svg":
                     out = self._save_svg(path)
                 else:
-                    out = save_session(path, list(self.pins), self.query_one("#form", SpecForm).spec)
+                    out = save_session(path, list(self.pins), self.form_spec())
             except (ExportError, OSError) as e:
                 self.notify(str(e), title="Save failed", severity="error", markup=False)
                 return
@@ -742,7 +807,7 @@ class InitScopeApp(App[None]):
                 self.notify(str(e), title="Open failed", severity="error", markup=False)
                 return
             if session.current is not None:
-                self.query_one("#form", SpecForm).load(session.current)
+                self.load_form(session.current)
             entries = [(e.spec, e.name, False) for e in session.pins]
             if session.current is not None:
                 self.start_run(session.current)

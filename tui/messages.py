@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engine.result import RunResult
-from engine.spec import RunSpec
+if TYPE_CHECKING:  # numpy stays unloaded until the first result (first frame before it)
+    from engine.result import RunResult
+    from engine.spec import RunSpec
 
 
 @dataclass

@@ -6,8 +6,10 @@ Plain Python (no widgets): the app owns one PinBoard, the plots, legend and runs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine.result import RunResult
+if TYPE_CHECKING:
+    from engine.result import RunResult
 
 # Okabe & Ito's colour-blind-safe palette (plus two), as RGB: distinguishable on dark and light themes
 # and after Textual downgrades to 256 colours.

@@ -107,7 +107,12 @@ class SpecForm(VerticalScroll):
         super().__init__(id=id)
         self.spec = spec or default_spec()
         self.errors: dict[str, str] = {}
+        self._help_text = ""
         self._names = {f: split_call(self.spec.to_text()[f])[0] for f in CALL_FIELDS}  # names shown now
+
+    def set_spec_before_mount(self, spec: RunSpec) -> None:
+        self.spec = spec
+        self._names = {f: split_call(spec.to_text()[f])[0] for f in CALL_FIELDS}
 
     # -- building ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -191,6 +196,8 @@ class SpecForm(VerticalScroll):
 
     # -- reacting ---------------------------------------------------------------------------------
     def _set_error(self, field: str, reason: str) -> None:
+        if self.errors.get(field, "") == reason:
+            return
         if reason:
             self.errors[field] = reason
         else:
@@ -261,4 +268,7 @@ class SpecForm(VerticalScroll):
 
     def _show_help(self, field: str) -> None:
         name = self._select_name(field) if field in CALL_FIELDS else None
-        self.query_one("#field-help", Static).update(field_help(field, name))
+        text = field_help(field, name)
+        if text != self._help_text:
+            self._help_text = text
+            self.query_one("#field-help", Static).update(text)

@@ -9,11 +9,15 @@ went non-finite gets a vertical mark. The legend lives outside the plot (widgets
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RGB = tuple[int, int, int]
 
@@ -55,6 +59,8 @@ def nice_int_ticks(lo: int, hi: int, most: int = 8) -> list[int]:
 
 def prepare(y: np.ndarray, log_y: bool, abs_for_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(x, y) with x = 1-based layer, only drawable points; y transformed to log10 when log_y."""
+    import numpy as np
+
     y = np.asarray(y, dtype=float)
     x = np.arange(1, y.size + 1, dtype=float)
     if log_y:
@@ -69,6 +75,8 @@ def prepare(y: np.ndarray, log_y: bool, abs_for_log: bool = False) -> tuple[np.n
 def downsample(x: np.ndarray, y: np.ndarray, most: int) -> tuple[np.ndarray, np.ndarray]:
     if x.size <= most or most < 2:
         return x, y
+    import numpy as np
+
     idx = np.unique(np.linspace(0, x.size - 1, most).round().astype(int))
     return x[idx], y[idx]
 
@@ -99,6 +107,7 @@ class LayerPlot(PlotextPlot):
         self.marks: list[Mark] = []
         self.message = ""  # shown instead of curves when there is nothing to draw
         self.drawn_points = 0  # points handed to plotext at the last replot (tests, benchmarks)
+        self.last_render = 0.0  # time.perf_counter() when the last render finished (benchmarks)
 
     def set_data(self, series: list[Series], marks: list[Mark] | None = None, title: str | None = None,
                  message: str = "") -> None:
@@ -108,6 +117,11 @@ class LayerPlot(PlotextPlot):
             self.title = title
         self.message = message
         self.replot()
+
+    def render(self):
+        out = super().render()
+        self.last_render = time.perf_counter()
+        return out
 
     def watch_log_y(self) -> None:
         self.replot()

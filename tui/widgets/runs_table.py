@@ -10,13 +10,14 @@ enter recalls its configuration into the form.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
 from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import DataTable
 
-from engine.result import RunResult
+if TYPE_CHECKING:
+    from engine.result import RunResult
 
 from ..messages import PinCommand
 from ..pins import Pin, rgb_css
@@ -34,6 +35,8 @@ def fmt(x: float | None) -> str:
 
 def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
     """first, last, growth, event ('vanished@L7', 'exploded@L3', 'non-finite@L12' or ''), seconds."""
+    import numpy as np
+
     out: dict[str, object] = {"first": None, "last": None, "growth": None, "event": "", "seconds": result.elapsed_s}
     if tensor not in result.stats:
         out["event"] = "no grad"
@@ -85,6 +88,9 @@ class RunsTable(DataTable):
     def on_mount(self) -> None:
         for label, key in COLUMNS:
             self.add_column(label, key=key)
+        redraw = getattr(self.app, "redraw_table", None)
+        if redraw is not None:  # mounted lazily: catch up with the runs so far
+            self.call_after_refresh(redraw)
 
     def show(self, current: RunResult | None, pins: list[Pin], tensor: str) -> None:
         row = self.cursor_row

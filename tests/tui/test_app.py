@@ -1,0 +1,407 @@
+"""Pilot tests of the app: each action of issue 4, asserting on state and on what is drawn."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import Input, Select, Static, TabbedContent
+
+from engine.errors import RunError
+from engine.spec import parse_spec
+from tests.tui.conftest import settle
+from tests.tui.fake_engine import FakeEngine
+from tui.app import InitScopeApp
+from tui.screens.choice import ChoiceScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.form import SpecForm
+from tui.widgets.layer_plot import LayerPlot
+from tui.widgets.legend import Legend
+from tui.widgets.runs_table import RunsTable
+
+
+def drawn(app, plot_id: str) -> str:
+    plot = app.query_one(plot_id, LayerPlot)
+    return plot.plt.uncolorize(plot.plt.build())
+
+
+def status(app) -> str:
+    return str(app.query_one("#status-text", Static).content)
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    box = pilot.app.query_one(selector, Input)
+    box.focus()
+    box.value = ""
+    await pilot.pause()
+    await pilot.press(*list(text))
+
+
+async def test_launch_runs_the_default_and_draws_it(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.current is not None and app.current.spec == parse_spec()
+        assert len(fake.calls) == 1
+        assert "cpu" in app.sub_title
+        std = app.query_one("#plot-std", LayerPlot)
+        assert std.drawn_points >= 20  # measured + theory
+        text = drawn(app, "#plot-std")
+        assert "std of post" in text
+        assert "current" in app.query_one(Legend).plain
+        assert "20 layers" in status(app)
+
+
+async def test_spec_passed_in_presets_the_form(fake):
+    spec = parse_spec(init="xavier_normal", act="tanh", arch="784-256x30")
+    app = InitScopeApp(spec, engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert fake.calls[0] == spec
+        form = app.query_one(SpecForm)
+        assert form.query_one("#init-name", Select).value == "xavier_normal"
+        assert form.query_one("#act-name", Select).value == "tanh"
+        assert parse_spec(**form.texts()) == spec
+
+
+async def test_params_given_on_the_command_line_survive_mount(fake):
+    spec = parse_spec(init="kaiming_normal(mode=fan_out)")
+    app = InitScopeApp(spec, engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert app.query_one("#init-params", Input).value == "mode=fan_out"
+        assert fake.calls == [spec]
+
+
+async def test_invalid_value_is_marked_where_typed_and_does_not_run(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#f-arch", "512-abc")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        box = app.query_one("#f-arch", Input)
+        assert box.has_class("-invalid")
+        err = str(app.query_one("#err-arch", Static).content)
+        assert "arch" in err and "not valid" in err
+        assert app.query_one("#err-arch").has_class("-shown")
+        assert len(fake.calls) == 1  # no run for an invalid spec
+        assert "invalid arch" in status(app)
+        # fix it: the mark goes away and the change re-runs on its own
+        await type_into(pilot, "#f-arch", "256-256x8")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert not box.has_class("-invalid")
+        assert app.current.spec.depth == 8
+        assert fake.calls[-1].arch == (256,) * 9
+
+
+async def test_invalid_parameter_names_the_reason(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#init-params", "gain=-1")
+        await pilot.pause()
+        assert app.query_one("#init-params", Input).has_class("-invalid")
+        assert "greater than 0" in str(app.query_one("#err-init", Static).content)
+        await type_into(pilot, "#init-params", "mode=fan_out")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert app.current.spec.init.get("mode") == "fan_out"
+
+
+async def test_debounce_runs_once_for_a_burst_of_keys(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#f-seed", "12345")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert [s.seed for s in fake.calls] == [0, 12345]
+
+
+async def test_select_change_clears_params_and_reruns(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#init-name", Select).value = "xavier_normal"
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert app.current.spec.init.name == "xavier_normal"
+        assert app.query_one("#init-params", Input).placeholder == "gain=1"
+
+
+async def test_select_by_keyboard(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#act-name", Select).focus()
+        await pilot.press("enter", "down", "enter")  # relu -> leaky_relu
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert app.current.spec.act.name == "leaky_relu"
+
+
+async def test_grad_off_then_grad_tensor_says_not_measured(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#grad").focus()
+        await pilot.press("space")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert app.current.spec.grad is False
+        app.query_one("#tabs Tabs").focus()
+        await pilot.press("t")  # post -> grad
+        assert app.tensor == "grad"
+        assert "not measured" in drawn(app, "#plot-std")
+
+
+async def test_tensor_cycle_and_log_toggle(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        seen = []
+        for _ in range(4):
+            await pilot.press("ctrl+t")
+            seen.append(app.tensor)
+        assert seen == ["grad", "grad_pre", "pre", "post"]
+        await pilot.press("ctrl+l")
+        assert app.log_y
+        text = drawn(app, "#plot-std")
+        assert "1e" in text and "(log)" in text
+        # re-render several times (plotext's own log scale crashes here) and on a resize
+        for _ in range(3):
+            drawn(app, "#plot-std")
+            drawn(app, "#plot-mean")
+        await pilot.resize_terminal(90, 28)
+        await pilot.pause()
+        await pilot.press("l")
+        assert not app.log_y
+        assert "1e" not in drawn(app, "#plot-std").split("\n")[2]
+
+
+async def test_nonfinite_layer_is_marked_and_log_copes():
+    fake = FakeEngine()
+    app = InitScopeApp(parse_spec(init="normal(std=5)", arch="64-64x30"), engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        bad = app.current.first_nonfinite_layer()
+        assert bad is not None
+        text = drawn(app, "#plot-std")
+        assert f"nan/inf L{bad}" in text
+        await pilot.press("ctrl+l")
+        assert f"nan/inf L{bad}" in drawn(app, "#plot-std")
+        table = app.query_one(RunsTable)
+        assert "non-finite@L" in " ".join(str(c) for c in table.get_row_at(0)) or "exploded@L" in " ".join(
+            str(c) for c in table.get_row_at(0))
+
+
+async def test_pin_toggle_rename_remove_recall(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        assert len(app.pins) == 1 and app.pins[0].visible
+        first = app.current
+        # a second configuration, pinned too
+        await type_into(pilot, "#f-arch", "512-512x10")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        assert len(app.pins) == 2
+        assert app.pins[0].colour != app.pins[1].colour
+        assert "1 " in app.query_one(Legend).plain and "2 " in app.query_one(Legend).plain
+        # toggle pin 1 by its digit (focus away from inputs)
+        await pilot.press("escape")
+        points = app.query_one("#plot-std", LayerPlot).drawn_points
+        await pilot.press("1")
+        assert not app.pins[0].visible
+        assert app.query_one("#plot-std", LayerPlot).drawn_points < points
+        assert "(hidden)" in app.query_one(Legend).plain
+        await pilot.press("1")
+        assert app.pins[0].visible
+        # the runs table: rename, recall, remove
+        await pilot.press("f8")
+        table = app.query_one(RunsTable)
+        assert app.query_one(TabbedContent).active == "runs"
+        assert table.has_focus and table.row_count == 3  # current + 2 pins
+        await pilot.press("down")  # row 1 = pin 1
+        await pilot.press("r")
+        await pilot.pause()
+        await pilot.press("ctrl+u", *list("he deep"), "enter")
+        await pilot.pause()
+        assert app.pins[0].name == "he deep"
+        await pilot.press("space")
+        assert not app.pins[0].visible
+        await pilot.press("enter")  # recall pin 1 into the form
+        await pilot.pause()
+        assert app.current is first
+        assert app.query_one("#f-arch", Input).value == first.spec.to_text()["arch"]
+        await pilot.press("d")
+        assert len(app.pins) == 1
+        assert table.row_count == 2
+
+
+async def test_runs_table_headline_numbers(fake):
+    app = InitScopeApp(parse_spec(init="xavier_normal", arch="512-512x30"), engine=fake)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f8")
+        row = [str(c) for c in app.query_one(RunsTable).get_row_at(0)]
+        assert row[1] == "current"
+        assert "xavier_normal relu" in row[2]
+        growth = float(row[5])
+        assert 0.6 < growth < 0.8  # relu with xavier halves the variance: std x 1/sqrt(2) per layer
+        assert row[6].startswith("vanished@L")
+        assert row[7] == "0.05s"
+
+
+async def test_failure_is_a_notification_and_the_app_stays_usable():
+    fake = FakeEngine(fail=RunError("cuda was asked for but this machine has no CUDA device [cuda]"))
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        assert app.current is None
+        notes = list(app._notifications)
+        assert notes and notes[-1].severity == "error" and notes[-1].markup is False
+        assert "no CUDA device [cuda]" in notes[-1].message
+        assert "last run failed" in status(app)
+        fake.fail = None
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.current is not None
+
+
+async def test_cancel_with_escape():
+    fake = FakeEngine(delay=0.05)
+    app = InitScopeApp(parse_spec(arch="64-64x40"), engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        assert app.running
+        assert "running" in status(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.current is None
+        assert "cancelled" in status(app)
+
+
+async def test_a_new_run_cancels_the_stale_one():
+    fake = FakeEngine(delay=0.03)
+    app = InitScopeApp(parse_spec(arch="64-64x40"), engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.2)
+        app.start_run(parse_spec(arch="64-64x4"))
+        await settle(pilot)
+        assert app.current.spec.depth == 4
+
+
+async def test_presets_menu_pins_the_variants(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("4")  # he30: xavier vs he
+        await settle(pilot)
+        assert [p.name for p in app.pins] == ["xavier", "he"]
+        assert app.current.spec.init.name == "xavier_normal"
+        assert app.query_one("#init-name", Select).value == "xavier_normal"
+
+
+async def test_start_with_a_preset(fake):
+    app = InitScopeApp(engine=fake, preset="lesson8")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert [p.name for p in app.pins] == ["he relu", "he relu-0.5"]
+        assert app.current.spec.arch == (784, 50, 10)
+
+
+async def test_help_screen_and_palette(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text", Static).content)
+        for key in ("ctrl+q", "ctrl+n", "F3", "ctrl+s", "escape"):
+            assert key in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*list("Log y"))
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.log_y
+
+
+def test_every_action_is_in_the_palette_and_help():
+    app = InitScopeApp(engine=FakeEngine())
+    titles = {t for t, _h, _a in app.palette_entries()}
+    for needed in ("Run now", "Cancel run", "Presets", "Next tensor", "Log y", "Pin current run", "Help",
+                   "Export results as JSON", "Export results as CSV", "Save SVG screenshot", "Save session",
+                   "Open session", "Quit"):
+        assert needed in titles
+    actions = {b.action.split("(")[0] for b in app.BINDINGS}
+    palette_actions = {a.split("(")[0] for _t, _h, a in app.palette_entries()}
+    assert actions - {"toggle_pin"} <= palette_actions | {"help"}
+
+
+async def test_export_json_csv_svg_and_session_roundtrip(fake, tmp_path):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+n")
+        for key, name in (("j", "out.json"), ("c", "out.csv"), ("s", "shot.svg"), ("w", "session.json")):
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            await pilot.press(key)
+            await pilot.pause()
+            box = app.screen.query_one(Input)
+            box.value = str(tmp_path / name)
+            await pilot.press("enter")
+            await pilot.pause()
+        doc = json.loads((tmp_path / "out.json").read_text())
+        assert doc["runs"][0]["result"]["schema"] == "initscope.run/1"
+        assert "layer" in (tmp_path / "out.csv").read_text().splitlines()[0]
+        assert (tmp_path / "shot.svg").read_text().startswith("<svg")
+        # load the session back: its pin is re-run and pinned again
+        app.pins.clear()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(tmp_path / "session.json")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert len(app.pins) == 1
+
+
+async def test_bad_session_file_is_a_notification(fake, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one(Input).value = str(bad)
+        await pilot.press("enter")
+        await pilot.pause()
+        notes = list(app._notifications)
+        assert notes[-1].severity == "error" and notes[-1].markup is False
+        assert app.current is not None  # still usable
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20), (160, 50)])
+async def test_layout_fits(fake, size):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        std = app.query_one("#plot-std", LayerPlot)
+        assert std.size.height >= 5 and std.size.width >= 20 or size == (60, 20)
+        await pilot.press("f2")  # hide the form: the plots get the width
+        await pilot.pause()
+        assert not app.query_one(SpecForm).display
+        assert app.query_one("#plot-std", LayerPlot).size.width >= size[0] - 2
+        await pilot.press("ctrl+q")
