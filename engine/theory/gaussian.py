@@ -20,7 +20,7 @@ Methods (relative error below 1e-6 everywhere we test, see tests/engine/theory/t
   Plain Gauss-Hermite is off by ~4e-3 at a kink and far more for tanh(sigma z) with a large sigma.
 `Activation.pair(mu, q, c)` gives E[phi(u) phi(v)] and E[phi(u)^2 phi(v)^2] for (u, v) jointly normal
 (mean mu, variance q, correlation c): closed forms for relu-like phi (arc-cosine kernels of degree 1 and
-2, Cho & Saul 2009), 2-D Gauss-Hermite (20 x 20) otherwise, ~1e-3 at kinks: it feeds only the
+2, Cho & Saul 2009), 2-D Gauss-Hermite (20 x 20) otherwise (~2e-2 at kinks): it feeds only the
 correlation map and the finite-width band.
 """
 
