@@ -19,10 +19,16 @@ CancelCheck = Callable[[], bool]
 
 
 def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelCheck | None = None) -> RunResult:
-    """Run the spec (all trials) and return its measured statistics. Imports torch on first call."""
-    from .runner import run as _run
+    """Run the spec (all trials), measure every block, and attach the theory's prediction (result.theory).
 
-    return _run(spec, progress=progress, cancelled=cancelled)
+    Imports torch on first call.
+    """
+    from .runner import run as _run
+    from .theory import predict
+
+    result = _run(spec, progress=progress, cancelled=cancelled)
+    result.theory = predict(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment)
+    return result
 
 
 __all__ = ["run", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",

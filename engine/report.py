@@ -61,10 +61,10 @@ def theory_layer(result: RunResult, index: int) -> dict[str, float | None] | Non
     pred = result.theory
     if pred is None:
         return None
-    out = {}
-    for key in THEORY_KEYS:
-        arr = getattr(pred, key, None)
-        out[key] = None if arr is None else _num(arr[index])
+    out = {key: _num(getattr(pred, key)[index]) if hasattr(pred, key) else None for key in THEORY_KEYS}
+    band_json = getattr(pred, "band_json", None)
+    if callable(band_json):
+        out["band"] = band_json(index + 1)
     return out
 
 
@@ -207,7 +207,7 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre") -> str:
+def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre", color: bool = True) -> str:
     """A plotext chart of std per layer, measured and predicted, log-scaled by hand when the range is wide."""
     import plotext as plt
 
@@ -235,4 +235,5 @@ def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str
         plt.yticks(ticks, [f"1e{t}" for t in ticks])
     plt.title(f"{tensor} std per layer" + (" (log scale)" if log else ""))
     plt.xlabel("layer")
-    return plt.build()
+    text = plt.build()
+    return text if color else plt.uncolorize(text)

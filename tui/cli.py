@@ -112,7 +112,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
             if len(results) > 1:
                 parts.append(f"== {label} ==")
             parts.append(report.to_table(result))
-            parts.append(report.std_chart(result, width=min(100, _term_width())))
+            parts.append(report.std_chart(result, width=min(100, _term_width()), color=_color_ok(ns.output)))
         text = "\n".join(parts) + "\n"
     if ns.output:
         from tui.export import atomic_write_text
@@ -122,6 +122,11 @@ def cmd_run(ns: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def _color_ok(output: str | None) -> bool:
+    """ANSI colours only on a terminal (and never with NO_COLOR set or into a file)."""
+    return output is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
 def _term_width() -> int:

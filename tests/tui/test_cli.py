@@ -1,0 +1,105 @@
+"""The `initscope` command: exit codes, one-line errors, and the numbers He et al. predict."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from tui.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_every_kind_and_the_presets(capsys):
+    code, out, err = run_cli(capsys, "list")
+    assert code == 0 and err == ""
+    for name in ("kaiming_normal", "general_relu", "torch_default", "lsuv", "digits", "lesson8", "why_sqrt5"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "args, start",
+    [
+        (["run", "--arch", "784-0-10"], "initscope: arch: '784-0-10' is not valid"),
+        (["run", "--init", "kaiming"], "initscope: init: 'kaiming' is not valid; choose one of"),
+        (["run", "--act", "leaky_relu(a=abc)"], "initscope: act leaky_relu: parameter a"),
+        (["run", "--format", "xml"], "initscope: argument --format: invalid choice"),
+        (["run", "--bogus"], "initscope: unrecognized arguments: --bogus"),
+        (["run", "--preset", "nope"], "initscope: preset: 'nope' is not valid; choose one of"),
+        (["run", "--data", "file(path=/no/such/file.npy)", "--arch", "4-4"], "initscope: data"),
+        (["--arch", "abc"], "initscope: arch: 'abc' is not valid"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, args, start):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(start), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_run_json_reads_he_numbers_at_layer_1(capsys):
+    code, out, err = run_cli(capsys, "run", "--arch", "1024-1024x3", "--init", "kaiming_normal", "--act", "relu",
+                             "--batch", "2048", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    first = doc["layers"][0]
+    # Layer 1: h = W x with x ~ N(0,1), Var[W] = 2/1024: pre std sqrt(2); post-ReLU mean 1/sqrt(pi),
+    # std sqrt(1 - 1/pi). Sampling error of a std over N = 2M entries pooled is ~1/sqrt(2N) relative,
+    # but the 1024 weight rows add a per-unit spread of ~1/sqrt(1024): 2% covers both at 3 sigma.
+    assert first["pre"]["std"] == pytest.approx(math.sqrt(2), rel=0.02)
+    assert first["post"]["mean"] == pytest.approx(1 / math.sqrt(math.pi), rel=0.02)
+    assert first["post"]["std"] == pytest.approx(math.sqrt(1 - 1 / math.pi), rel=0.02)
+    assert first["theory"]["pre_std"] == pytest.approx(math.sqrt(2), rel=1e-6)
+    assert first["theory"]["post_mean"] == pytest.approx(0.5641896, rel=1e-6)
+
+
+def test_exploding_configuration_gives_valid_json_and_names_the_layer(capsys):
+    code, out, err = run_cli(capsys, "run", "--arch", "256-256x60", "--init", "normal(std=1)", "--act", "relu",
+                             "--batch", "64", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)  # strict JSON: NaN/Infinity would still parse in Python, so check the text too
+    assert "NaN" not in out and "Infinity" not in out
+    bad = doc["first_nonfinite_layer"]
+    # std grows by sqrt(256/2) = 11.3 per layer from sqrt(256): float32 overflows (3.4e38) near layer 36
+    assert bad is not None and 30 <= bad <= 42
+    assert doc["layers"][bad - 1]["pre"]["nonfinite_frac"] > 0
+
+
+def test_run_table_and_csv(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "run", "--arch", "64-64x4", "--batch", "128", "--no-grad")
+    assert code == 0, err
+    assert "pre std" in out and "theory" in out and "pre std per layer" in out
+    target = tmp_path / "out.csv"
+    code, out, err = run_cli(capsys, "run", "--arch", "64-64x4", "--batch", "128", "--format", "csv",
+                             "--output", str(target))
+    assert code == 0, err
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("run,layer,fan_in,fan_out") and len(lines) == 5
+
+
+def test_preset_runs_every_variant(capsys):
+    code, out, err = run_cli(capsys, "run", "--preset", "lesson8", "--batch", "1024", "--format", "json")
+    assert code == 0, err
+    runs = json.loads(out)["runs"]
+    assert [r["name"] for r in runs] == ["he relu", "he relu-0.5"]
+    means = [r["result"]["layers"][0]["post"]["mean"] for r in runs]
+    assert means[0] - means[1] == pytest.approx(0.5, abs=1e-6)  # relu - 0.5, same seed, same weights
+
+
+def test_explain_answers_why_the_post_relu_mean_is_056(capsys):
+    code, out, err = run_cli(capsys, "explain", "--init", "kaiming_normal", "--act", "relu")
+    assert code == 0, err
+    assert "0.564" in out and "second moment" in out
+
+
+def test_console_script_module_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "tui", "run", "--trials", "0"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "initscope: trials: '0' is not valid; expected a whole number from 1 to 1000."
