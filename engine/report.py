@@ -222,11 +222,11 @@ def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str
     plt.plotsize(width, height)
     plt.theme("clear")
     xs = np.arange(1, len(measured) + 1)
-    for label, ys, color in series:
+    for label, ys, shade in series:
         ok = np.isfinite(ys) & ((ys > 0) if log else True)
         if ok.any():
             yv = np.log10(ys[ok]) if log else ys[ok]
-            plt.plot(xs[ok].tolist(), yv.tolist(), label=label, color=color, marker="braille")
+            plt.plot(xs[ok].tolist(), yv.tolist(), label=label, color=shade, marker="braille")
     if log and finite.size:
         lo, hi = math.floor(np.log10(finite.min())), math.ceil(np.log10(finite.max()))
         hi = max(hi, lo + 1)
