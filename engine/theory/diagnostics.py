@@ -107,8 +107,21 @@ def fixed_point(act, sw2: float, sb2: float, mu: float, q_start: float, homogene
     return FixedPoint("none", None, None)
 
 
-def _leaves(pre_std: np.ndarray, q_last: float, fp: FixedPoint, sb2: float, act, sw2: float, mu: float
-            ) -> tuple[int | None, str | None, bool]:
+def _leaves_linear(L: int, q: float, a: float, b: float) -> tuple[int | None, str | None, bool]:
+    """First block past L where q_{L+k} = q* + (q - q*) a^k (or q + k b at a = 1) leaves the range."""
+    lo2, hi2 = LOW**2, HIGH**2
+    if abs(a - 1.0) < 1e-12:
+        return (L + math.ceil((hi2 - q) / b), "explode", True) if b > 0 else (None, None, False)
+    qs = b / (1.0 - a)
+    if a < 1.0 and qs < lo2 < q:
+        return L + math.ceil(math.log((lo2 - qs) / (q - qs)) / math.log(a) - 1e-9), "vanish", True
+    if a > 1.0 and q > qs:
+        return L + math.ceil(math.log((hi2 - qs) / (q - qs)) / math.log(a) - 1e-9), "explode", True
+    return None, None, False
+
+
+def _leaves(pre_std: np.ndarray, fp: FixedPoint, sb2: float, act, sw2: float, mu: float,
+            linear: tuple[float, float] | None) -> tuple[int | None, str | None, bool]:
     L = len(pre_std)
     for i, s in enumerate(pre_std):
         if math.isfinite(s) and s < LOW:
@@ -118,6 +131,8 @@ def _leaves(pre_std: np.ndarray, q_last: float, fp: FixedPoint, sb2: float, act,
     if L < 2 or not (math.isfinite(pre_std[-1]) and math.isfinite(pre_std[-2])) or pre_std[-2] <= 0:
         return None, None, False
     q_l, q_p = pre_std[-1] ** 2, pre_std[-2] ** 2
+    if linear is not None:  # relu-like, no bias mean: q -> a q + b exactly
+        return _leaves_linear(L, q_l, *linear)
     ratio = q_l / q_p
     if fp.kind == "stable" and fp.q is not None and LOW**2 < fp.q < HIGH**2:
         return None, None, False  # it settles at std sqrt(q*)
@@ -152,8 +167,10 @@ def diagnose(mf, act, pre_std: np.ndarray, grad_std: np.ndarray, homogeneous: bo
     else:
         fp = FixedPoint("none", None, None)
     pc = fp.chi1 if fp.chi1 is not None and fp.kind in ("stable", "zero", "every") else chi1[-1]
-    where, how, extra = _leaves(pre_std, mf.q[-1], fp, sb2, act, sw2, mu) if mf.reason is None else (None, None,
-                                                                                                        False)
+    linear = (sw2 * act.moments(0.0, 1.0).m2, sb2) if homogeneous and mu == 0.0 else None
+    where, how, extra = (None, None, False)
+    if mf.reason is None and "lsuv" not in mf.kinds:
+        where, how, extra = _leaves(pre_std, fp, sb2, act, sw2, mu, linear)
     scale = None
     if math.isfinite(pc) and pc > 0 and abs(math.log(pc)) > 1e-9:
         scale = -1.0 / math.log(pc) if pc < 1 else 1.0 / math.log(pc)
