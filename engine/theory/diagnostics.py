@@ -63,7 +63,8 @@ def fixed_point(act, sw2: float, sb2: float, mu: float, q_start: float, homogene
 
     def result(kind, q):
         g = act.moments(mu, q)
-        return FixedPoint(kind, q, sw2 * g.d2, g.m1, math.sqrt(g.var))
+        d2 = act.moments(mu, 1e-24).d2 if q == 0 else g.d2  # chi_1 as q -> 0+, not at the kink itself
+        return FixedPoint(kind, q, sw2 * d2, g.m1, math.sqrt(g.var))
 
     if homogeneous and mu == 0.0:
         slope = sw2 * act.moments(0.0, 1.0).m2  # E[phi^2] = k q

@@ -1,0 +1,259 @@
+"""Plain-language explanation of a prediction, numbers filled in: `initscope explain`.
+
+explain(spec, prediction=None) -> Explanation(title, paragraphs); Explanation.to_text() gives ASCII
+lines of at most 100 characters. The paragraphs follow one order: what the scheme keeps constant, what
+the activation does to it, the numbers layer by layer, gradients, inputs' correlation, the user's
+variant, the finite-width band, and anything the theory could not predict.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass
+
+from ..catalog import activation_gain, show
+from ..spec import RunSpec
+from .gaussian import activation
+
+WIDTH = 100
+
+
+@dataclass(frozen=True)
+class Explanation:
+    title: str
+    paragraphs: tuple[str, ...]
+
+    def to_text(self, width: int = WIDTH) -> str:
+        lines = [_ascii(self.title), "=" * min(width, len(_ascii(self.title)))]
+        for p in self.paragraphs:
+            lines.append("")
+            lines += textwrap.wrap(_ascii(p), width=width, break_long_words=True, break_on_hyphens=False)
+        return "\n".join(lines) + "\n"
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "paragraphs": list(self.paragraphs)}
+
+
+def _ascii(s: str) -> str:
+    return s.encode("ascii", "replace").decode("ascii")
+
+
+def _g(x: float, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    if abs(x) < 1e-12:
+        return "0"
+    if 1e-3 <= abs(x) < 1e5:
+        return f"{x:.{digits}f}".rstrip("0").rstrip(".") if abs(x) >= 1 else f"{x:.{digits}g}"
+    return f"{x:.3g}"
+
+
+def _scheme_sentence(spec: RunSpec, sw2: float) -> str:
+    init, act = spec.init, spec.act
+    name = init.name
+    n_in, n_out = spec.arch[0], spec.arch[1]
+    if name in ("kaiming_normal", "kaiming_uniform"):
+        g = init.get("gain")
+        gain = activation_gain(act) if g is None else float(g)
+        fan = init.get("mode")
+        s = (f"{name} (He et al. 2015) draws Var[W] = gain^2/{fan} with gain {_g(gain)}"
+             f"{' (the one ' + act.name + ' asks for)' if g is None else ''}, so sigma_w^2 = n_in Var[W] = {_g(sw2)}.")
+        if fan == "fan_out":
+            s += (" fan_out keeps the backward variance instead: the forward second moment then changes by "
+                  f"n_out/n_in each layer (overall {_g(spec.arch[1] / spec.arch[-1])} from block 1 to block L).")
+        return s
+    if name in ("xavier_normal", "xavier_uniform"):
+        return (f"{name} (Glorot & Bengio 2010) draws Var[W] = 2 gain^2/(n_in + n_out), the compromise between "
+                f"keeping the forward and the backward variance of a LINEAR layer: sigma_w^2 = {_g(sw2)} here "
+                f"({n_in}->{n_out}). It ignores what the activation does to the second moment.")
+    if name in ("lecun_normal", "lecun_uniform"):
+        return (f"{name} (LeCun et al. 1998) draws Var[W] = gain^2/fan_in: sigma_w^2 = {_g(sw2)}, the choice that "
+                "keeps a linear layer's second moment (and SELU's fixed point mean 0, variance 1).")
+    if name == "orthogonal":
+        return (f"orthogonal weights (Saxe et al. 2014) preserve lengths exactly: sigma_w^2 = gain^2 min(1, n_in/n_out) "
+                f"= {_g(sw2)}. Means and stds follow the same theory as Gaussian weights; the difference is in "
+                "the Jacobian spectrum, and in a smaller finite-width spread.")
+    if name == "torch_default":
+        return ("torch_default is what nn.Linear does on its own: W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), so "
+                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))} (theory.md 1.3). "
+                "It is not He's init.")
+    if name == "trunc_normal":
+        return (f"trunc_normal redraws N(0, std^2) samples outside [a, b] (absolute bounds, no variance correction): "
+                f"sigma_w^2 = {_g(sw2)} from the truncated variance.")
+    if name in ("normal", "uniform"):
+        return f"{show('init', init)} fixes Var[W] whatever the width: sigma_w^2 = n_in Var[W] = {_g(sw2)}."
+    if name == "zeros":
+        return "zeros sets every weight to 0: each pre-activation is just its bias, at every layer."
+    if name == "lsuv":
+        return (f"LSUV (Mishkin & Matas 2016) starts orthogonal and rescales each layer on the batch until "
+                f"std(pre) = {_g(float(init.get('target')))}: the pre-activation std is the target by definition.")
+    return f"{name}: sigma_w^2 = {_g(sw2)}."
+
+
+def _activation_paragraph(spec: RunSpec, p) -> str:
+    act = spec.act
+    mf = p.meanfield
+    sw2 = p.sigma_w2[-1]
+    q1 = mf.q[0]
+    name = act.name
+    s0 = p.input_second_moment
+    core = ("Each block computes pre = W x + b, with variance q = sigma_w^2 E[x^2] + sigma_b^2: what carries "
+            "from layer to layer is the SECOND MOMENT E[x^2] of the previous output, not its variance "
+            "(He et al. 2015, eq. 7; the two differ as soon as the output has a mean).")
+    a = activation(act).slope
+    if a is not None and name != "identity" and p.pre_mean[0] == 0:
+        k = (1 + a * a) / 2
+        factor = sw2 * k
+        text = (f" A {'relu' if a == 0 else f'leaky relu (slope {_g(a)})'} keeps E[phi(h)^2] = {_g(k)} Var[h] "
+                f"for a centred Gaussian h, so each block multiplies E[x^2] by sigma_w^2 x {_g(k)} = {_g(factor)}.")
+        if name == "general_relu":
+            return core + text
+        if abs(factor - 1) < 1e-9:
+            m, sd = p.post_mean[0], p.post_std[0]
+            text += (f" That factor is exactly 1: E[x^2] stays {_g(s0)} at every layer, so the pre-activation std "
+                     f"is sqrt({_g(sw2)} x {_g(s0)}) = {_g(math.sqrt(q1))} everywhere. After the activation the "
+                     f"mean is {_g(m)} and the std {_g(sd)}: not 0 and 1, because the negative half is "
+                     f"{'cut off' if a == 0 else 'squashed'}"
+                     f"{' (1/sqrt(pi) = 0.5642 and sqrt(1 - 1/pi) = 0.8256 for N(0,1) input)' if a == 0 and abs(s0 - 1) < 1e-9 else ''}. "  # noqa: E501
+                     "He's init preserves E[x^2] = mean^2 + std^2, not mean 0 and std 1: that is why the "
+                     f"post-activation mean is {_g(m, 2)}, not 0, and nothing is wrong with it.")
+        else:
+            text += (f" After L blocks that is {_g(factor)}^L in variance, {_g(math.sqrt(factor))}^L in std: "
+                     f"{'it shrinks' if factor < 1 else 'it grows'} geometrically.")
+        return core + text
+    if name == "general_relu":
+        return core + (" general_relu = min(leaky_relu(h, leak) - sub, maxv) is piecewise linear, but the shift "
+                       "and the clamp make it lose relu's scaling: E[phi(h)^2] is no longer a fixed fraction of "
+                       "Var[h], so the kaiming gain no longer keeps E[x^2] constant. The prediction integrates it "
+                       "exactly over the Gaussian pre-activation.")
+    if name == "tanh":
+        return core + (" tanh is close to the identity near 0 and saturates at +-1: for small q, E[tanh(h)^2] ~ q, "
+                       "for large q it tends to 1. So the length map has a fixed point q* (or decays to 0 when "
+                       "sigma_w^2 <= 1 with no bias) instead of a geometric trend.")
+    if name == "sigmoid":
+        return core + (" sigmoid outputs 0.5 at 0: its E[x^2] is dominated by the mean 0.25, so every layer "
+                       "feeds a large shared offset forward, and sigmoid'(h) <= 1/4 shrinks gradients.")
+    if name == "selu":
+        return core + (" SELU (Klambauer et al. 2017) is built so that mean 0 and variance 1 is a stable fixed point "
+                       "when sigma_w^2 = 1 (lecun_normal).")
+    if name == "elu":
+        return core + " ELU is linear for h > 0 and saturates at -alpha below; it has no built-in fixed point."
+    if name == "identity":
+        return core + " With no activation the net is linear: each block multiplies E[x^2] by sigma_w^2 exactly."
+    return core + (f" {name} is smooth and grows like relu for large h; its recommended gain here is "
+                   f"1/sqrt(E[{name}(z)^2]) = {_g(activation_gain(act))}.")
+
+
+def _variant_paragraph(spec: RunSpec, p) -> list[str]:
+    out = []
+    act, init = spec.act, spec.init
+    if act.name == "general_relu":
+        sub = float(act.get("sub", 0.0))
+        maxv = act.get("maxv")
+        if sub:
+            s = p.meanfield.m2
+            ratio = s[1] / s[0] if len(s) > 1 and s[0] > 0 else math.nan
+            out.append(f"general_relu subtracts sub = {_g(sub)} after the relu: the post mean moves from "
+                       f"{_g(p.post_mean[0] + sub)} to {_g(p.post_mean[0])} (recentred), but E[x^2] drops "
+                       f"(layer 1: {_g(s[0])}) so He's factor no longer holds exactly: the next layer's E[x^2] is "
+                       f"{_g(ratio)} times this one's, and the std drifts {'down' if ratio < 1 else 'up'} with depth.")
+        if maxv is not None:
+            out.append(f"maxv = {_g(float(maxv))} clamps large activations; the prediction includes the clamp exactly.")
+    if act.name == "tanh" and init.name.startswith(("xavier", "kaiming", "lecun", "orthogonal")):
+        fp = p.diagnostics.fixed_point
+        if fp.kind == "stable" and p.diagnostics.phase == "chaotic":
+            out.append(f"tanh with gain 5/3 (sigma_w^2 = {_g(p.sigma_w2[-1])}) sits in the chaotic phase "
+                       f"(chi_1 = {_g(fp.chi1)} > 1): the signal settles at pre std {_g(math.sqrt(fp.q))}, post std "
+                       f"{_g(fp.post_std)}, while two inputs decorrelate and gradients grow toward the input.")
+    if act.name == "selu" and abs(p.sigma_w2[-1] - 1.0) > 1e-3:
+        fp = p.diagnostics.fixed_point
+        if fp.q is not None:
+            out.append(f"SELU only self-normalises with sigma_w^2 = 1 (lecun_normal). Here sigma_w^2 = "
+                       f"{_g(p.sigma_w2[-1])} (torch's SELU gain 3/4 gives 0.5625), so the fixed point is pre std "
+                       f"{_g(math.sqrt(fp.q))}, post mean {_g(fp.post_mean)}, post std {_g(fp.post_std)}.")
+    if init.name == "torch_default" or spec.bias.name == "torch_default":
+        fp = p.diagnostics.fixed_point
+        if fp.q is not None and act.name == "relu":
+            out.append(f"With relu, sigma_w^2 = 1/3 shrinks the variance by 6 (the std by sqrt(6) = 2.449) per "
+                       f"layer until the bias variance 1/(3n) takes over: the std stops at the bias floor "
+                       f"sqrt(2/(5n)) = {_g(math.sqrt(fp.q))}.")
+        elif fp.q is not None:
+            out.append(f"The bias variance 1/(3n) sets a floor: the pre std settles at {_g(math.sqrt(fp.q))}.")
+    if spec.bias.name == "const" and float(spec.bias.get("value")):
+        out.append(f"const bias {_g(float(spec.bias.get('value')))} gives every pre-activation that mean: h ~ "
+                   f"N(b, q), which the prediction includes exactly.")
+    return out
+
+
+def explain(spec: RunSpec, prediction=None) -> Explanation:
+    from . import predict
+
+    p = prediction if prediction is not None else predict(spec)
+    t = spec.to_text()
+    L = spec.depth
+    title = f"{t['init']} + {t['act']} on {t['arch']} ({L} block{'s' if L != 1 else ''})"
+    paras: list[str] = []
+    if p.reason is not None and not math.isfinite(p.pre_std[0]):
+        paras.append(f"No prediction: {p.reason}.")
+        paras += list(p.notes)
+        return Explanation(title, tuple(paras))
+    sw2 = float(p.sigma_w2[0])
+    paras.append(_scheme_sentence(spec, sw2))
+    paras.append(_activation_paragraph(spec, p))
+    # layer by layer
+    last = L - 1
+    while last > 0 and not math.isfinite(p.pre_std[last]):
+        last -= 1
+    s = (f"Input: mean {_g(p.input_mean)}, E[x^2] = {_g(p.input_second_moment)}. Block 1: pre std "
+         f"{_g(p.pre_std[0])}, post mean {_g(p.post_mean[0])}, post std {_g(p.post_std[0])}.")
+    if last > 0:
+        s += (f" Block {last + 1}: pre std {_g(p.pre_std[last])}, post mean {_g(p.post_mean[last])}, post std "
+              f"{_g(p.post_std[last])}.")
+        g = p.diagnostics.signal_growth[last]
+        if math.isfinite(g) and abs(g - 1) > 1e-3:
+            s += f" At the end the std changes by x{_g(g)} per block."
+    d = p.diagnostics
+    fp = d.fixed_point
+    if fp.kind == "stable" and fp.q is not None:
+        s += (f" The length map has a stable fixed point: pre std {_g(math.sqrt(fp.q))}, post mean "
+              f"{_g(fp.post_mean)}, post std {_g(fp.post_std)}; deep layers sit there.")
+    elif fp.kind == "every":
+        s += " Every length is a fixed point here (chi_1 = 1, no bias): the std neither grows nor shrinks."
+    if d.leaves_at is not None:
+        what = "vanish (std below 1e-3)" if d.leaves_how == "vanish" else "explode (std above 1e3)"
+        s += (f" The signal would {what} at block ~{d.leaves_at} (extrapolated past this net)." if d.leaves_extrapolated
+              else f" The signal {what.split(' (')[0]}es at block {d.leaves_at}{' (std below 1e-3)' if d.leaves_how == 'vanish' else ' (std above 1e3)'}.")  # noqa: E501
+    paras.append(s)
+    # gradients
+    chi = d.phase_chi1
+    gs = (f"Backward (loss sum(x^L u), u ~ N(0,1)): each block multiplies the gradient variance by "
+          f"n_l Var[W] E[phi'(h)^2] (chi_1 = sigma_w^2 E[phi'^2] = {_g(float(p.chi1[last]))} at block {last + 1}). "
+          f"The gradient std at block 1 is {_g(d.grad_ratio)} times that at block L; grad_pre std at block 1 "
+          f"{_g(p.grad_pre_std[0])}, at block L {_g(p.grad_pre_std[L - 1])}.")
+    gs += {"ordered": f" Ordered phase (chi_1 = {_g(chi)} < 1): gradients shrink toward the input",
+           "chaotic": f" Chaotic phase (chi_1 = {_g(chi)} > 1): gradients grow toward the input",
+           "critical": f" Critical (chi_1 = {_g(chi)} ~ 1): gradients keep their size",
+           "unknown": ""}[d.phase]
+    if d.depth_scale is not None and d.phase != "critical":
+        gs += f", by a factor e every {_g(d.depth_scale, 3)} blocks."
+    elif d.phase != "unknown":
+        gs += "."
+    paras.append(gs)
+    c = p.corr
+    if math.isfinite(c[0]) and math.isfinite(c[last]) and last > 0:
+        paras.append(f"Two different inputs: the correlation of their pre-activations goes from {_g(c[0], 3)} at "
+                     f"block 1 to {_g(c[last], 3)} at block {last + 1}"
+                     + (" - deep layers see them as nearly the same input." if c[last] > 0.95 else "."))
+    paras += _variant_paragraph(spec, p)
+    band = p.pre_std_hi[last] / p.pre_std[last] - 1 if p.pre_std[last] > 0 else math.nan
+    if math.isfinite(band) and spec.init.name != "lsuv":
+        paras.append(f"Finite width: one network of these widths may sit about +-{_g(100 * band, 2)}% from the "
+                     f"predicted pre std at block {last + 1} (the band, one standard deviation; "
+                     + ("for relu-like activations it grows with the sum of 1/width over the layers"
+                        if activation(spec.act).homogeneous else "this activation contracts fluctuations, so it "
+                        "stays small") + "). Average several seeds before calling a difference real.")
+    if p.reason:
+        paras.append(f"Not predicted everywhere: {p.reason}.")
+    paras += list(p.notes)
+    return Explanation(title, tuple(paras))
