@@ -128,7 +128,7 @@ def time_methods(args, width: int) -> dict[str, float]:
             sync(device)
             if rep:  # round 0 is the warm-up
                 times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}
 
 
 def memory_child(kind: str, width: int, depth: int, batch: int, device: str) -> None:
@@ -170,31 +170,38 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="width 256, depth 10, 3 repeats, small memory run")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--mem-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.mem_child:
         memory_child(args.mem_child, args.width[0], args.depth, args.batch, args.device)
         return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.width = args.width or [256]
         args.depth = 10
         args.repeats = 3
     widths = args.width or [256, 1024]
-    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"torch {torch.__version__}, device {args.device}, threads {torch.get_num_threads()}, load {load:.2f}, "
           f"cpus {os.cpu_count()}, float32, batch {args.batch}, depth {args.depth}, "
           f"medians of {args.repeats} interleaved repeats after 1 warm-up")
     for width in widths:
-        t = time_methods(args, width)
-        print(f"\nwidth {width}:")
+        t, best = time_methods(args, width)
+        print(f"\nwidth {width}:  median (min)")
         for name, label in [("a0", "bare chain, weights drawn beforehand"), ("a", "bare chain (draws W)"),
                             ("b", "engine, forward, all stats"), ("c", "bare fwd+bwd (autograd)"),
                             ("c+W", "bare fwd+bwd, weights need grad"), ("d", "engine, with gradients"),
                             ("e", "notebook hooks (.item())")]:
             per_layer = t[name] / args.depth * 1e3
-            print(f"  {name:>4}  {label:<38} {t[name] * 1e3:9.1f} ms  ({per_layer:6.2f} ms/layer)")
+            print(f"  {name:>4}  {label:<38} {t[name] * 1e3:9.1f} ms ({best[name] * 1e3:9.1f})  "
+                  f"{per_layer:6.2f} ms/layer")
         print(f"  ratios: b/a = {t['b'] / t['a']:.3f}   d/c = {t['d'] / t['c']:.3f}   e/a = {t['e'] / t['a']:.3f}"
               f"   (b/a0 = {t['b'] / t['a0']:.3f}, d/c+W = {t['d'] / t['c+W']:.3f})")
+        print(f"  ratios of the minima: b/a = {best['b'] / best['a']:.3f}   d/c = {best['d'] / best['c']:.3f}   "
+              f"e/a = {best['e'] / best['a']:.3f}")
     if args.no_memory:
         return
     width = widths[0]

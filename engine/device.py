@@ -91,11 +91,13 @@ def estimate_bytes(spec: RunSpec) -> int:
     if not spec.grad:
         peak = max(w + e * batch * (n_in + n_out) + scratch * batch * max(n_in, n_out) for w, n_in, n_out in per_layer)
         return int(data + peak)
+    # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, 4 tensors, float32)
+    samples = 4 * 4 * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
     saved_per_unit = 2 if spec.act.name in ("gelu", "silu", "softplus", "elu", "selu", "general_relu") else 1
     saved = sum(w + e * batch * n_out * saved_per_unit for w, _, n_out in per_layer)
     widest = max(widths)
     transient = (3 * e + scratch) * batch * widest
-    return int(data + saved + transient)
+    return int(data + saved + transient + samples)
 
 
 def available_bytes(device: torch.device) -> int | None:

@@ -28,6 +28,7 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 
@@ -55,7 +56,28 @@ WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS
 # raw fields per (layer, slot); fast mode fills the first five (weight: the first two)
 SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
 K = 7
-SAMPLE_FLOATS = 1 << 22  # forward-only runs gather histogram samples for at most this many floats at once
+SAMPLE_FLOATS = 1 << 22
+# CPU threads for the statistics (the matmuls keep torch's setting); 0 = leave torch's setting. See
+# _StatsThreads.
+STATS_THREADS = int(os.environ.get("INITSCOPE_STATS_THREADS", "0"))
+
+
+class _StatsThreads:
+    """Run the small reductions with fewer intra-op threads than the matmuls (CPU only)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.n = STATS_THREADS if device.type == "cpu" and 0 < STATS_THREADS < torch.get_num_threads() else 0
+        self.saved = 0
+
+    def __enter__(self) -> None:
+        if self.n:
+            self.saved = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc) -> None:
+        if self.n:
+            torch.set_num_threads(self.saved)
+  # forward-only runs gather histogram samples for at most this many floats at once
 
 
 class _Buffers:
@@ -126,20 +148,29 @@ class _Trial:
         self.buf = _Buffers(run)
         self.lsuv_iters = [0] * run.depth
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
-        self.zero = torch.zeros((), dtype=self.acc, device=run.device)
+        # fast mode: every reduction writes its result straight into this staging buffer (out=), no
+        # stacking, no per-layer copies; it is copied into the float64 buffer once, at the end of the trial
+        self.stage = torch.zeros((run.depth, 5, NFIN), dtype=self.acc, device=run.device)
 
     # ---- statistics -------------------------------------------------------------------------------
     def _flat(self, v: Tensor) -> Tensor:
         v = v.reshape(-1)
         return v if v.dtype == self.acc else v.to(self.acc)
 
-    def _fast(self, f: Tensor) -> list[Tensor]:
-        """sum, sum of squares, min, max, number of non-zeros: four passes, no host sync."""
-        mn, mx = torch.aminmax(f)
+    def _fast(self, f: Tensor, row: Tensor, minmax: bool = True, zeros: bool = True) -> Tensor | None:
+        """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)) into row[0:5];
+        four or five passes, no host sync. Returns sign(x) when it was computed."""
+        torch.sum(f, 0, out=row[SUM])
+        torch.dot(f, f, out=row[SUMSQ])
+        if minmax:
+            torch.aminmax(f, out=(row[MIN], row[MAX]))
+        if not zeros:
+            return None
         sg = torch.sign(f)
-        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)]
+        torch.dot(sg, sg, out=row[NNZ])
+        return sg
 
-    def _exact(self, f: Tensor) -> list[Tensor]:
+    def _exact(self, f: Tensor) -> Tensor:
         """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
         non-zeros, finite count, mean."""
         f = f.double()
@@ -150,38 +181,31 @@ class _Trial:
         mn = torch.where(fin, f, math.inf).amin()
         mx = torch.where(fin, f, -math.inf).amax()
         nnz = (fin & (f != 0)).sum().double()
-        return [d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean]
+        return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
 
-    def forward_stats(self, layer: int, w: Tensor, h: Tensor, post: Tensor | None) -> None:
-        """Weight, pre and post statistics of one block, written with one copy. `post` is None when the
-        caller will compute it later (the activation overwrites h in place): see post_stats."""
+    def tensor_stats(self, layer: int, slot: int, v: Tensor) -> Tensor | None:
+        f = self._flat(v)
+        if self.exact:
+            self.buf.raw[layer, slot].copy_(self._exact(f))
+            return None
+        return self._fast(f, self.stage[layer, slot])
+
+    def weight_stats(self, layer: int, w: Tensor) -> None:
         wf = self._flat(w)
-        wsum = [wf.sum(), torch.dot(wf, wf)]
-        f = self._flat(h)
         if self.exact:
-            vals = wsum + [self.zero] * 5 + self._exact(f)
-            self.buf.raw[layer, :2].copy_(torch.stack(vals).view(2, K))
-            return
-        vals = wsum + [self.zero] * 3 + self._fast(f)
-        self.buf.raw[layer, :2, :NFIN].copy_(torch.stack(vals).view(2, NFIN))
-
-    def post_stats(self, layer: int, x: Tensor, pre_sign: Tensor | None = None) -> None:
-        f = self._flat(x)
-        if self.exact:
-            self.buf.raw[layer, POST].copy_(torch.stack(self._exact(f)))
-        elif pre_sign is not None:  # relu: min, max and zeros follow from the pre-activation (host side)
-            self.buf.raw[layer, POST, :NFIN].copy_(torch.stack((f.sum(), torch.dot(f, f), self.zero, self.zero,
-                                                                pre_sign)))
+            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
         else:
-            self.buf.raw[layer, POST, :NFIN].copy_(torch.stack(self._fast(f)))
+            row = self.stage[layer, WEIGHT]
+            torch.sum(wf, 0, out=row[SUM])
+            torch.dot(wf, wf, out=row[SUMSQ])
 
     def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
-        f = self._flat(g)
-        if self.exact:
-            self.buf.raw[layer, slot].copy_(torch.stack(self._exact(f)))
-        else:
-            self.buf.raw[layer, slot, :NFIN].copy_(torch.stack(self._fast(f)))
+        self.tensor_stats(layer, slot, g)
         self.buf.sample(layer, slot - 1, g, self.r.hist_rows[layer])
+
+    def finish(self) -> None:
+        if not self.exact:
+            self.buf.raw[:, :, :NFIN].copy_(self.stage)
 
     # ---- the blocks ---------------------------------------------------------------------------------
     def _block_params(self, layer: int, gen: torch.Generator, x: Tensor) -> tuple[Tensor, Tensor | None]:
@@ -214,6 +238,7 @@ class _Trial:
             with torch.inference_mode():
                 self._forward(x, gen)
         self.buf.flush(r.depth, r.hist_lo, r.hist_scale)
+        self.finish()
 
     def _first_pre(self, layer: int, h: Tensor, x0: Tensor) -> None:
         """Fix the histogram range from std(h^1) of the first trial (the run's one host sync)."""
@@ -229,29 +254,26 @@ class _Trial:
                     std = 1.0
             r.set_hist_range(HIST_RANGE * std)
 
-    def _pre(self, layer: int, w: Tensor, h: Tensor, x0: Tensor) -> Tensor | None:
-        """Statistics and histogram sample of W and h; returns sign(h) sums when relu's post can use them."""
+    def _pre(self, layer: int, w: Tensor, h: Tensor, x0: Tensor) -> None:
+        """Statistics and histogram sample of W and h (before the activation may overwrite h)."""
         r = self.r
         self._first_pre(layer, h, x0)
         self.buf.sample(layer, 0, h, r.hist_rows[layer])
-        if r.derive == "relu" and not self.exact:
-            wf = self._flat(w)
-            f = self._flat(h)
-            mn, mx = torch.aminmax(f)
-            sg = torch.sign(f)
-            vals = [wf.sum(), torch.dot(wf, wf)] + [self.zero] * 3 + [f.sum(), torch.dot(f, f), mn, mx,
-                                                                      torch.dot(sg, sg)]
-            self.buf.raw[layer, :2, :NFIN].copy_(torch.stack(vals).view(2, NFIN))
-            return sg.sum()
-        self.forward_stats(layer, w, h, None)
-        return None
+        self.weight_stats(layer, w)
+        sg = self.tensor_stats(layer, PRE, h)
+        if sg is not None and r.derive == "relu":
+            # relu's post: #(h > 0) = (#nonzero + sum sign h)/2; min/max follow on the host (complete)
+            torch.sum(sg, 0, out=self.stage[layer, POST, NNZ])
 
-    def _post(self, layer: int, x: Tensor, pre_sign: Tensor | None) -> None:
+    def _post(self, layer: int, x: Tensor) -> None:
         r = self.r
-        if r.derive == "identity" and not self.exact:
-            return  # post is pre; the host copies the statistics and the histogram
-        self.buf.sample(layer, 1, x, r.hist_rows[layer])
-        self.post_stats(layer, x, pre_sign)
+        if self.exact or r.derive is None:
+            self.buf.sample(layer, 1, x, r.hist_rows[layer])
+            self.tensor_stats(layer, POST, x)
+        elif r.derive == "relu":
+            self.buf.sample(layer, 1, x, r.hist_rows[layer])
+            self._fast(self._flat(x), self.stage[layer, POST], minmax=False, zeros=False)
+        # identity: post is pre; the host copies the statistics and the histogram
 
     def _forward(self, x: Tensor, gen: torch.Generator) -> None:
         r = self.r
@@ -264,11 +286,13 @@ class _Trial:
             w, b = self._block_params(layer, gen, x)
             h = F.linear(x, w, b)
             del b
-            pre_sign = self._pre(layer, w, h, x0)
+            with r.threads:
+                self._pre(layer, w, h, x0)
             del w
             x = act.fn_(h)
             del h
-            self._post(layer, x, pre_sign)
+            with r.threads:
+                self._post(layer, x)
             self._tick()
 
     def _forward_backward(self, x: Tensor, gen: torch.Generator) -> None:
@@ -282,14 +306,14 @@ class _Trial:
             del b
             if layer == 0:
                 h.requires_grad_(True)
-            with torch.no_grad():
-                pre_sign = self._pre(layer, w, h.detach(), x0)
+            with torch.no_grad(), r.threads:
+                self._pre(layer, w, h.detach(), x0)
             del w
             h.register_hook(self._hook(layer, GRAD_PRE))
             x = act.fn(h)
             del h
-            with torch.no_grad():
-                self._post(layer, x.detach(), pre_sign)
+            with torch.no_grad(), r.threads:
+                self._post(layer, x.detach())
             if layer < r.depth - 1:
                 x.register_hook(self._hook(layer, GRAD))
             self._tick()
@@ -301,7 +325,7 @@ class _Trial:
 
     def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
-            with torch.no_grad():
+            with torch.no_grad(), self.r.threads:
                 self.grad_stats(layer, slot, g)
             if slot == GRAD_PRE:
                 self._tick()
@@ -335,6 +359,7 @@ class _Run:
         self.dtype = dtype_of(spec.dtype)
         self.depth = spec.depth
         self.act = activations.get(spec.act)
+        self.threads = _StatsThreads(self.device)
         check_memory(spec, self.device)
         self.source = prepare(spec)
         self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
