@@ -108,17 +108,19 @@ def theory_curve(theory: object, tensor: str, stat: str) -> np.ndarray | None:
 
 
 def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """The finite-width band around the std curve, when the prediction has one for this tensor."""
+    """The one-sigma finite-width band around the std curve (engine.theory: pre_std_lo/hi, post_std_lo/hi)."""
     import numpy as np
 
     if theory is None:
         return None
-    band_tensor = getattr(theory, "band_tensor", "post")
-    lo = getattr(theory, "band_lower", None)
-    hi = getattr(theory, "band_upper", None)
-    if lo is None or hi is None or band_tensor != tensor:
+    lo = getattr(theory, f"{tensor}_std_lo", None)
+    hi = getattr(theory, f"{tensor}_std_hi", None)
+    if lo is None or hi is None:
         return None
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if not (np.isfinite(lo).any() and np.isfinite(hi).any()):
+        return None
+    return lo, hi
 
 
 def first_nonfinite(result: RunResult, tensor: str) -> int | None:
@@ -555,7 +557,16 @@ class InitScopeApp(App[None]):
             return self.running or self._debounce is not None
         return True
 
+    def action_command_palette(self) -> None:
+        # Textual only checks the top screen: with F1 pushed over an open palette, a second ctrl+p
+        # would mount a second palette with the same id and crash.
+        if any(s.has_class("--textual-command-palette") for s in self.screen_stack):
+            return
+        super().action_command_palette()
+
     def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
         rows = [(k.group, k.keys, k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
         self.push_screen(HelpScreen(rows))
 

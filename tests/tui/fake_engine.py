@@ -194,7 +194,8 @@ class FakeEngine:
             pre_std=pre_std, post_mean=post_m, post_std=post_std,
             grad_std=grad_std if spec.grad else np.full(L, np.nan),
             grad_pre_std=grad_pre_std if spec.grad else np.full(L, np.nan),
-            band_lower=post_std * (1 - band), band_upper=post_std * (1 + band),
+            pre_mean=np.zeros(L), pre_std_lo=pre_std * (1 - band), pre_std_hi=pre_std * (1 + band),
+            post_std_lo=post_std * (1 - band), post_std_hi=post_std * (1 + band),
             chi1=float(dprime[0] * wvar[0] * spec.arch[1]), reason="", diagnostics=(),
         )
         return RunResult(spec=spec, device=self.device, dtype=spec.dtype, elapsed_s=self.elapsed, stats=stats,

@@ -277,7 +277,10 @@ async def test_cancel_with_escape():
     fake = FakeEngine(delay=0.05)
     app = InitScopeApp(parse_spec(arch="64-64x40"), engine=fake)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.3)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if app.running and app.progress[0] >= 2:
+                break
         assert app.running
         assert "running" in status(app)
         await pilot.press("escape")

@@ -1,0 +1,113 @@
+"""Unit tests for the plot data handling, pins and the runs table's headline numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from engine.spec import parse_spec
+from tests.tui.fake_engine import FakeEngine
+from tui.pins import MAX_PINS, PinBoard
+from tui.widgets.form import join_call, split_call
+from tui.widgets.layer_plot import LayerPlot, Mark, Series, decade_ticks, downsample, nice_int_ticks, prepare
+from tui.widgets.runs_table import fmt, headline_numbers
+
+
+def test_prepare_drops_nonfinite_and_nonpositive_on_log():
+    y = np.array([1.0, np.nan, np.inf, 0.0, -1.0, 100.0])
+    x, v = prepare(y, log_y=False)
+    assert x.tolist() == [1, 4, 5, 6] and v.tolist() == [1, 0, -1, 100]
+    x, v = prepare(y, log_y=True)
+    assert x.tolist() == [1, 6] and v.tolist() == [0, 2]
+    x, v = prepare(y, log_y=True, abs_for_log=True)
+    assert x.tolist() == [1, 5, 6]
+
+
+def test_decade_ticks_and_int_ticks():
+    ticks, labels, a, b = decade_ticks(-3.2, 0.4)
+    assert labels[0] == "1e-4" and labels[-1] == "1e1" and a == -4 and b == 1
+    ticks, labels, _, _ = decade_ticks(-40, 38)
+    assert len(ticks) <= 8
+    assert nice_int_ticks(1, 20)[:2] == [1, 5] or nice_int_ticks(1, 20)[0] == 1
+    assert nice_int_ticks(1, 1000)[-1] <= 1000
+
+
+def test_downsample_keeps_ends():
+    x = np.arange(1, 1001, dtype=float)
+    xs, ys = downsample(x, x, 50)
+    assert xs.size <= 50 and xs[0] == 1 and xs[-1] == 1000
+
+
+def _render(plot: LayerPlot, w=60, h=15) -> str:
+    plot.plt.plotsize(w, h)
+    plot.plt._set_size(w, h)
+    return plot.plt.uncolorize(plot.plt.build())
+
+
+def test_layer_plot_log_survives_rebuilds_zeros_and_inf():
+    plot = LayerPlot("std")
+    y = np.array([1.0, 0.1, 0.0, 1e-3, np.inf, np.nan, 1e-5])
+    plot.set_data([Series("*", y, (255, 255, 255)), Series("theory", np.full(7, 0.5), (255, 255, 255), "theory")],
+                  [Mark(5, "nan/inf L5", (255, 0, 0))])
+    plot.log_y = True
+    plot.replot()
+    for _ in range(3):
+        text = _render(plot)
+    assert "1e0" in text and "1e-5" in text and "nan/inf L5" in text
+    plot.log_y = False
+    plot.replot()
+    assert "1e-5" not in _render(plot)
+
+
+def test_layer_plot_empty_and_constant():
+    plot = LayerPlot("mean")
+    plot.set_data([], message="no run yet")
+    assert "no run yet" in _render(plot)
+    plot.set_data([Series("*", np.zeros(5), (1, 2, 3))])
+    _render(plot)
+    plot.set_data([Series("*", np.full(3, np.nan), (1, 2, 3))])
+    _render(plot)
+
+
+def test_pinboard():
+    board = PinBoard()
+    r = FakeEngine().run(parse_spec(arch="8-8x2"))
+    a = board.add(r, "he")
+    b = board.add(r, "he")
+    assert b.name == "he (2)" and a.colour != b.colour
+    board.toggle(0)
+    assert not board[0].visible and board.visible() == [b]
+    board.rename(1, "other")
+    assert board[1].name == "other"
+    with pytest.raises(ValueError):
+        board.rename(1, "  ")
+    board.remove(0)
+    assert len(board) == 1
+    for i in range(MAX_PINS - 1):
+        board.add(r)
+    with pytest.raises(ValueError):
+        board.add(r)
+
+
+def test_headline_numbers_he_xavier_and_explosion():
+    fake = FakeEngine()
+    he = headline_numbers(fake.run(parse_spec(arch="512-512x20")), "pre")
+    assert he["growth"] == pytest.approx(1.0, abs=0.05) and he["event"] == ""
+    xa = headline_numbers(fake.run(parse_spec(arch="512-512x30", init="xavier_normal")), "pre")
+    assert xa["growth"] == pytest.approx(1 / math.sqrt(2), rel=0.05)
+    assert xa["event"].startswith("vanished@L")
+    boom = headline_numbers(fake.run(parse_spec(arch="64-64x30", init="normal(std=5)")), "pre")
+    assert boom["event"].startswith(("exploded@L", "non-finite@L"))
+    nograd = headline_numbers(fake.run(parse_spec(arch="8-8x3", grad="false")), "grad")
+    assert nograd["event"] == "no grad"
+
+
+def test_fmt_and_call_text():
+    assert fmt(None) == "-" and fmt(float("inf")) == "inf" and fmt(float("nan")) == "nan"
+    assert fmt(1.41421) == "1.414" and fmt(1e-7) == "1.00e-07"
+    assert split_call("kaiming_normal(mode=fan_out)") == ("kaiming_normal", "mode=fan_out")
+    assert join_call("kaiming_normal", "mode=fan_out") == "kaiming_normal(mode=fan_out)"
+    assert join_call("relu", "") == "relu"
+    assert join_call("relu", "leaky_relu(a=0.1)") == "leaky_relu(a=0.1)"
