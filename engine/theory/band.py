@@ -18,7 +18,8 @@ pre-activations (batch pooling averages the part of the noise the inputs do not 
 kappa_pair(c) = Cov(phi(u)^2, phi(v)^2)/E[phi^2]^2, rho_w = 2 for Gaussian or uniform weights and
 2 max(0, 1 - n_out/n_in) for orthogonal ones (a norm-preserving matrix adds no length noise).
 The band: std * (1 -/+ sqrt(R - 1)/2), one standard deviation of the std by the delta method.
-Approximate: about 10-20% on the width of the band; LSUV's band is its tolerance, by definition.
+Approximate beyond the relu anchor (tests/engine/theory/test_agreement.py checks it against the spread
+over 8 seeds); LSUV's band is its tolerance, by definition.
 """
 
 from __future__ import annotations

@@ -156,8 +156,8 @@ def _variant_paragraph(spec: RunSpec, p) -> list[str]:
             ratio = s[1] / s[0] if len(s) > 1 and s[0] > 0 else math.nan
             out.append(f"general_relu subtracts sub = {_g(sub)} after the relu: the post mean moves from "
                        f"{_g(p.post_mean[0] + sub)} to {_g(p.post_mean[0])} (recentred), but E[x^2] drops "
-                       f"(layer 1: {_g(s[0])}) so He's factor no longer holds exactly: the next layer's E[x^2] is "
-                       f"{_g(ratio)} times this one's, and the std drifts {'down' if ratio < 1 else 'up'} with depth.")
+                       f"(block 1: {_g(s[0])}) so He's factor no longer holds exactly: block 2's E[x^2] is "
+                       f"{_g(ratio)} times block 1's, and the std drifts {'down' if ratio < 1 else 'up'} with depth.")
         if maxv is not None:
             out.append(f"maxv = {_g(float(maxv))} clamps large activations; the prediction includes the clamp exactly.")
     if act.name == "tanh" and init.name.startswith(("xavier", "kaiming", "lecun", "orthogonal")):

@@ -44,7 +44,7 @@ def weight_variance(init: Call, act: Call, n_in: int, n_out: int) -> tuple[float
     if name == "uniform":
         return float(init.get("bound")) ** 2 / 3, "uniform", None
     if name in ("xavier_normal", "xavier_uniform"):
-        return 2 * g * g / (n_in + n_out), name.split("_")[1] if name.endswith("uniform") else "gaussian", None
+        return 2 * g * g / (n_in + n_out), "uniform" if name.endswith("uniform") else "gaussian", None
     if name in ("kaiming_normal", "kaiming_uniform"):
         gain = activation_gain(act) if g is None else float(g)
         fan = n_in if init.get("mode", "fan_in") == "fan_in" else n_out
