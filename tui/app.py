@@ -488,7 +488,7 @@ class InitScopeApp(App[None]):
         std_plot.set_data(std_series, marks, title=f"std of {label}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
-        notes = "── measured  ••• theory" + ("  faint: band" if std_series else "")
+        notes = "── measured ••• theory" + (" ░ band" if std_series else "")
         self.query_one("#legend", Legend).show(entries + hidden, notes)
 
     def redraw_table(self) -> None:

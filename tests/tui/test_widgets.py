@@ -85,7 +85,7 @@ def test_pinboard():
         board.rename(1, "  ")
     board.remove(0)
     assert len(board) == 1
-    for i in range(MAX_PINS - 1):
+    for _ in range(MAX_PINS - 1):
         board.add(r)
     with pytest.raises(ValueError):
         board.add(r)

@@ -140,7 +140,12 @@ class LayerPlot(PlotextPlot):
         drawn = 0
         for s in self.series:
             xmax = max(xmax, float(len(s.y)))
-            x, y = prepare(s.y, log, self.abs_for_log)
+            y_in = s.y
+            if log and self.abs_for_log and s.kind == "theory":
+                import numpy as np
+
+                y_in = np.where(np.abs(y_in) < 1e-12, np.nan, y_in)  # a predicted 0 is not a decade
+            x, y = prepare(y_in, log, self.abs_for_log)
             x, y = downsample(x, y, most)
             if x.size == 0:
                 continue

@@ -12,15 +12,15 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.binding import Binding
-from textual.content import Content
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
     from engine.result import RunResult
 
 from ..messages import PinCommand
-from ..pins import Pin, rgb_css
+from ..pins import Pin
 
 VANISH, EXPLODE = 1e-3, 1e3
 
@@ -107,10 +107,10 @@ class RunsTable(DataTable):
 
     def _add(self, result: RunResult, key: str, name: str, colour, tensor: str, visible: bool) -> None:
         h = headline_numbers(result, tensor)
-        swatch = Content.assemble(("━━ " if visible else "┄┄ ", rgb_css(colour) if colour else "bold"), key)
+        swatch = Text.assemble(("━━ " if visible else "┄┄ ", f"rgb{tuple(colour)}" if colour else "bold"), key)
         self.add_row(
-            swatch, Content(name) if visible else Content.assemble((name + " (hidden)", "dim")),
-            Content(result.spec.label() + f" b{result.spec.batch} s{result.spec.seed}"),
+            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"),
+            Text(result.spec.label() + f" b{result.spec.batch} s{result.spec.seed}"),
             fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), str(h["event"]), f"{result.elapsed_s:.2f}s",
         )
 
