@@ -196,9 +196,12 @@ def parse_arch(text: str, field: str = "arch") -> tuple[int, ...]:
 
 
 def format_arch(widths: tuple[int, ...]) -> str:
-    """Inverse of parse_arch; runs of three or more equal widths print as WxN."""
-    parts: list[str] = []
-    i = 0
+    """Inverse of parse_arch: the input width, then the blocks' widths with runs of three or more as WxN.
+
+    (512,) * 51 prints as 512-512x50 (fifty 512->512 blocks), (784, 50, 10) as 784-50-10.
+    """
+    parts: list[str] = [str(widths[0])]
+    i = 1
     while i < len(widths):
         j = i
         while j < len(widths) and widths[j] == widths[i]:

@@ -37,7 +37,7 @@ def test_json_follows_the_contract():
     assert doc["schema"] == "initscope.run/1"
     assert doc["device"] == "cpu" and doc["dtype"] == "float32" and doc["trials"] == 2
     assert doc["elapsed_s"] == 0.25
-    assert doc["spec"]["arch"] == "8x4" and "--arch" in doc["spec"]["args"]
+    assert doc["spec"]["arch"] == "8-8x3" and "--arch" in doc["spec"]["args"]
     assert len(doc["layers"]) == 3
     layer = doc["layers"][1]
     assert (layer["layer"], layer["fan_in"], layer["fan_out"]) == (2, 8, 8)

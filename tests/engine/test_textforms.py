@@ -81,9 +81,10 @@ def test_parse_arch_errors(text):
 
 
 def test_format_arch_compresses_runs_and_round_trips():
-    assert format_arch((512,) * 51) == "512x51"
+    assert format_arch((512,) * 51) == "512-512x50"
     assert format_arch((784, 50, 10)) == "784-50-10"
     assert format_arch((4, 4, 8, 8, 8)) == "4-4-8x3"
+    assert format_arch((4, 8, 8, 8, 8)) == "4-8x4"
 
 
 @given(st.lists(st.integers(1, 5000), min_size=2, max_size=60))
