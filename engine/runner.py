@@ -27,6 +27,7 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import time
@@ -100,7 +101,7 @@ class _Buffers:
         self.smax = max(run.hist_counted)
         self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
-        offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int64) * (HIST_BINS + 1)
+        offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int32) * (HIST_BINS + 1)
         self.offsets = offsets.view(self.chunk, self.nt, 1)
         self.chunk_start = 0
 
@@ -116,16 +117,21 @@ class _Buffers:
     def sample(self, layer: int, k: int, v: Tensor, rows: int) -> None:
         """Keep the first `rows` rows of tensor k (0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
         sub = v[:rows].reshape(-1)
-        self.samples[layer - self.chunk_start, k, :sub.numel()].copy_(sub)
+        n = sub.numel()
+        dst = self.samples[layer - self.chunk_start, k]
+        dst[:n].copy_(sub)
+        if n < self.smax:  # narrower layers: pad with NaN, which is not counted
+            dst[n:].fill_(math.nan)
 
     def flush(self, upto: int, lo: float, scale: float) -> None:
         """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk."""
         n = upto - self.chunk_start
         if n <= 0:
             return
-        t = (self.samples[:n] - lo).mul_(scale)
+        shift = torch.full((), -lo * scale, dtype=torch.float32, device=self.samples.device)
+        t = torch.add(shift, self.samples[:n], alpha=scale)  # (x - lo) * scale in one pass
         t.clamp_(0.0, HIST_BINS - 1).nan_to_num_(nan=float(HIST_BINS))
-        idx = t.to(torch.int64).add_(self.offsets[:n]).view(-1)
+        idx = t.to(torch.int32).add_(self.offsets[:n]).view(-1)
         size = n * self.nt * (HIST_BINS + 1)
         if idx.is_cpu:
             counts = torch.bincount(idx, minlength=size)
@@ -134,7 +140,6 @@ class _Buffers:
             counts.index_add_(0, idx, torch.ones(idx.numel(), dtype=torch.float64, device=idx.device))
         counts = counts.view(n, self.nt, HIST_BINS + 1)[:, :, :HIST_BINS]
         self.hist[self.chunk_start:upto, :self.nt].copy_(counts)
-        self.samples.fill_(math.nan)
         self.chunk_start = upto
 
 
@@ -148,27 +153,27 @@ class _Trial:
         self.buf = _Buffers(run)
         self.lsuv_iters = [0] * run.depth
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
-        # fast mode: every reduction writes its result straight into this staging buffer (out=), no
-        # stacking, no per-layer copies; it is copied into the float64 buffer once, at the end of the trial
+        # fast mode: the 0-d results of the reductions are stacked straight into this staging buffer
+        # (torch.stack(out=...), one op per group), which is copied into the float64 buffer once, at the
+        # end of the trial. (Keeping the 0-d results alive instead fragments the heap: each long-lived
+        # small allocation lands in the hole a freed activation left, and memory grows with depth.)
         self.stage = torch.zeros((run.depth, 5, NFIN), dtype=self.acc, device=run.device)
+        self.zero = torch.zeros((), dtype=self.acc, device=run.device)
+        self.pre_sign: Tensor | None = None  # relu: sum(sign(h)) of the block in flight
+        widest = max(run.batch * n for n in run.spec.arch[1:])
+        self.sign_buf = torch.empty(widest, dtype=self.acc, device=run.device)  # reused: no page faults
 
     # ---- statistics -------------------------------------------------------------------------------
     def _flat(self, v: Tensor) -> Tensor:
         v = v.reshape(-1)
         return v if v.dtype == self.acc else v.to(self.acc)
 
-    def _fast(self, f: Tensor, row: Tensor, minmax: bool = True, zeros: bool = True) -> Tensor | None:
-        """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)) into row[0:5];
-        four or five passes, no host sync. Returns sign(x) when it was computed."""
-        torch.sum(f, 0, out=row[SUM])
-        torch.dot(f, f, out=row[SUMSQ])
-        if minmax:
-            torch.aminmax(f, out=(row[MIN], row[MAX]))
-        if not zeros:
-            return None
-        sg = torch.sign(f)
-        torch.dot(sg, sg, out=row[NNZ])
-        return sg
+    def _fast(self, f: Tensor) -> tuple[list[Tensor], Tensor]:
+        """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)): four passes over x and
+        one over sign(x), no host sync. Also returns sign(x)."""
+        mn, mx = torch.aminmax(f)
+        sg = torch.sign(f, out=self.sign_buf[:f.numel()])
+        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)], sg
 
     def _exact(self, f: Tensor) -> Tensor:
         """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
@@ -183,24 +188,12 @@ class _Trial:
         nnz = (fin & (f != 0)).sum().double()
         return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
 
-    def tensor_stats(self, layer: int, slot: int, v: Tensor) -> Tensor | None:
-        f = self._flat(v)
+    def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
+        f = self._flat(g)
         if self.exact:
             self.buf.raw[layer, slot].copy_(self._exact(f))
-            return None
-        return self._fast(f, self.stage[layer, slot])
-
-    def weight_stats(self, layer: int, w: Tensor) -> None:
-        wf = self._flat(w)
-        if self.exact:
-            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
         else:
-            row = self.stage[layer, WEIGHT]
-            torch.sum(wf, 0, out=row[SUM])
-            torch.dot(wf, wf, out=row[SUMSQ])
-
-    def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
-        self.tensor_stats(layer, slot, g)
+            torch.stack(self._fast(f)[0], out=self.stage[layer, slot])
         self.buf.sample(layer, slot - 1, g, self.r.hist_rows[layer])
 
     def finish(self) -> None:
@@ -259,20 +252,33 @@ class _Trial:
         r = self.r
         self._first_pre(layer, h, x0)
         self.buf.sample(layer, 0, h, r.hist_rows[layer])
-        self.weight_stats(layer, w)
-        sg = self.tensor_stats(layer, PRE, h)
-        if sg is not None and r.derive == "relu":
+        wf = self._flat(w)
+        f = self._flat(h)
+        if self.exact:
+            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
+            self.buf.raw[layer, PRE].copy_(self._exact(f))
+            return
+        vals, sg = self._fast(f)
+        torch.stack([wf.sum(), torch.dot(wf, wf), self.zero, self.zero, self.zero] + vals,
+                    out=self.stage[layer, :POST].view(-1))
+        if r.derive == "relu":
             # relu's post: #(h > 0) = (#nonzero + sum sign h)/2; min/max follow on the host (complete)
-            torch.sum(sg, 0, out=self.stage[layer, POST, NNZ])
+            self.pre_sign = sg.sum()
 
     def _post(self, layer: int, x: Tensor) -> None:
         r = self.r
         if self.exact or r.derive is None:
             self.buf.sample(layer, 1, x, r.hist_rows[layer])
-            self.tensor_stats(layer, POST, x)
+            f = self._flat(x)
+            if self.exact:
+                self.buf.raw[layer, POST].copy_(self._exact(f))
+            else:
+                torch.stack(self._fast(f)[0], out=self.stage[layer, POST])
         elif r.derive == "relu":
             self.buf.sample(layer, 1, x, r.hist_rows[layer])
-            self._fast(self._flat(x), self.stage[layer, POST], minmax=False, zeros=False)
+            f = self._flat(x)
+            torch.stack([f.sum(), torch.dot(f, f), self.zero, self.zero, self.pre_sign], out=self.stage[layer, POST])
+            self.pre_sign = None
         # identity: post is pre; the host copies the statistics and the histogram
 
     def _forward(self, x: Tensor, gen: torch.Generator) -> None:
@@ -306,13 +312,13 @@ class _Trial:
             del b
             if layer == 0:
                 h.requires_grad_(True)
-            with torch.no_grad(), r.threads:
+            with r.threads:  # detached inputs: the statistics are not recorded by autograd
                 self._pre(layer, w, h.detach(), x0)
             del w
             h.register_hook(self._hook(layer, GRAD_PRE))
             x = act.fn(h)
             del h
-            with torch.no_grad(), r.threads:
+            with r.threads:
                 self._post(layer, x.detach())
             if layer < r.depth - 1:
                 x.register_hook(self._hook(layer, GRAD))
@@ -325,7 +331,7 @@ class _Trial:
 
     def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
-            with torch.no_grad(), self.r.threads:
+            with self.r.threads:  # backward runs without grad mode; g does not require grad
                 self.grad_stats(layer, slot, g)
             if slot == GRAD_PRE:
                 self._tick()
@@ -445,6 +451,11 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
     r = _Run(spec, progress, cancelled)
     hosts: list[dict[str, np.ndarray]] = []
     lsuv: list[list[int]] = []
+    # The loop allocates many small tensors but no reference cycles; a full collection of the whole
+    # process heap (torch, numpy, the TUI) can take ~100 ms, longer than a run's layers. Pause the cyclic
+    # collector for the run (reference counting still frees everything) and restore it afterwards.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         for t in range(spec.trials):
             host, iters = r.run_trial(t)
@@ -461,6 +472,9 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
             raise RunError(f"The run ran out of memory on {describe(r.device)}; reduce the batch, the widths or "
                            "the depth.") from None
         raise RunError(f"The run failed on {describe(r.device)}: {text[:200]}.") from None
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     n = np.array([r.batch * w for w in spec.arch[1:]], dtype=np.float64)
     tensors = TENSORS if spec.grad else TENSORS[:2]
     stats = {name: np.stack([_finish(h["raw"][:, k + 1], "exact" in h, n) for h in hosts])
