@@ -101,6 +101,7 @@ class _Buffers:
         self.smax = max(run.hist_counted)
         self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
+        self.rows2d = self.samples.view(self.chunk * self.nt, self.smax)
         offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int32) * (HIST_BINS + 1)
         self.offsets = offsets.view(self.chunk, self.nt, 1)
         self.chunk_start = 0
@@ -116,12 +117,13 @@ class _Buffers:
 
     def sample(self, layer: int, k: int, v: Tensor, rows: int) -> None:
         """Keep the first `rows` rows of tensor k (0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
-        sub = v[:rows].reshape(-1)
+        sub = v.narrow(0, 0, rows).reshape(-1)
         n = sub.numel()
-        dst = self.samples[layer - self.chunk_start, k]
-        dst[:n].copy_(sub)
+        dst = self.rows2d[(layer - self.chunk_start) * self.nt + k]
         if n < self.smax:  # narrower layers: pad with NaN, which is not counted
-            dst[n:].fill_(math.nan)
+            dst.narrow(0, n, self.smax - n).fill_(math.nan)
+            dst = dst.narrow(0, 0, n)
+        dst.copy_(sub)
 
     def flush(self, upto: int, lo: float, scale: float) -> None:
         """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk."""
