@@ -18,7 +18,7 @@ In ONE process, interleaved (every repeat runs every method once, in turn), afte
   e   the usual notebook approach: nn.Sequential of nn.Linear(bias=False) + nn.ReLU, kaiming_normal_
       on each weight, forward hooks calling .mean().item() and .std().item() on every module's output.
 Medians over the repeats are printed, with the ratios b/a, d/c and e/a. Peak memory: CPU resident set
-(ru_maxrss) of a fresh subprocess per configuration, or torch.cuda.max_memory_allocated on CUDA.
+(VmHWM) of a fresh subprocess per configuration, or torch.cuda.max_memory_allocated on CUDA.
 """
 
 from __future__ import annotations
@@ -131,10 +131,23 @@ def time_methods(args, width: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}
 
 
-def memory_child(kind: str, width: int, depth: int, batch: int, device: str) -> None:
-    """Run one configuration in this (fresh) process and print its peak memory as JSON."""
+def peak_rss_kib() -> float:
+    """This process's peak resident set: VmHWM from /proc/self/status (Linux). ru_maxrss is not used
+    where VmHWM exists because Linux carries it over from the parent across fork+exec."""
     import resource
 
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def memory_child(kind: str, width: int, depth: int, batch: int, device: str) -> None:
+    """Run one configuration in this (fresh) process and print its peak memory as JSON."""
     dev = torch.device(device)
     if kind == "engine":
         spec = parse_spec(arch=f"{width}-{width}x{depth}", bias="none", batch=str(batch), device=device,
@@ -149,7 +162,7 @@ def memory_child(kind: str, width: int, depth: int, batch: int, device: str) -> 
         x0 = torch.randn(batch, width, device=dev, generator=gen)
         bare_forward(x0, width, depth, dev, gen)
     # "none": only import torch and the engine (the floor)
-    peak = {"maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = {"maxrss_mib": peak_rss_kib() / 1024}
     if dev.type == "cuda":
         peak["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
     print(json.dumps(peak))
@@ -207,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     width = widths[0]
     depths = [10, 50] if args.quick else [10, 50, 200]
     print(f"\npeak memory (width {width}, batch {args.batch}; a fresh process each; "
-          f"{'ru_maxrss' if args.device == 'cpu' else 'cuda max allocated'}):")
+          f"{'peak RSS, VmHWM' if args.device == 'cpu' else 'cuda max allocated'}):")
     floor = measure_memory("none", width, 1, args.batch, args.device)
     print(f"  import torch + engine only: {floor['maxrss_mib']:.0f} MiB")
     key = "maxrss_mib" if args.device == "cpu" else "cuda_max_allocated_mib"
