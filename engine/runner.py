@@ -20,7 +20,7 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
   variance, statistics over the finite entries only, exact non-finite counts. So the fast path is never
   trusted where it could be wrong, and ordinary runs pay nothing for these checks.
 - Histograms: HIST_BINS linear bins on [-R, R], the same edges for every layer, tensor and trial of a
-  run, with R = HIST_RANGE x std(h^1) measured on trial 0 (the one host sync of a run; falls back to the
+  run, with R = HIST_RANGE x rms(h^1) measured on trial 0 (the one host sync of a run; falls back to the
   input's rms, then 1). Values beyond the edges are counted in the end bins (an exploding layer piles up
   at the edges rather than vanishing); NaNs are not counted. To keep the cost flat, each layer counts the
   first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says how many entries).
@@ -245,18 +245,18 @@ class _Trial:
         self.finish()
 
     def _first_pre(self, layer: int, h: Tensor, x0: Tensor) -> None:
-        """Fix the histogram range from std(h^1) of the first trial (the run's one host sync)."""
+        """Fix the histogram range from rms(h^1) of the first trial (the run's one host sync)."""
         r = self.r
         if layer == 0 and r.hist_lo is None:
-            with torch.no_grad():
-                hv = h.detach().reshape(-1).double()
-                std = float(hv.std(correction=0)) if hv.numel() else 0.0
-                if not (math.isfinite(std) and std > 0):
-                    xv = x0.reshape(-1).double()
-                    std = float(xv.pow(2).mean().sqrt()) if xv.numel() else 0.0
-                if not (math.isfinite(std) and std > 0):
-                    std = 1.0
-            r.set_hist_range(HIST_RANGE * std)
+            rms = 0.0
+            for v in (h, x0):  # fall back to the input's rms, then 1
+                f = v.detach().reshape(-1).to(self.acc)
+                rms = math.sqrt(float(torch.dot(f, f)) / max(1, f.numel())) if f.numel() else 0.0
+                if math.isfinite(rms) and rms > 0:
+                    break
+            if not (math.isfinite(rms) and rms > 0):
+                rms = 1.0
+            r.set_hist_range(HIST_RANGE * rms)
 
     def _pre(self, layer: int, w: Tensor, h: Tensor, x0: Tensor) -> None:
         """Statistics and histogram sample of W and h (before the activation may overwrite h)."""

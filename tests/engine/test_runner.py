@@ -208,8 +208,8 @@ def test_result_layout():
 def test_histogram_edges_and_counts():
     r = run(parse_spec(arch="64-64x3", batch="200", grad="false", init="kaiming_normal", bias="none"))
     edges = r.hist_edges
-    std1 = stat(r, "pre", "std")[0, 0]
-    assert edges[-1] == pytest.approx(-edges[0]) and edges[-1] == pytest.approx(runner_mod.HIST_RANGE * std1, rel=1e-4)
+    rms1 = stat(r, "pre", "rms")[0, 0]
+    assert edges[-1] == pytest.approx(-edges[0]) and edges[-1] == pytest.approx(runner_mod.HIST_RANGE * rms1, rel=1e-4)
     assert np.allclose(np.diff(edges), np.diff(edges)[0])
     # relu post: the zeros fill the bin starting at 0
     zero_bin = np.searchsorted(edges, 0.0, side="right") - 1
@@ -233,6 +233,18 @@ def test_cancellation_raises_cancelled():
     with pytest.raises(Cancelled):
         run(parse_spec(arch="8-8x10", batch="4", grad="false"), cancelled=cancelled)
     assert len(seen) == 3
+
+
+def test_cancellation_during_the_backward_pass():
+    seen = []
+
+    def cancelled():
+        seen.append(1)
+        return len(seen) >= 6  # 4 forward layers, then the second backward layer
+
+    with pytest.raises(Cancelled):
+        run(parse_spec(arch="8-8x4", batch="4"), cancelled=cancelled)
+    assert len(seen) == 6
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
