@@ -117,35 +117,34 @@ def init_weight(w: Tensor, init: Call, act: Call, generator: Generator = None) -
         init_weight(w32, init, act, generator)
         w.copy_(w32)
         return
-    p = init.kwargs
+    p = init.kwargs  # torch.nn.init's functions run under no_grad themselves
     name = init.name
-    with torch.no_grad():
-        if name == "normal":
-            normal(w, std=float(p["std"]), generator=generator)
-        elif name == "uniform":
-            uniform(w, bound=float(p["bound"]), generator=generator)
-        elif name == "xavier_normal":
-            xavier_normal(w, gain=float(p["gain"]), generator=generator)
-        elif name == "xavier_uniform":
-            xavier_uniform(w, gain=float(p["gain"]), generator=generator)
-        elif name == "kaiming_normal":
-            kaiming_normal(w, mode=str(p["mode"]), gain=resolved_gain(init, act), generator=generator)
-        elif name == "kaiming_uniform":
-            kaiming_uniform(w, mode=str(p["mode"]), gain=resolved_gain(init, act), generator=generator)
-        elif name == "lecun_normal":
-            lecun_normal(w, gain=float(p["gain"]), generator=generator)
-        elif name == "lecun_uniform":
-            lecun_uniform(w, gain=float(p["gain"]), generator=generator)
-        elif name in ("orthogonal", "lsuv"):
-            orthogonal(w, gain=float(p.get("gain", 1.0)), generator=generator)
-        elif name == "trunc_normal":
-            trunc_normal(w, std=float(p["std"]), a=float(p["a"]), b=float(p["b"]), generator=generator)
-        elif name == "torch_default":
-            torch_default(w, generator=generator)
-        elif name == "zeros":
-            zeros(w)
-        else:  # the catalog and this table must agree; a test walks every catalog entry
-            raise KeyError(f"init scheme {name!r} has no implementation")
+    if name == "normal":
+        normal(w, std=float(p["std"]), generator=generator)
+    elif name == "uniform":
+        uniform(w, bound=float(p["bound"]), generator=generator)
+    elif name == "xavier_normal":
+        xavier_normal(w, gain=float(p["gain"]), generator=generator)
+    elif name == "xavier_uniform":
+        xavier_uniform(w, gain=float(p["gain"]), generator=generator)
+    elif name == "kaiming_normal":
+        kaiming_normal(w, mode=str(p["mode"]), gain=resolved_gain(init, act), generator=generator)
+    elif name == "kaiming_uniform":
+        kaiming_uniform(w, mode=str(p["mode"]), gain=resolved_gain(init, act), generator=generator)
+    elif name == "lecun_normal":
+        lecun_normal(w, gain=float(p["gain"]), generator=generator)
+    elif name == "lecun_uniform":
+        lecun_uniform(w, gain=float(p["gain"]), generator=generator)
+    elif name in ("orthogonal", "lsuv"):
+        orthogonal(w, gain=float(p.get("gain", 1.0)), generator=generator)
+    elif name == "trunc_normal":
+        trunc_normal(w, std=float(p["std"]), a=float(p["a"]), b=float(p["b"]), generator=generator)
+    elif name == "torch_default":
+        torch_default(w, generator=generator)
+    elif name == "zeros":
+        zeros(w)
+    else:  # the catalog and this table must agree; a test walks every catalog entry
+        raise KeyError(f"init scheme {name!r} has no implementation")
 
 
 def sigma_w2(init: Call, act: Call, fan_in: int, fan_out: int) -> float | None:
