@@ -90,7 +90,7 @@ def estimate_bytes(spec: RunSpec) -> int:
     data = e * batch * widths[0] + 8 * batch * widths[0]  # the batch, and the float64 file/normalise copy
     if not spec.grad:
         peak = max(w + e * batch * (n_in + n_out) + scratch * batch * max(n_in, n_out) for w, n_in, n_out in per_layer)
-        return int(data + peak + 4 * (1 << 20))  # + the histogram sample chunk (runner.SAMPLE_FLOATS)
+        return int(data + peak + 3 * 4 * (1 << 18))  # + the histogram sample chunk and its binning (runner.SAMPLE_FLOATS)
     # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, 4 tensors, float32)
     samples = 4 * 4 * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
     saved_per_unit = 2 if spec.act.name in ("gelu", "silu", "softplus", "elu", "selu", "general_relu") else 1

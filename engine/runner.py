@@ -66,7 +66,7 @@ WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS
 # raw fields per (layer, slot); fast mode fills the first five (weight: the first two)
 SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
 K = 7
-SAMPLE_FLOATS = 1 << 22
+SAMPLE_FLOATS = 1 << 18  # forward-only runs bin histogram samples in chunks of at most this many floats (1 MiB)
 # CPU threads for the statistics (the matmuls keep torch's setting); 0 = leave torch's setting. See
 # _StatsThreads.
 STATS_THREADS = int(os.environ.get("INITSCOPE_STATS_THREADS", "0"))
