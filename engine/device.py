@@ -89,7 +89,10 @@ def estimate_bytes(spec: RunSpec) -> int:
         per_layer.append((weights, n_in, n_out))
     data = e * batch * widths[0] + 8 * batch * widths[0]  # the batch, and the float64 file/normalise copy
     if not spec.grad:
-        peak = max(w + e * batch * (n_in + n_out) + scratch * batch * max(n_in, n_out) for w, n_in, n_out in per_layer)
+        # reused buffers sized for the largest layer: W, two activations, the float32 sign buffer
+        widest = max(widths[1:])
+        peak = (max(w for w, _, _ in per_layer) + 2 * e * batch * widest + scratch * batch * widest
+                + e * batch * max(widths))  # + one transient (bias add / non-in-place activation)
         return int(data + peak + 3 * 4 * (1 << 18))  # + the histogram sample chunk and its binning (runner.SAMPLE_FLOATS)
     # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, 4 tensors, float32)
     samples = 4 * 4 * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
