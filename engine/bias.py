@@ -55,16 +55,4 @@ def make_bias(bias: Call, fan_in: int, fan_out: int, *, device: torch.device, dt
     return b if draw_dtype == dtype else b.to(dtype)
 
 
-def sigma_b2(bias: Call, fan_in: int) -> float:
-    """Var[b_i] for the theory overlay (a constant bias has variance 0 and mean `value`)."""
-    p = bias.kwargs
-    if bias.name == "normal":
-        return float(p["std"]) ** 2
-    if bias.name == "uniform":
-        return float(p["bound"]) ** 2 / 3
-    if bias.name == "torch_default":
-        return torch_default_bound(fan_in) ** 2 / 3
-    return 0.0
-
-
-__all__ = ["init_bias", "make_bias", "torch_default_bound", "sigma_b2"]
+__all__ = ["init_bias", "make_bias", "torch_default_bound"]

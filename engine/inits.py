@@ -147,31 +147,6 @@ def init_weight(w: Tensor, init: Call, act: Call, generator: Generator = None) -
         raise KeyError(f"init scheme {name!r} has no implementation")
 
 
-def sigma_w2(init: Call, act: Call, fan_in: int, fan_out: int) -> float | None:
-    """The fan_in-normalised weight variance multiplier sigma_w^2 = fan_in * Var[W_ij] (theory.md 1.4);
-    None where it depends on the data (lsuv) or is not a plain variance (orthogonal gives exact norms)."""
-    p = init.kwargs
-    name = init.name
-    if name == "normal":
-        return fan_in * float(p["std"]) ** 2
-    if name == "uniform":
-        return fan_in * float(p["bound"]) ** 2 / 3
-    if name in ("xavier_normal", "xavier_uniform"):
-        return 2 * float(p["gain"]) ** 2 * fan_in / (fan_in + fan_out)
-    if name in ("kaiming_normal", "kaiming_uniform"):
-        g = resolved_gain(init, act)
-        return g * g * (1.0 if p["mode"] == "fan_in" else fan_in / fan_out)
-    if name in ("lecun_normal", "lecun_uniform"):
-        return float(p["gain"]) ** 2
-    if name == "torch_default":
-        return 1.0 / 3
-    if name == "zeros":
-        return 0.0
-    if name == "orthogonal":
-        return float(p["gain"]) ** 2 * min(1.0, fan_in / fan_out)
-    return None
-
-
 __all__ = ["normal", "uniform", "xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform",
            "lecun_normal", "lecun_uniform", "orthogonal", "trunc_normal", "torch_default", "zeros",
-           "init_weight", "resolved_gain", "sigma_w2"]
+           "init_weight", "resolved_gain"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from scipy import stats
@@ -186,11 +185,3 @@ def test_bias_kinds():
     assert ks(b, "norm", (0.0, 0.1)) > P_MIN
     b = make_bias(resolve("bias", "uniform(bound=0.3)"), 4, 50000, device=cpu, dtype=f32, generator=gen())
     assert b.abs().max().item() <= 0.3 and ks(b, "uniform", (-0.3, 0.6)) > P_MIN
-
-
-def test_sigma_w2_table():
-    relu = resolve("act", "relu")
-    assert inits.sigma_w2(resolve("init", "kaiming_normal"), relu, 512, 512) == pytest.approx(2.0)
-    assert inits.sigma_w2(resolve("init", "torch_default"), relu, 512, 256) == pytest.approx(1 / 3)
-    assert inits.sigma_w2(resolve("init", "xavier_normal"), relu, 512, 256) == pytest.approx(2 * 512 / 768)
-    assert np.isclose(inits.sigma_w2(resolve("init", "kaiming_normal(mode=fan_out)"), relu, 512, 256), 4.0)
