@@ -20,8 +20,9 @@ class Preset:
     look_for: str  # one line: what to look for
     variants: tuple[tuple[str, dict[str, str]], ...]  # (label, text-form fields)
 
-    def specs(self) -> list[tuple[str, RunSpec]]:
-        return [(label, parse_spec(**fields)) for label, fields in self.variants]
+    def specs(self, overrides: dict[str, str] | None = None) -> list[tuple[str, RunSpec]]:
+        """Every variant as a RunSpec; `overrides` (text forms, e.g. {"batch": "256"}) apply to all."""
+        return [(label, parse_spec(**{**fields, **(overrides or {})})) for label, fields in self.variants]
 
 
 # Tanh at the edge of chaos (theory.md 6.1): sigma_b^2 = 0.05 -> critical sigma_w^2 = 1.760955,

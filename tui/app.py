@@ -170,7 +170,8 @@ class InitScopeApp(App[None]):
         *[Binding(str(i), f"toggle_pin({i - 1})", f"Pin {i}", show=False) for i in range(1, MAX_PINS + 1)],
     ]
 
-    def __init__(self, spec: RunSpec | None = None, engine=None, preset: str | None = None) -> None:
+    def __init__(self, spec: RunSpec | None = None, engine=None, preset: str | None = None,
+                 preset_overrides: dict[str, str] | None = None) -> None:
         super().__init__()
         if engine is None:
             import engine as engine_module  # torch-free until engine.run is called
@@ -179,6 +180,7 @@ class InitScopeApp(App[None]):
         self.engine = engine
         self.start_spec = spec or default_spec()
         self.start_preset = preset
+        self.preset_overrides = dict(preset_overrides or {})  # command-line flags applied on top of it
         self.current: RunResult | None = None
         self.pins = PinBoard()
         self.tensor = "post"
@@ -276,7 +278,7 @@ class InitScopeApp(App[None]):
         if self.run_id:
             return
         if self.start_preset:
-            self.apply_preset(self.start_preset)
+            self.apply_preset(self.start_preset, self.preset_overrides)
         else:
             self.start_run(self.start_spec)
 
@@ -723,7 +725,8 @@ class InitScopeApp(App[None]):
         self.push_screen(ChoiceScreen("Presets: the classic experiments", choices),
                          lambda name: self.apply_preset(name) if name else None)
 
-    def apply_preset(self, name: str) -> None:
+    def apply_preset(self, name: str, overrides: dict[str, str] | None = None) -> None:
+        """Load a preset's variants (with `overrides`, text forms, on top) and run them all, pinned."""
         from engine.presets import PRESETS
 
         preset = PRESETS.get(name)
@@ -731,7 +734,7 @@ class InitScopeApp(App[None]):
             self.notify(f"No preset called {name}", severity="error", markup=False)
             return
         try:
-            specs = preset.specs()
+            specs = preset.specs(overrides)
         except SpecError as e:
             self.notify(str(e), severity="error", markup=False)
             return
@@ -866,8 +869,9 @@ class InitScopeApp(App[None]):
         self.apply_preset(name)
 
 
-def main(spec: RunSpec | None = None, preset: str | None = None) -> None:
-    InitScopeApp(spec, preset=preset).run()
+def main(spec: RunSpec | None = None, preset: str | None = None,
+         preset_overrides: dict[str, str] | None = None) -> None:
+    InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides).run()
 
 
 if __name__ == "__main__":

@@ -63,17 +63,21 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     return {"app": app, "run": run, "explain": explain, "list": lister}
 
 
-def spec_from_args(ns: argparse.Namespace) -> list[tuple[str, RunSpec]]:
-    """The specs the flags describe: one, or a preset's variants with the flags applied on top."""
+def flag_texts(ns: argparse.Namespace) -> dict[str, str]:
+    """The spec fields given on the command line, as text forms."""
     texts = {k: getattr(ns, k) for k in SPEC_FLAGS if getattr(ns, k, None) is not None}
     if getattr(ns, "grad", None) is not None:
         texts["grad"] = "true" if ns.grad else "false"
+    return texts
+
+
+def spec_from_args(ns: argparse.Namespace) -> list[tuple[str, RunSpec]]:
+    """The specs the flags describe: one, or a preset's variants with the flags applied on top."""
     if getattr(ns, "preset", None):
         from engine.presets import get_preset
 
-        preset = get_preset(ns.preset)
-        return [(label, parse_spec(**{**fields, **texts})) for label, fields in preset.variants]
-    return [("run", parse_spec(**texts))]
+        return get_preset(ns.preset).specs(flag_texts(ns))
+    return [("run", parse_spec(**flag_texts(ns)))]
 
 
 def _progress_printer():
@@ -162,7 +166,7 @@ def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
     from tui.app import main as app_main
 
-    app_main(specs[0][1] if not ns.preset else None, preset=ns.preset)
+    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
     return EXIT_OK
 
 

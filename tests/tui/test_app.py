@@ -320,6 +320,15 @@ async def test_start_with_a_preset(fake):
         assert app.current.spec.arch == (784, 50, 10)
 
 
+async def test_start_with_a_preset_and_flags_on_top(fake):
+    # `initscope --preset lesson8 --batch 64 --seed 3`: the flags apply to every variant
+    app = InitScopeApp(engine=fake, preset="lesson8", preset_overrides={"batch": "64", "seed": "3"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert [(p.result.spec.batch, p.result.spec.seed) for p in app.pins] == [(64, 3), (64, 3)]
+        assert app.current.spec.act.name == "relu" and app.current.spec.batch == 64
+
+
 async def test_help_screen_and_palette(fake):
     app = InitScopeApp(engine=fake)
     async with app.run_test(size=(100, 30)) as pilot:
