@@ -329,6 +329,7 @@ class InitScopeApp(App[None]):
             self.progress = (message.done, message.total)
             bar = self.query_one("#progress", ProgressBar)
             bar.update(total=max(message.total, 1), progress=message.done)
+            self.update_status()
 
     @on(RunFinished)
     def _on_finished(self, message: RunFinished) -> None:
@@ -528,7 +529,7 @@ class InitScopeApp(App[None]):
         parts = []
         if self.running:
             done, total = self.progress
-            what = f"running {done}/{total} layers" if total else "running"
+            what = f"running {done}/{total}" if total else "running"  # steps: layers x passes x trials
             if self.batch or self._batch_main:
                 what += f" ({len(self.batch)} more queued)" if self.batch else ""
             parts.append(what + " · escape cancels")

@@ -417,3 +417,20 @@ async def test_layout_fits(fake, size):
         assert not app.query_one(SpecForm).display
         assert app.query_one("#plot-std", LayerPlot).size.width >= size[0] - 2
         await pilot.press("ctrl+q")
+
+
+async def test_progress_is_shown_in_the_status_line(fake):
+    from tui.messages import RunProgress
+
+    app = InitScopeApp(engine=FakeEngine(delay=0.5))
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(100):  # the first run starts after the first frame
+            if app.running:
+                break
+            await pilot.pause(0.02)
+        assert app.running
+        app.post_message(RunProgress(app.active_run, 7, 40))
+        await pilot.pause()
+        assert "running 7/40" in status(app)
+        await pilot.press("escape")
+        await settle(pilot)
