@@ -17,6 +17,7 @@ import numpy as np
 from ..spec import RunSpec
 from .band import band
 from .diagnostics import Diagnostics, diagnose
+from .explain import Explanation, explain  # a name bound here, so the submodule can never shadow it
 from .gaussian import activation
 from .meanfield import MeanField, run_meanfield
 
@@ -133,11 +134,4 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf)
 
 
-def explain(spec: RunSpec, prediction: Prediction | None = None):
-    """Plain-language explanation with the numbers filled in (see explain.py)."""
-    from .explain import explain as _explain
-
-    return _explain(spec, prediction)
-
-
-__all__ = ["predict", "explain", "Prediction", "Diagnostics"]
+__all__ = ["predict", "explain", "Explanation", "Prediction", "Diagnostics"]

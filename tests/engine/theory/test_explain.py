@@ -50,3 +50,14 @@ def test_explain_reuses_a_given_prediction():
     spec = parse_spec(arch="256x4")
     p = predict(spec)
     assert explain(spec, p) == explain(spec)
+
+
+def test_explain_stays_callable_after_its_submodule_is_imported():
+    import importlib
+
+    import engine.theory as theory
+    from engine.spec import parse_spec
+
+    importlib.import_module("engine.theory.explain")
+    assert callable(theory.explain)
+    assert "0.5642" in theory.explain(parse_spec()).to_text()
