@@ -220,29 +220,16 @@ class InitScopeApp(App[None]):
             yield ProgressBar(total=None, show_eta=False, id="progress")
         yield Footer(compact=True)
 
-    def _distribution_widget(self):
-        try:
-            from .widgets.distribution import DistributionView
-        except ImportError:  # helper-4's widget not there yet
-            return Static("Distribution view: not available (tui/widgets/distribution.py missing)",
-                          id="dist", markup=False)
-        return DistributionView(id="dist")
-
-    def _explain_widget(self):
-        try:
-            from .widgets.explain_panel import ExplainPanel
-        except ImportError:  # helper-4's widget not there yet
-            return Static("Explain panel: not available yet (tui/widgets/explain_panel.py missing)",
-                          id="explain-view", markup=False)
-        return ExplainPanel(id="explain-view")
-
     async def _mount_views(self) -> None:
         """Mount the Distribution and Explain views after the first frame (they pull in numpy)."""
-        for pane_id, placeholder, make in (("distribution", "#dist-placeholder", self._distribution_widget),
-                                           ("explain", "#explain-placeholder", self._explain_widget)):
+        from .widgets.distribution import DistributionView
+        from .widgets.explain_panel import ExplainPanel
+
+        for pane_id, placeholder, view in (("distribution", "#dist-placeholder", DistributionView(id="dist")),
+                                           ("explain", "#explain-placeholder", ExplainPanel(id="explain-view"))):
             pane = self.query_one(f"#{pane_id}", TabPane)
             await self.query_one(placeholder).remove()
-            await pane.mount(make())
+            await pane.mount(view)
         self.redraw_views()
 
     def form(self) -> SpecForm | None:

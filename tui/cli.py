@@ -180,10 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ns = build_parser()[command].parse_args(args)
         return COMMANDS[command](ns)
-    except UsageError as e:
-        print(f"initscope: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except SpecError as e:
+    except (UsageError, SpecError) as e:
         print(f"initscope: {e}", file=sys.stderr)
         return EXIT_USAGE
     except RunError as e:
