@@ -27,6 +27,8 @@ async def settle(pilot, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.02)
+        if not app.run_id:  # the first run starts after the first frame: wait for it to begin
+            continue
         if not app.running and app._debounce is None and not app.batch:
             await app.workers.wait_for_complete()
             await pilot.pause()

@@ -159,7 +159,10 @@ class LayerPlot(PlotextPlot):
         plt.title(title)
         if drawn:
             if log:
-                ticks, labels, a, b = decade_ticks(lo, hi)
+                # at most one label per two rows: when two labels share a row, plotext picks one by
+                # string-hash order, which changes from process to process
+                rows = max((self.size.height or 20) - 4, 2)
+                ticks, labels, a, b = decade_ticks(lo, hi, most=max(2, min(6, rows // 2)))
                 plt.ylim(a, b)
                 plt.yticks(ticks, labels)
             elif hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
