@@ -8,10 +8,10 @@ implementations live in engine/inits.py, engine/activations.py, engine/bias.py a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import SpecError
-from .textforms import Call, Value, format_call, parse_call
+from .textforms import Call, Value, format_call, format_value, parse_call
 
 AUTO = None  # a parameter default meaning "derived from the rest of the spec" (e.g. kaiming's gain)
 
@@ -43,7 +43,7 @@ class Param:
             what = "true|false"
         else:
             what = self.kind
-        default = "auto" if self.default is None and self.optional else format_value_short(self.default)
+        default = "auto" if self.default is None and self.optional else format_value(self.default)
         return f"{self.name}={default} ({what}): {self.doc}"
 
     def coerce(self, value: Value, field: str, entry: str) -> Value:
@@ -78,16 +78,10 @@ class Param:
             if str(value) not in self.choices:
                 raise SpecError(where, value, "expected one of " + ", ".join(self.choices))
             return str(value)
-        text = str(value) if not isinstance(value, float) else format_value_short(value)
+        text = str(value) if not isinstance(value, float) else format_value(value)
         if not text:
             raise SpecError(where, value, f"expected a {self.kind}")
         return text
-
-
-def format_value_short(value: Value) -> str:
-    from .textforms import format_value
-
-    return format_value(value)
 
 
 @dataclass(frozen=True)
@@ -98,7 +92,6 @@ class Entry:
     doc: str
     params: tuple[Param, ...] = ()
     formula: str = ""
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def defaults(self) -> dict[str, Value]:
@@ -108,7 +101,7 @@ class Entry:
         if not self.params:
             return self.name
         return f"{self.name}(" + ", ".join(f"{p.name}=" + ("auto" if p.default is None and p.optional
-                                                          else format_value_short(p.default))
+                                                          else format_value(p.default))
                                            for p in self.params) + ")"
 
 
