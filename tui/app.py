@@ -292,13 +292,6 @@ class InitScopeApp(App[None]):
 
         try:
             result = self.engine.run(spec, progress=progress, cancelled=lambda: worker.is_cancelled)
-            if getattr(result, "theory", None) is None:
-                try:
-                    from engine.theory import predict
-
-                    result.theory = predict(spec)
-                except Exception:  # no prediction for this spec: curves without theory
-                    pass
         except Cancelled:
             self.post_message(RunCancelled(run_id))
             return
