@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
 import time
 from collections.abc import Callable
 
@@ -59,6 +58,7 @@ from .spec import RunSpec
 HIST_BINS = 40
 HIST_RANGE = 4.0
 HIST_ELEMENTS = 8192
+ZERO_BIN = HIST_BINS // 2  # the bin [0, R / (HIST_BINS / 2)): where 0 falls
 VAR_GUARD = {torch.float64: 1e-10}  # others (float32 accumulation): DEFAULT_VAR_GUARD
 DEFAULT_VAR_GUARD = 1e-2
 
@@ -67,46 +67,51 @@ WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS
 SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
 K = 7
 SAMPLE_FLOATS = 1 << 18  # forward-only runs bin histogram samples in chunks of at most this many floats (1 MiB)
-# CPU threads for the statistics (the matmuls keep torch's setting); 0 = leave torch's setting. See
-# _StatsThreads.
-STATS_THREADS = int(os.environ.get("INITSCOPE_STATS_THREADS", "0"))
+STAGE_VALUES = 512  # a fast trial stacks its 0-d forward results into one buffer once this many are pending
 
-
-class _StatsThreads:
-    """Run the small reductions with fewer intra-op threads than the matmuls (CPU only)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.n = STATS_THREADS if device.type == "cpu" and 0 < STATS_THREADS < torch.get_num_threads() else 0
-        self.saved = 0
-
-    def __enter__(self) -> None:
-        if self.n:
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc) -> None:
-        if self.n:
-            torch.set_num_threads(self.saved)
-  # forward-only runs gather histogram samples for at most this many floats at once
+# What a fast trial stages per block for the forward pass, as (slot, field), in order. A ReLU's post min/max
+# are derived on the host, and its (POST, NNZ) place holds sum(sign h) until _Run.complete() turns it into
+# #(h > 0); an identity's post is its pre.
+_WEIGHT_FIELDS = [(WEIGHT, SUM), (WEIGHT, SUMSQ)]
+_PRE_FIELDS = [(PRE, f) for f in (SUM, SUMSQ, MIN, MAX, NNZ)]
+_POST_FIELDS = [(POST, f) for f in (SUM, SUMSQ, MIN, MAX, NNZ)]
+FORWARD_FIELDS = {
+    "relu": _WEIGHT_FIELDS + _PRE_FIELDS + [(POST, NNZ), (POST, SUM), (POST, SUMSQ)],
+    "identity": _WEIGHT_FIELDS + _PRE_FIELDS,
+    None: _WEIGHT_FIELDS + _PRE_FIELDS + _POST_FIELDS,
+}
 
 
 class _Buffers:
-    """One float64 device buffer per trial (raw sums, histogram counts, data sums), copied to the host in
-    one transfer; plus a float32 buffer of histogram samples, binned in one vectorised pass per chunk."""
+    """A trial's device buffers: one float64 buffer (raw sums, staged forward values, histogram counts, data
+    sums) copied to the host in one transfer, and a float32 buffer of histogram samples, binned in one
+    vectorised pass per chunk of layers."""
 
     def __init__(self, run: _Run) -> None:
         depth, device = run.depth, run.device
         self.depth = depth
         self.nt = 4 if run.spec.grad else 2
-        self.sizes = {"raw": depth * 5 * K, "hist": depth * 4 * HIST_BINS, "data": 2}
-        self.flat = torch.zeros(sum(self.sizes.values()), dtype=torch.float64, device=device)
+        self.shapes = {"raw": (depth, 5, K), "forward": (depth, len(FORWARD_FIELDS[run.derive])),
+                       "hist": (depth, 4, HIST_BINS), "data": (2,)}
+        sizes = {name: math.prod(shape) for name, shape in self.shapes.items()}
+        self.flat = torch.zeros(sum(sizes.values()), dtype=torch.float64, device=device)
         views, start = {}, 0
-        for name, n in self.sizes.items():
+        for name, n in sizes.items():
             views[name] = self.flat[start:start + n]
             start += n
         self.raw = views["raw"].view(depth, 5, K)
+        self.forward = views["forward"]
         self.hist = views["hist"].view(depth, 4, HIST_BINS)
         self.data = views["data"]
+        # Which tensors are sampled (0 pre, 1 post, 2 grad, 3 grad_pre). A ReLU's or an identity's post
+        # histogram follows from the pre's on the host (_Run.derive_hist); another piecewise-linear
+        # activation's post sample is act(pre sample), computed per chunk in flush().
+        self.post_from_pre = run.act.fn_ if run.act.piecewise_linear and run.derive is None else None
+        self.sampled = [0] + ([1] if run.derive is None else []) + ([2, 3] if run.spec.grad else [])
+        self.row = {k: i for i, k in enumerate(self.sampled)}
+        self.sample_post = 1 in self.row and self.post_from_pre is None  # sampled per layer
+        self.nt = len(self.sampled)
+        self.sampled_index = torch.tensor(self.sampled, device=device)
         self.smax = max(run.hist_counted)
         self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
@@ -115,34 +120,38 @@ class _Buffers:
         self.index = torch.empty(self.samples.shape, dtype=torch.int32, device=device)
         offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int32) * (HIST_BINS + 1)
         self.offsets = offsets.view(self.chunk, self.nt, 1)
+        self.half_bins = torch.full((), HIST_BINS / 2, dtype=torch.float32, device=device)
         self.chunk_start = 0
 
     def to_host(self) -> dict[str, np.ndarray]:
         flat = self.flat.cpu().numpy().copy()
         out, start = {}, 0
-        shapes = {"raw": (self.depth, 5, K), "hist": (self.depth, 4, HIST_BINS), "data": (2,)}
-        for name, n in self.sizes.items():
-            out[name] = flat[start:start + n].reshape(shapes[name])
+        for name, shape in self.shapes.items():
+            n = math.prod(shape)
+            out[name] = flat[start:start + n].reshape(shape)
             start += n
         return out
 
-    def sample(self, layer: int, k: int, v: Tensor, rows: int) -> None:
-        """Keep the first `rows` rows of tensor k (0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
-        sub = v.narrow(0, 0, rows).reshape(-1)
-        n = sub.numel()
-        dst = self.rows2d[(layer - self.chunk_start) * self.nt + k]
+    def sample(self, layer: int, k: int, flat: Tensor, n: int) -> None:
+        """Keep flat[:n] (the first rows of tensor k: 0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
+        dst = self.rows2d[(layer - self.chunk_start) * self.nt + self.row[k]]
         if n < self.smax:  # narrower layers: pad with NaN, which is not counted
-            dst.narrow(0, n, self.smax - n).fill_(math.nan)
-            dst = dst.narrow(0, 0, n)
-        dst.copy_(sub)
+            dst[n:].fill_(math.nan)
+            dst = dst[:n]
+        dst.copy_(flat[:n])
 
     def flush(self, upto: int, lo: float, scale: float) -> None:
-        """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk."""
+        """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk.
+
+        bin = floor(x * scale + HIST_BINS/2) with scale = HIST_BINS / (2R), clamped to the end bins; 0 falls
+        exactly on HIST_BINS/2 (the bin [0, R/20)), whatever the rounding of scale."""
         n = upto - self.chunk_start
         if n <= 0:
             return
-        shift = torch.full((), -lo * scale, dtype=torch.float32, device=self.samples.device)
-        t = torch.add(shift, self.samples[:n], alpha=scale, out=self.scaled[:n])  # (x - lo) * scale, one pass
+        if self.post_from_pre is not None:
+            post = self.samples[:n, self.row[1]]
+            self.post_from_pre(post.copy_(self.samples[:n, 0]))
+        t = torch.add(self.half_bins, self.samples[:n], alpha=scale, out=self.scaled[:n])
         t.clamp_(0.0, HIST_BINS - 1).nan_to_num_(nan=float(HIST_BINS))
         idx = self.index[:n]
         idx.copy_(t)  # truncation toward zero = floor for t >= 0
@@ -154,7 +163,7 @@ class _Buffers:
             counts = torch.zeros(size, dtype=torch.float64, device=idx.device)
             counts.index_add_(0, idx, torch.ones(idx.numel(), dtype=torch.float64, device=idx.device))
         counts = counts.view(n, self.nt, HIST_BINS + 1)[:, :, :HIST_BINS]
-        self.hist[self.chunk_start:upto, :self.nt].copy_(counts)
+        self.hist[self.chunk_start:upto].index_copy_(1, self.sampled_index, counts.to(torch.float64))
         self.chunk_start = upto
 
 
@@ -168,13 +177,15 @@ class _Trial:
         self.buf = _Buffers(run)
         self.lsuv_iters = [0] * run.depth
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
-        # fast mode: the 0-d results of the reductions are stacked straight into this staging buffer
-        # (torch.stack(out=...), one op per group), which is copied into the float64 buffer once, at the
-        # end of the trial. (Keeping the 0-d results alive instead fragments the heap: each long-lived
-        # small allocation lands in the hole a freed activation left, and memory grows with depth.)
-        self.stage = torch.zeros((run.depth, 5, NFIN), dtype=self.acc, device=run.device)
-        self.zero = torch.zeros((), dtype=self.acc, device=run.device)
-        self.pre_sign: Tensor | None = None  # relu: sum(sign(h)) of the block in flight
+        # Fast mode: the 0-d results of the forward reductions are collected in `vals` and stacked into
+        # `forward_stage` every STAGE_VALUES values (one op for many layers; bounded memory), which is
+        # copied into the float64 buffer at the end of the trial. Gradients are stacked per tensor into
+        # `grad_stage`. No host sync.
+        self.vals: list[Tensor] = []
+        self.staged = 0  # layers already stacked into forward_stage
+        self.nfields = len(FORWARD_FIELDS[run.derive])
+        self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=self.acc, device=run.device)
+        self.grad_stage = torch.zeros((run.depth, 2, NFIN), dtype=self.acc, device=run.device) if run.spec.grad else None
         widest = max(run.batch * n for n in run.spec.arch[1:])
         self.sign_buf = torch.empty(widest, dtype=self.acc, device=run.device)  # reused: no page faults
 
@@ -183,12 +194,12 @@ class _Trial:
         v = v.reshape(-1)
         return v if v.dtype == self.acc else v.to(self.acc)
 
-    def _fast(self, f: Tensor) -> tuple[list[Tensor], Tensor]:
+    def _fast(self, f: Tensor) -> list[Tensor]:
         """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)): four passes over x and
-        one over sign(x), no host sync. Also returns sign(x)."""
+        one over sign(x) (left in sign_buf), no host sync."""
         mn, mx = torch.aminmax(f)
         sg = torch.sign(f, out=self.sign_buf[:f.numel()])
-        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)], sg
+        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)]
 
     def _exact(self, f: Tensor) -> Tensor:
         """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
@@ -203,17 +214,53 @@ class _Trial:
         nnz = (fin & (f != 0)).sum().double()
         return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
 
+    def _pre(self, layer: int, w: Tensor, h: Tensor) -> None:
+        """Statistics of W and h (a flat view), before the activation may overwrite h."""
+        wf, f = self._flat(w), self._flat(h)
+        if self.exact:
+            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
+            self.buf.raw[layer, PRE].copy_(self._exact(f))
+            return
+        self.vals += [wf.sum(), torch.dot(wf, wf)] + self._fast(f)
+        if self.r.derive == "relu":  # #(h > 0) = (#nonzero + sum sign h) / 2 (on the host)
+            self.vals.append(self.sign_buf[:f.numel()].sum())
+
+    def _post(self, layer: int, x: Tensor) -> None:
+        """Statistics of x (a flat view); a fast trial derives what it can (FORWARD_FIELDS)."""
+        derive = self.r.derive
+        if self.exact:
+            self.buf.raw[layer, POST].copy_(self._exact(self._flat(x)))
+        elif derive is None:
+            self.vals += self._fast(self._flat(x))
+        elif derive == "relu":
+            f = self._flat(x)
+            self.vals += (f.sum(), torch.dot(f, f))
+        # identity: the post is the pre
+        if len(self.vals) >= STAGE_VALUES:
+            self._stage(layer + 1)
+
+    def _stage(self, upto: int) -> None:
+        """Stack the pending forward values of layers staged..upto-1 into forward_stage (one op)."""
+        if self.vals:
+            k = self.nfields
+            torch.stack(self.vals, out=self.forward_stage[self.staged * k:upto * k])
+            self.vals.clear()
+        self.staged = upto
+
     def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
         f = self._flat(g)
         if self.exact:
             self.buf.raw[layer, slot].copy_(self._exact(f))
         else:
-            torch.stack(self._fast(f)[0], out=self.stage[layer, slot])
-        self.buf.sample(layer, slot - 1, g, self.r.hist_rows[layer])
+            torch.stack(self._fast(f), out=self.grad_stage[layer, slot - GRAD])
+        self.buf.sample(layer, slot - 1, g.reshape(-1), self.r.hist_counted[layer])
 
     def finish(self) -> None:
         if not self.exact:
-            self.buf.raw[:, :, :NFIN].copy_(self.stage)
+            self._stage(self.r.depth)
+            self.buf.forward.copy_(self.forward_stage)
+            if self.grad_stage is not None:
+                self.buf.raw[:, GRAD:, :NFIN].copy_(self.grad_stage)
 
     # ---- the blocks ---------------------------------------------------------------------------------
     def _block_params(self, layer: int, gen: torch.Generator, x: Tensor,
@@ -264,76 +311,50 @@ class _Trial:
                 rms = 1.0
             r.set_hist_range(HIST_RANGE * rms)
 
-    def _pre(self, layer: int, w: Tensor, h: Tensor, x0: Tensor) -> None:
-        """Statistics and histogram sample of W and h (before the activation may overwrite h)."""
-        r = self.r
-        self._first_pre(layer, h, x0)
-        self.buf.sample(layer, 0, h, r.hist_rows[layer])
-        wf = self._flat(w)
-        f = self._flat(h)
-        if self.exact:
-            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
-            self.buf.raw[layer, PRE].copy_(self._exact(f))
-            return
-        vals, sg = self._fast(f)
-        torch.stack([wf.sum(), torch.dot(wf, wf), self.zero, self.zero, self.zero] + vals,
-                    out=self.stage[layer, :POST].view(-1))
-        if r.derive == "relu":
-            # relu's post: #(h > 0) = (#nonzero + sum sign h)/2; min/max follow on the host (complete)
-            self.pre_sign = sg.sum()
-
-    def _post(self, layer: int, x: Tensor) -> None:
-        r = self.r
-        if self.exact or r.derive is None:
-            self.buf.sample(layer, 1, x, r.hist_rows[layer])
-            f = self._flat(x)
-            if self.exact:
-                self.buf.raw[layer, POST].copy_(self._exact(f))
-            else:
-                torch.stack(self._fast(f)[0], out=self.stage[layer, POST])
-        elif r.derive == "relu":
-            self.buf.sample(layer, 1, x, r.hist_rows[layer])
-            f = self._flat(x)
-            torch.stack([f.sum(), torch.dot(f, f), self.zero, self.zero, self.pre_sign], out=self.stage[layer, POST])
-            self.pre_sign = None
-        # identity: post is pre; the host copies the statistics and the histogram
-
     def _forward(self, x: Tensor, gen: torch.Generator) -> None:
-        r = self.r
-        act = r.act
+        r, buf, act, spec = self.r, self.buf, self.r.act, self.r.spec
         x0 = x
-        buf = self.buf
         # Reused buffers: W, and two activation buffers used in turn (h^l is written into the one x^{l-1}
         # is not in). Fresh large allocations every layer cost page faults (measured ~50 per layer at
-        # width 256, ~10% of the run); reuse keeps memory flat and the loop allocation-free.
-        spec = r.spec
+        # width 256, ~10% of the run); reuse keeps memory flat and the loop allocation-free. The views are
+        # made once per shape.
         wbuf = torch.empty(max(a * b for a, b in zip(spec.arch[:-1], spec.arch[1:], strict=True)),
                            dtype=r.dtype, device=r.device)
         width = max(spec.arch[1:])
         acts = [torch.empty(r.batch * width, dtype=r.dtype, device=r.device) for _ in range(2)]
+        views: dict[tuple, Tensor] = {}
         for layer in range(r.depth):
             if layer - buf.chunk_start == buf.chunk:
                 buf.flush(layer, r.hist_lo, r.hist_scale)
             n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
-            w, b = self._block_params(layer, gen, x, wbuf[:n_out * n_in].view(n_out, n_in))
-            h = acts[layer % 2][:r.batch * n_out].view(r.batch, n_out)
+            if (n_out, n_in) not in views:
+                views[n_out, n_in] = wbuf[:n_out * n_in].view(n_out, n_in)
+            if (layer % 2, n_out) not in views:
+                views[layer % 2, n_out] = acts[layer % 2][:r.batch * n_out]
+            w, b = self._block_params(layer, gen, x, views[n_out, n_in])
+            hf = views[layer % 2, n_out]
+            h = hf.view(r.batch, n_out)
             if b is None:
                 torch.mm(x, w.t(), out=h)
             else:
                 torch.addmm(b, x, w.t(), out=h)  # what F.linear does
             del b
-            with r.threads:
-                self._pre(layer, w, h, x0)
+            if layer == 0:
+                self._first_pre(layer, hf, x0)
+            n = r.hist_counted[layer]
+            buf.sample(layer, 0, hf, n)
+            self._pre(layer, w, hf)
             del w
             x = act.fn_(h)
             del h
-            with r.threads:
-                self._post(layer, x)
+            xf = x.view(-1)
+            if buf.sample_post:
+                buf.sample(layer, 1, xf, n)
+            self._post(layer, xf)
             self._tick()
 
     def _forward_backward(self, x: Tensor, gen: torch.Generator) -> None:
-        r = self.r
-        act = r.act
+        r, buf, act = self.r, self.buf, self.r.act
         x0 = x
         for layer in range(r.depth):
             with torch.no_grad():
@@ -342,14 +363,21 @@ class _Trial:
             del b
             if layer == 0:
                 h.requires_grad_(True)
-            with r.threads:  # detached inputs: the statistics are not recorded by autograd
-                self._pre(layer, w, h.detach(), x0)
-            del w
+                self._first_pre(layer, h, x0)
+            # detached views: the statistics are not recorded by autograd
+            hf = h.detach().view(-1)
+            n = r.hist_counted[layer]
+            buf.sample(layer, 0, hf, n)
+            self._pre(layer, w, hf)
+            del w, hf
             h.register_hook(self._hook(layer, GRAD_PRE))
             x = act.fn(h)
             del h
-            with r.threads:
-                self._post(layer, x.detach())
+            xf = x.detach().view(-1)
+            if buf.sample_post:
+                buf.sample(layer, 1, xf, n)
+            self._post(layer, xf)
+            del xf
             if layer < r.depth - 1:
                 x.register_hook(self._hook(layer, GRAD))
             self._tick()
@@ -361,8 +389,7 @@ class _Trial:
 
     def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:
-            with self.r.threads:  # backward runs without grad mode; g does not require grad
-                self.grad_stats(layer, slot, g)
+            self.grad_stats(layer, slot, g)  # backward runs without grad mode; g does not require grad
             if slot == GRAD_PRE:
                 self._tick()
 
@@ -395,7 +422,6 @@ class _Run:
         self.dtype = dtype_of(spec.dtype)
         self.depth = spec.depth
         self.act = activations.get(spec.act)
-        self.threads = _StatsThreads(self.device)
         check_memory(spec, self.device)
         self.source = prepare(spec)
         self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
@@ -414,14 +440,27 @@ class _Run:
         self.hist_scale = HIST_BINS / (2 * r)
 
     def complete(self, host: dict[str, np.ndarray]) -> None:
-        """Fill in what a fast trial derived instead of measuring (relu's post min/max/zeros; identity)."""
-        raw, hist = host["raw"], host["hist"]
+        """Fill a fast trial's raw sums from its staged forward values (FORWARD_FIELDS), and what it derived
+        instead of measuring: a ReLU's post min/max/non-zeros, an identity's post."""
+        raw = host["raw"]
+        for j, (slot, field) in enumerate(FORWARD_FIELDS[self.derive]):
+            raw[:, slot, field] = host["forward"][:, j]
         if self.derive == "relu":
             raw[:, POST, MIN] = np.maximum(raw[:, PRE, MIN], 0.0)
             raw[:, POST, MAX] = np.maximum(raw[:, PRE, MAX], 0.0)
             raw[:, POST, NNZ] = (raw[:, PRE, NNZ] + raw[:, POST, NNZ]) / 2  # (nonzero + sum sign(h))/2 = #(h > 0)
         elif self.derive == "identity":
             raw[:, POST] = raw[:, PRE]
+
+    def derive_hist(self, host: dict[str, np.ndarray]) -> None:
+        """A ReLU's post histogram is its pre's with everything below 0 moved to the bin of 0 (ZERO_BIN; what
+        binning relu(x) gives, bin for bin); an identity's is its pre's."""
+        hist = host["hist"]
+        if self.derive == "relu":
+            hist[:, 1, ZERO_BIN] = hist[:, 0, :ZERO_BIN + 1].sum(axis=1)
+            hist[:, 1, ZERO_BIN + 1:] = hist[:, 0, ZERO_BIN + 1:]
+            hist[:, 1, :ZERO_BIN] = 0.0
+        elif self.derive == "identity":
             hist[:, 1] = hist[:, 0]
 
     def needs_exact(self, host: dict[str, np.ndarray]) -> bool:
@@ -442,11 +481,13 @@ class _Run:
         trial.run()
         host = trial.buf.to_host()
         self.complete(host)
+        self.derive_hist(host)
         if self.needs_exact(host):
             trial = _Trial(self, t, exact=True)
             trial.run()
             host = trial.buf.to_host()
             host["exact"] = np.ones(1)
+            self.derive_hist(host)
         return host, trial.lsuv_iters
 
 
