@@ -5,19 +5,22 @@
     python benchmarks/bench_engine.py --quick               # small and fast, a smoke test
 
 In ONE process, interleaved (every repeat runs every method once, in turn), after one warm-up round:
-  a   bare chain: per layer draw W with torch.nn.init.kaiming_normal_ (the same generator-driven draw
-      the engine does), x = relu_(x @ W^T). Nothing else. float32, no bias, inference mode.
-  a0  the same chain with every W drawn before the clock starts (pure matmul + relu; shown so the
-      cost of drawing weights is visible, it is not the baseline).
+  a   bare chain: draw the input batch x ~ N(0, 1), then per layer draw W with
+      torch.nn.init.kaiming_normal_ (the same generator-driven draws the engine does), x = relu_(x @ W^T).
+      Nothing else. float32, no bias, inference mode.
+  a0  the same chain with the input and every W drawn before the clock starts (pure matmul + relu; shown
+      so the cost of drawing is visible, it is not the baseline).
   b   engine.run(grad=False): the same chain plus all statistics of pre and post, weights and
       histograms, copied back once.
-  c   bare forward+backward with autograd: as a, h^1.requires_grad_(), x^L.backward(u), u ~ N(0,1)
+  c   bare forward+backward with autograd: as a (input drawn too), h^1.requires_grad_(), x^L.backward(u), u ~ N(0,1)
       (only the activation gradients, which is what the engine measures).
   c+W the same with weights that require grad (a training step's backward; for reference).
   d   engine.run(grad=True).
   e   the usual notebook approach: nn.Sequential of nn.Linear(bias=False) + nn.ReLU, kaiming_normal_
       on each weight, forward hooks calling .mean().item() and .std().item() on every module's output.
-Medians over the repeats are printed, with the ratios b/a, d/c and e/a. Peak memory: CPU resident set
+Medians over the repeats are printed, with the ratios b/a, d/c and e/a: the median over rounds of the
+ratio within each round (headline; robust to the slow drifts of a shared machine), the ratio of the
+medians and the ratio of the minima. Peak memory: CPU resident set
 (VmHWM) of a fresh subprocess per configuration, or torch.cuda.max_memory_allocated on CUDA.
 """
 
@@ -46,9 +49,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def draw_input(x0, gen):
+    """A fresh N(0, 1) batch shaped like x0: what the engine's default data source draws per trial."""
+    return torch.empty_like(x0).normal_(generator=gen)
+
+
 def bare_forward(x0, width, depth, device, gen, weights=None):
     with torch.inference_mode():
-        x = x0
+        x = x0 if weights is not None else draw_input(x0, gen)
         for layer in range(depth):
             if weights is None:
                 w = torch.empty(width, width, device=device)
@@ -60,7 +68,7 @@ def bare_forward(x0, width, depth, device, gen, weights=None):
 
 
 def bare_forward_backward(x0, width, depth, device, gen, weight_grad=False):
-    x = x0
+    x = draw_input(x0, gen)
     ws = []
     for layer in range(depth):
         w = torch.empty(width, width, device=device)
@@ -92,7 +100,7 @@ def notebook(x0, width, depth, device):
             init.kaiming_normal_(m.weight, nonlinearity="relu")
         m.register_forward_hook(hook)
     with torch.no_grad():
-        model(x0)
+        model(torch.randn(x0.shape, device=device))
     return means, stds
 
 
@@ -128,7 +136,12 @@ def time_methods(args, width: int) -> dict[str, float]:
             sync(device)
             if rep:  # round 0 is the warm-up
                 times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}, {k: min(v) for k, v in times.items()}
+    return times
+
+
+def paired(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over repeats of num/den measured in the same round (robust to the machine's slow drifts)."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den], strict=True))
 
 
 def peak_rss_kib() -> float:
@@ -202,18 +215,23 @@ def main(argv: list[str] | None = None) -> None:
           f"cpus {os.cpu_count()}, float32, batch {args.batch}, depth {args.depth}, "
           f"medians of {args.repeats} interleaved repeats after 1 warm-up")
     for width in widths:
-        t, best = time_methods(args, width)
+        times = time_methods(args, width)
+        t = {k: statistics.median(v) for k, v in times.items()}
+        best = {k: min(v) for k, v in times.items()}
         print(f"\nwidth {width}:  median (min)")
-        for name, label in [("a0", "bare chain, weights drawn beforehand"), ("a", "bare chain (draws W)"),
+        for name, label in [("a0", "bare chain, input and weights drawn before"), ("a", "bare chain (draws x and W)"),
                             ("b", "engine, forward, all stats"), ("c", "bare fwd+bwd (autograd)"),
                             ("c+W", "bare fwd+bwd, weights need grad"), ("d", "engine, with gradients"),
                             ("e", "notebook hooks (.item())")]:
             per_layer = t[name] / args.depth * 1e3
-            print(f"  {name:>4}  {label:<38} {t[name] * 1e3:9.1f} ms ({best[name] * 1e3:9.1f})  "
+            print(f"  {name:>4}  {label:<42} {t[name] * 1e3:9.1f} ms ({best[name] * 1e3:9.1f})  "
                   f"{per_layer:6.2f} ms/layer")
-        print(f"  ratios: b/a = {t['b'] / t['a']:.3f}   d/c = {t['d'] / t['c']:.3f}   e/a = {t['e'] / t['a']:.3f}"
-              f"   (b/a0 = {t['b'] / t['a0']:.3f}, d/c+W = {t['d'] / t['c+W']:.3f})")
-        print(f"  ratios of the minima: b/a = {best['b'] / best['a']:.3f}   d/c = {best['d'] / best['c']:.3f}   "
+        print(f"  ratios, median of paired rounds: b/a = {paired(times, 'b', 'a'):.3f}   d/c = {paired(times, 'd', 'c'):.3f}"
+              f"   e/a = {paired(times, 'e', 'a'):.3f}   (b/a0 = {paired(times, 'b', 'a0'):.3f}, "
+              f"d/c+W = {paired(times, 'd', 'c+W'):.3f})")
+        print(f"  ratios of the medians:           b/a = {t['b'] / t['a']:.3f}   d/c = {t['d'] / t['c']:.3f}   "
+              f"e/a = {t['e'] / t['a']:.3f}")
+        print(f"  ratios of the minima:            b/a = {best['b'] / best['a']:.3f}   d/c = {best['d'] / best['c']:.3f}   "
               f"e/a = {best['e'] / best['a']:.3f}")
     if args.no_memory:
         return

@@ -115,7 +115,7 @@ class _Buffers:
         self.smax = max(run.hist_counted)
         self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
-        self.rows2d = self.samples.view(self.chunk * self.nt, self.smax)
+        self.rows = self.samples.view(self.chunk * self.nt, self.smax).unbind(0)  # views made once
         self.scaled = torch.empty_like(self.samples)  # binning scratch, reused (no page faults per flush)
         self.index = torch.empty(self.samples.shape, dtype=torch.int32, device=device)
         offsets = torch.arange(self.chunk * self.nt, device=device, dtype=torch.int32) * (HIST_BINS + 1)
@@ -134,7 +134,7 @@ class _Buffers:
 
     def sample(self, layer: int, k: int, flat: Tensor, n: int) -> None:
         """Keep flat[:n] (the first rows of tensor k: 0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
-        dst = self.rows2d[(layer - self.chunk_start) * self.nt + self.row[k]]
+        dst = self.rows[(layer - self.chunk_start) * self.nt + self.row[k]]
         if n < self.smax:  # narrower layers: pad with NaN, which is not counted
             dst[n:].fill_(math.nan)
             dst = dst[:n]
@@ -188,18 +188,24 @@ class _Trial:
         self.grad_stage = torch.zeros((run.depth, 2, NFIN), dtype=self.acc, device=run.device) if run.spec.grad else None
         widest = max(run.batch * n for n in run.spec.arch[1:])
         self.sign_buf = torch.empty(widest, dtype=self.acc, device=run.device)  # reused: no page faults
+        self.signs: dict[int, Tensor] = {}  # sign_buf[:n], made once per n
 
     # ---- statistics -------------------------------------------------------------------------------
     def _flat(self, v: Tensor) -> Tensor:
-        v = v.reshape(-1)
+        if v.dim() != 1:
+            v = v.reshape(-1)
         return v if v.dtype == self.acc else v.to(self.acc)
 
     def _fast(self, f: Tensor) -> list[Tensor]:
         """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)): four passes over x and
         one over sign(x) (left in sign_buf), no host sync."""
+        s1, s2 = f.sum(), torch.dot(f, f)  # read-only passes first, while f is in cache
         mn, mx = torch.aminmax(f)
-        sg = torch.sign(f, out=self.sign_buf[:f.numel()])
-        return [f.sum(), torch.dot(f, f), mn, mx, torch.dot(sg, sg)]
+        n = f.numel()
+        if n not in self.signs:
+            self.signs[n] = self.sign_buf[:n]
+        sg = torch.sign(f, out=self.signs[n])
+        return [s1, s2, mn, mx, torch.dot(sg, sg)]
 
     def _exact(self, f: Tensor) -> Tensor:
         """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
@@ -223,7 +229,7 @@ class _Trial:
             return
         self.vals += [wf.sum(), torch.dot(wf, wf)] + self._fast(f)
         if self.r.derive == "relu":  # #(h > 0) = (#nonzero + sum sign h) / 2 (on the host)
-            self.vals.append(self.sign_buf[:f.numel()].sum())
+            self.vals.append(self.signs[f.numel()].sum())
 
     def _post(self, layer: int, x: Tensor) -> None:
         """Statistics of x (a flat view); a fast trial derives what it can (FORWARD_FIELDS)."""
