@@ -1,11 +1,20 @@
-"""Where the engine's forward overhead goes: bare chain vs engine vs engine with statistics stubbed out.
+"""Where the engine's forward overhead goes: the bare chain, the floor, the engine without and with statistics.
 
-    python benchmarks/bench_stats_overhead.py [--width 256] [--depth 50] [--batch 1024] [--repeats 9]
+    python benchmarks/bench_stats_overhead.py [--width 256] [--depth 50] [--batch 1024] [--repeats 15]
 
-Interleaved in one process, medians (and minima) over repeats. "engine, no stats" replaces the
-runner's per-block statistics (_Trial._pre/_post) by no-ops, keeping everything else (weight draws,
-buffers, histogram range, progress hooks), so engine - no stats is the statistics' own cost and
-no stats - bare is the rest. A diagnostic for engine/runner.py, not a product number.
+Interleaved in one process (every round runs every method once, in turn, after one warm-up round):
+  bare chain        draw x ~ N(0, 1); per layer draw W (kaiming_normal_), x = relu_(x @ W^T). As in
+                    bench_engine.py (method a).
+  floor             the bare chain plus only the reductions the engine's fast path must do per block, in
+                    straight-line code with no engine around it: sum and dot of W; sum, dot, aminmax of h,
+                    sign(h) with dot and sum (the exact zero and positive counts); sum and dot of relu(h).
+                    No histograms, no buffers, no setup: what the required statistics cost by themselves.
+  engine, no stats  engine.runner.run with _Trial._pre/_post stubbed out (weight draws, buffers, histogram
+                    sampling and binning, progress hooks and result assembly kept).
+  engine            engine.runner.run: everything.
+Printed: medians, and for each method the median over rounds of its time divided by the bare chain's in the
+same round. floor - bare is the statistics' inherent cost; engine - floor is the engine's own structure.
+A diagnostic for engine/runner.py, not a product number.
 """
 
 from __future__ import annotations
@@ -30,46 +39,64 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--depth", type=int, default=50)
     ap.add_argument("--batch", type=int, default=1024)
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=15)
     args = ap.parse_args()
-    w_, d_, b_ = args.width, args.depth, args.batch
-    spec = parse_spec(arch=f"{w_}-{w_}x{d_}", bias="none", batch=str(b_), grad="false", act="relu")
+    width, depth, batch = args.width, args.depth, args.batch
+    spec = parse_spec(arch=f"{width}-{width}x{depth}", bias="none", batch=str(batch), grad="false", act="relu")
     gen = torch.Generator().manual_seed(0)
-    x0 = torch.randn(b_, w_, generator=gen)
 
     def bare() -> None:
         with torch.inference_mode():
-            x = x0
-            for _ in range(d_):
-                w = torch.empty(w_, w_)
+            x = torch.empty(batch, width).normal_(generator=gen)
+            for _ in range(depth):
+                w = torch.empty(width, width)
                 init.kaiming_normal_(w, nonlinearity="relu", generator=gen)
                 x = (x @ w.t()).relu_()
+
+    wbuf = torch.empty(width, width)
+    acts = [torch.empty(batch, width) for _ in range(2)]
+    signs = torch.empty(batch * width)
+
+    def floor() -> None:
+        with torch.inference_mode():
+            x = torch.empty(batch, width).normal_(generator=gen)
+            vals = []
+            for layer in range(depth):
+                init.kaiming_normal_(wbuf, nonlinearity="relu", generator=gen)
+                h = torch.mm(x, wbuf.t(), out=acts[layer % 2])
+                f, wf = h.view(-1), wbuf.view(-1)
+                vals += [wf.sum(), torch.dot(wf, wf), f.sum(), torch.dot(f, f), *torch.aminmax(f)]
+                sg = torch.sign(f, out=signs)
+                vals += [torch.dot(sg, sg), sg.sum()]
+                x = h.relu_()
+                vals += [f.sum(), torch.dot(f, f)]
+            torch.stack(vals).tolist()
 
     pre, post = runner._Trial._pre, runner._Trial._post
 
     def no_stats() -> None:
-        runner._Trial._pre = lambda self, layer, w, h, x0: self._first_pre(layer, h, x0)
-        runner._Trial._post = lambda self, *a: None
+        zero = torch.zeros(())
+        runner._Trial._pre = lambda self, layer, w, h: self.vals.extend([zero] * 8)
+        runner._Trial._post = lambda self, layer, x: self.vals.extend([zero] * 2)
         try:
             runner.run(spec)
         finally:
             runner._Trial._pre, runner._Trial._post = pre, post
 
-    methods = {"bare chain": bare, "engine": lambda: runner.run(spec), "engine, no stats": no_stats}
-    for f in methods.values():
-        f()
+    methods = {"bare chain": bare, "floor": floor, "engine, no stats": no_stats, "engine": lambda: runner.run(spec)}
     times: dict[str, list[float]] = {k: [] for k in methods}
-    for _ in range(args.repeats):
+    for rnd in range(args.repeats + 1):
         for k, f in methods.items():
             t0 = time.perf_counter()
             f()
-            times[k].append(time.perf_counter() - t0)
-    base_med, base_min = statistics.median(times["bare chain"]), min(times["bare chain"])
-    print(f"width {w_}, depth {d_}, batch {b_}, threads {torch.get_num_threads()}, medians of {args.repeats}")
+            if rnd:  # round 0 is the warm-up
+                times[k].append(time.perf_counter() - t0)
+    print(f"width {width}, depth {depth}, batch {batch}, threads {torch.get_num_threads()}, "
+          f"{args.repeats} rounds after a warm-up")
     for k, ts in times.items():
-        med = statistics.median(ts)
-        print(f"  {k:<18} {med * 1e3:8.1f} ms (min {min(ts) * 1e3:7.1f})   x{med / base_med:.3f} "
-              f"(minima x{min(ts) / base_min:.3f})")
+        ratio = statistics.median(t / b for t, b in zip(ts, times["bare chain"], strict=True))
+        print(f"  {k:<18} {statistics.median(ts) * 1e3:8.1f} ms (min {min(ts) * 1e3:7.1f})   "
+              f"x{ratio:.3f} of the bare chain (median of paired rounds)")
 
 
 if __name__ == "__main__":

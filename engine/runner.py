@@ -4,10 +4,13 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
 - Per block and tensor (pre h^l, post x^l, grad g^l, grad_pre delta^l) the device computes a few
   one-pass reductions (float32 accumulation, float64 for float64 runs; bfloat16/float16 tensors are
   upcast to float32 first): sum, sum of squares (a dot product), min and max (aminmax), and the number
-  of non-zero entries (dot(sign x, sign x), sign written into one reused buffer). The 0-d results are
-  stacked straight into a preallocated staging buffer (torch.stack(out=...), one op per group), which is
-  copied to the host once per trial: no host sync per layer. Measured on a 2-core CPU, torch.std/var
-  cost ~10-40x these, and count_nonzero is ~10x slower on ReLU outputs (branchy); see the benchmark.
+  of non-zero entries (dot(sign x, sign x), sign written into one reused buffer); the read-only passes
+  run first, while the tensor is still in cache. The 0-d results of the forward pass are collected and
+  stacked into a staging buffer every STAGE_VALUES values (one op for many blocks), gradients per tensor
+  (torch.stack(out=...)); everything is copied to the host once per trial: no host sync per layer.
+  Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is ~10x slower on ReLU
+  outputs (branchy); see the benchmarks. What these passes cost by themselves (no engine around them)
+  is measured by benchmarks/bench_stats_overhead.py ("floor").
 - ReLU and identity save passes: a ReLU's post min/max are relu(pre min/max) and its non-zeros are
   #(h > 0) = (#nonzero(h) + sum sign(h))/2 (exact); an identity's post is its pre. RunResult is the same.
 - The weight statistics (mean, std of W^l) use the same sums.
@@ -23,7 +26,11 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
   run, with R = HIST_RANGE x rms(h^1) measured on trial 0 (the one host sync of a run; falls back to the
   input's rms, then 1). Values beyond the edges are counted in the end bins (an exploding layer piles up
   at the edges rather than vanishing); NaNs are not counted. To keep the cost flat, each layer counts the
-  first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says how many entries).
+  first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says how many entries),
+  copied into a sample buffer and binned per chunk of layers in one vectorised pass. A ReLU's post
+  histogram is its pre's with everything below 0 moved to the bin of 0, an identity's is its pre's
+  (both on the host, bin for bin what binning the post would give); another piecewise-linear
+  activation's post sample is act(pre sample), computed per chunk.
 - The cyclic garbage collector is paused during a run (a full collection of a process with torch and
   numpy loaded took ~100 ms, more than a whole 50-layer run at width 256); reference counting frees
   everything, and the previous state is restored afterwards.
