@@ -138,6 +138,38 @@ def test_statistics_equal_autograd(act):
             assert np.allclose(got, expected, rtol=1e-5, atol=1e-6), (tensor, layer, got, expected)
 
 
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("grad", ["false", "true"])
+def test_deep_runs_stage_every_block_in_its_place(act, grad):
+    # 60 blocks x 10-12 staged values crosses runner.STAGE_VALUES: every block must land in its own row
+    spec = parse_spec(arch="16-16x60", act=act, init="xavier_normal", bias="normal(std=0.1)", batch="8",
+                      seed="3", grad=grad)
+    assert spec.depth * 10 > runner_mod.STAGE_VALUES
+    r = run(spec)
+    ref = reference_stats(spec)
+    for tensor in ("pre", "post"):
+        for layer in range(spec.depth):
+            assert np.allclose(r.stats[tensor][0, layer], summarize(ref[tensor][layer]), rtol=1e-4, atol=1e-6), \
+                (tensor, layer)
+
+
+@pytest.mark.parametrize("grad", ["false", "true"])
+@pytest.mark.parametrize(("derived", "measured"), [("relu", "general_relu(leak=0, sub=0)"),
+                                                   ("identity", "leaky_relu(a=1)")])
+def test_derived_post_statistics_and_histograms_equal_measured_ones(derived, measured, grad):
+    # relu and identity derive their post (min, max, zeros, histogram) from the pre; general_relu(leak=0)
+    # and leaky_relu(a=1) compute the same function but measure everything: same draws, same numbers
+    common = dict(arch="32-48-40-24", init="normal(std=0.2)", bias="normal(std=0.3)", batch="300", seed="4",
+                  grad=grad)
+    a, b = run(parse_spec(act=derived, **common)), run(parse_spec(act=measured, **common))
+    assert np.array_equal(a.hist_edges, b.hist_edges)
+    for tensor in a.stats:
+        assert np.allclose(a.stats[tensor], b.stats[tensor], rtol=1e-6, atol=1e-7), tensor
+        assert np.array_equal(a.hist[tensor], b.hist[tensor]), tensor
+    if derived == "relu":  # the comparison means something only if the post has zeros to place
+        assert stat(a, "post", "zero_frac")[0].min() > 0.2
+
+
 def test_exact_mode_agrees_with_fast_mode(monkeypatch):
     spec = parse_spec(arch="64-48-32", act="relu", bias="normal(std=0.2)", batch="33", seed="2")
     fast = run(spec)
