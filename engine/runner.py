@@ -37,7 +37,7 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
 - Forward-only runs hold one block at a time (W^l is drawn, used and dropped; the activation is applied
   in place). With gradients, autograd keeps what backward needs; tensor hooks on h^l and x^l see
   delta^l and g^l as autograd computes them, so the grad statistics are autograd's by construction.
-  The backward starts at x^L with dL/dx^L = u ~ N(0, 1) (the same as loss = sum(x^L * u)), and stops at
+  The backward starts at x^L with dL/dx^L = u ~ N(0, 1) (from loss = sum(x^L * u)), and stops at
   h^1 (dL/dx^0 is not needed).
 """
 
@@ -398,7 +398,9 @@ class _Trial:
             draw = torch.float32 if r.dtype in (torch.bfloat16, torch.float16) else r.dtype
             u = torch.empty(x.shape, device=r.device, dtype=draw).normal_(0.0, 1.0, generator=gen).to(r.dtype)
             self.grad_stats(r.depth - 1, GRAD, u)
-        x.backward(u)
+        # loss = sum(x^L * u): its gradient at x^L is 1 * u = u, bit for bit. (x.backward(u) would give the
+        # same, but its first call imports sympy through torch.fx: about 0.5 s on a fresh process.)
+        (x * u).sum().backward()
 
     def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
         def hook(g: Tensor) -> None:

@@ -323,3 +323,11 @@ def test_forward_only_memory_does_not_grow_with_depth():
 
     shallow, deep = peak_kib("512-512x4"), peak_kib("512-512x64")
     assert deep - shallow < 40 * 1024, (shallow, deep)  # 60 more layers kept would be ~240 MiB
+
+
+def test_a_run_with_gradients_does_not_import_sympy():
+    # x.backward(u) imports sympy through torch.fx on its first call (~0.5 s of every app start and CLI run)
+    child = ("import sys, engine; engine.run(engine.parse_spec(arch='8-8x2', batch='4', grad='true')); "
+             "print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"
