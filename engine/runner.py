@@ -97,7 +97,6 @@ class _Buffers:
     def __init__(self, run: _Run) -> None:
         depth, device = run.depth, run.device
         self.depth = depth
-        self.nt = 4 if run.spec.grad else 2
         self.shapes = {"raw": (depth, 5, K), "forward": (depth, len(FORWARD_FIELDS[run.derive])),
                        "hist": (depth, 4, HIST_BINS), "data": (2,)}
         sizes = {name: math.prod(shape) for name, shape in self.shapes.items()}
@@ -147,7 +146,7 @@ class _Buffers:
             dst = dst[:n]
         dst.copy_(flat[:n])
 
-    def flush(self, upto: int, lo: float, scale: float) -> None:
+    def flush(self, upto: int, scale: float) -> None:
         """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk.
 
         bin = floor(x * scale + HIST_BINS/2) with scale = HIST_BINS / (2R), clamped to the end bins; 0 falls
@@ -307,13 +306,13 @@ class _Trial:
         else:
             with torch.inference_mode():
                 self._forward(x, gen)
-        self.buf.flush(r.depth, r.hist_lo, r.hist_scale)
+        self.buf.flush(r.depth, r.hist_scale)
         self.finish()
 
     def _first_pre(self, layer: int, h: Tensor, x0: Tensor) -> None:
         """Fix the histogram range from rms(h^1) of the first trial (the run's one host sync)."""
         r = self.r
-        if layer == 0 and r.hist_lo is None:
+        if layer == 0 and not r.hist_r:
             rms = 0.0
             for v in (h, x0):  # fall back to the input's rms, then 1
                 f = v.detach().reshape(-1).to(self.acc)
@@ -338,7 +337,7 @@ class _Trial:
         views: dict[tuple, Tensor] = {}
         for layer in range(r.depth):
             if layer - buf.chunk_start == buf.chunk:
-                buf.flush(layer, r.hist_lo, r.hist_scale)
+                buf.flush(layer, r.hist_scale)
             n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
             if (n_out, n_in) not in views:
                 views[n_out, n_in] = wbuf[:n_out * n_in].view(n_out, n_in)
@@ -443,15 +442,13 @@ class _Run:
         self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
         self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
         self.derive = spec.act.name if spec.act.name in ("relu", "identity") else None
-        self.hist_lo: float | None = None
+        self.hist_r = 0.0  # R: the bins span [-R, R]; set by the first block of trial 0
         self.hist_scale = 0.0
-        self.hist_r = 0.0
         self.total = spec.trials * self.depth * (2 if spec.grad else 1)
         self.done = 0
 
     def set_hist_range(self, r: float) -> None:
         self.hist_r = r
-        self.hist_lo = -r
         self.hist_scale = HIST_BINS / (2 * r)
 
     def complete(self, host: dict[str, np.ndarray]) -> None:
