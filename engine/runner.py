@@ -4,7 +4,8 @@ How the statistics are computed (the speed design; see benchmarks/bench_engine.p
 - Per block and tensor (pre h^l, post x^l, grad g^l, grad_pre delta^l) the device computes a few
   one-pass reductions (float32 accumulation, float64 for float64 runs; bfloat16/float16 tensors are
   upcast to float32 first): sum, sum of squares (a dot product), min and max (aminmax), and the number
-  of non-zero entries (dot(sign x, sign x), sign written into one reused buffer); the read-only passes
+  of non-zero entries (dot(sign x, sign x), sign written into one reused buffer; float32 counts exactly
+  only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT); the read-only passes
   run first, while the tensor is still in cache. The 0-d results of the forward pass are collected and
   stacked into a staging buffer every STAGE_VALUES values (one op for many blocks), gradients per tensor
   (torch.stack(out=...)); everything is copied to the host once per trial: no host sync per layer.
@@ -74,6 +75,7 @@ WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS
 SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
 K = 7
 SAMPLE_FLOATS = 1 << 18  # forward-only runs bin histogram samples in chunks of at most this many floats (1 MiB)
+EXACT_COUNT = 1 << 24  # float32 sums count exactly up to 2^24; larger tensors count in float64
 STAGE_VALUES = 512  # a fast trial stacks its 0-d forward results into one buffer once this many are pending
 
 # What a fast trial stages per block for the forward pass, as (slot, field), in order. A ReLU's post min/max
@@ -190,10 +192,11 @@ class _Trial:
         self.vals: list[Tensor] = []
         self.staged = 0  # layers already stacked into forward_stage
         self.nfields = len(FORWARD_FIELDS[run.derive])
-        self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=self.acc, device=run.device)
-        self.grad_stage = torch.zeros((run.depth, 2, NFIN), dtype=self.acc, device=run.device) if run.spec.grad else None
-        widest = max(run.batch * n for n in run.spec.arch[1:])
-        self.sign_buf = torch.empty(widest, dtype=self.acc, device=run.device)  # reused: no page faults
+        # a tensor of more than EXACT_COUNT entries has its counts in float64, so the stages are float64 too
+        stage = torch.float64 if run.widest > EXACT_COUNT else self.acc
+        self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=stage, device=run.device)
+        self.grad_stage = torch.zeros((run.depth, 2, NFIN), dtype=stage, device=run.device) if run.spec.grad else None
+        self.sign_buf = torch.empty(run.widest, dtype=self.acc, device=run.device)  # reused: no page faults
         self.signs: dict[int, Tensor] = {}  # sign_buf[:n], made once per n
 
     # ---- statistics -------------------------------------------------------------------------------
@@ -211,7 +214,13 @@ class _Trial:
         if n not in self.signs:
             self.signs[n] = self.sign_buf[:n]
         sg = torch.sign(f, out=self.signs[n])
-        return [s1, s2, mn, mx, torch.dot(sg, sg)]
+        nnz = torch.dot(sg, sg) if n <= EXACT_COUNT else torch.linalg.vector_norm(sg, 1, dtype=torch.float64)
+        return [s1, s2, mn, mx, nnz]
+
+    def _sign_sum(self, n: int) -> Tensor:
+        """sum(sign h) of the last _fast call on n entries (exact: float64 beyond EXACT_COUNT)."""
+        sg = self.signs[n]
+        return sg.sum() if n <= EXACT_COUNT else sg.sum(dtype=torch.float64)
 
     def _exact(self, f: Tensor) -> Tensor:
         """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
@@ -235,7 +244,7 @@ class _Trial:
             return
         self.vals += [wf.sum(), torch.dot(wf, wf)] + self._fast(f)
         if self.r.derive == "relu":  # #(h > 0) = (#nonzero + sum sign h) / 2 (on the host)
-            self.vals.append(self.signs[f.numel()].sum())
+            self.vals.append(self._sign_sum(f.numel()))
 
     def _post(self, layer: int, x: Tensor) -> None:
         """Statistics of x (a flat view); a fast trial derives what it can (FORWARD_FIELDS)."""
@@ -441,6 +450,7 @@ class _Run:
         self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
         self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
         self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
+        self.widest = max(self.batch * n for n in spec.arch[1:])  # entries of the largest activation
         self.derive = spec.act.name if spec.act.name in ("relu", "identity") else None
         self.hist_r = 0.0  # R: the bins span [-R, R]; set by the first block of trial 0
         self.hist_scale = 0.0

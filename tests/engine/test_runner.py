@@ -331,3 +331,17 @@ def test_a_run_with_gradients_does_not_import_sympy():
              "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_counts_stay_exact_beyond_float32_integers(act, monkeypatch):
+    # 17 x 986897 = 16777249 entries: odd and above 2^24, so not a float32 integer; no entry is 0
+    spec = parse_spec(arch="1-986897", batch="17", act=act, bias="none", grad="false", seed="1")
+    n = spec.batch * spec.arch[1]
+    assert n > runner_mod.EXACT_COUNT and n % 2 == 1
+    fast = run(spec)
+    monkeypatch.setattr(runner_mod._Run, "needs_exact", lambda self, host: True)
+    exact = run(spec)  # float64 throughout, counts from (x != 0).sum()
+    for tensor in ("pre", "post"):
+        assert stat(fast, tensor, "zero_frac")[0, 0] == stat(exact, tensor, "zero_frac")[0, 0], tensor
+    assert stat(fast, "pre", "zero_frac")[0, 0] == 0.0
