@@ -180,6 +180,7 @@ class InitScopeApp(App[None]):
         self.engine = engine
         self.start_spec = spec or default_spec()
         self.start_preset = preset
+        self.preset_guide: tuple[RunSpec, str, str] | None = None  # (its run's spec, heading, text)
         self.preset_overrides = dict(preset_overrides or {})  # command-line flags applied on top of it
         self.current: RunResult | None = None
         self.pins = PinBoard()
@@ -493,7 +494,9 @@ class InitScopeApp(App[None]):
         panel = self.query("#explain-view").first() if self.query("#explain-view") else None
         if panel is not None and hasattr(panel, "show"):
             try:
-                panel.show(self.current.spec, self.current)
+                guide = self.preset_guide
+                panel.show(self.current.spec, self.current,
+                           guide[1:] if guide is not None and guide[0] == self.current.spec else None)
             except Exception as e:  # noqa: BLE001
                 self.notify(f"Explain panel failed: {e}", severity="error", markup=False)
 
@@ -721,8 +724,10 @@ class InitScopeApp(App[None]):
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)
-        self.notify(f"{preset.title}\nLook for: {preset.look_for}", title=f"Preset {preset.name}", markup=False,
-                    timeout=12)
+        # what to look for: a toast now, and the Explain tab for as long as the preset's run is current
+        self.preset_guide = (main_spec, f"Preset {preset.name}", f"{preset.title}\n\nLook for: {preset.look_for}")
+        self.notify(f"{preset.title}\nLook for: {preset.look_for}\n(The Explain tab keeps this.)",
+                    title=f"Preset {preset.name}", markup=False, timeout=8)
         if len(specs) == 1:
             self.start_run(main_spec)
         else:

@@ -14,6 +14,7 @@ from tests.tui.fake_engine import FakeEngine
 from tui.app import InitScopeApp
 from tui.screens.choice import ChoiceScreen
 from tui.screens.help import HelpScreen
+from tui.widgets.explain_panel import ExplainPanel
 from tui.widgets.form import SpecForm
 from tui.widgets.layer_plot import LayerPlot
 from tui.widgets.legend import Legend
@@ -327,6 +328,23 @@ async def test_start_with_a_preset_and_flags_on_top(fake):
         await settle(pilot)
         assert [(p.result.spec.batch, p.result.spec.seed) for p in app.pins] == [(64, 3), (64, 3)]
         assert app.current.spec.act.name == "relu" and app.current.spec.batch == 64
+
+
+async def test_a_preset_run_keeps_what_to_look_for_in_explain(fake):
+    app = InitScopeApp(engine=fake, preset="he30")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        panel = app.query_one("#explain-view", ExplainPanel)
+        first = panel.sections[0]
+        assert first.key == "preset" and first.title == "Preset he30" and "\n\nLook for: " in first.body
+        assert panel.query_one("#explain-preset-title").display
+        assert not panel.query_one("#explain-init-title").has_class("-first")
+        app.query_one("#f-seed", Input).value = "7"  # an edit: the current run is no longer the preset's
+        await settle(pilot)
+        assert app.current.spec.seed == 7
+        assert [s.key for s in panel.sections][0] == "init"
+        assert not panel.query_one("#explain-preset-title").display
+        assert panel.query_one("#explain-init-title").has_class("-first")
 
 
 async def test_help_screen_and_palette(fake):

@@ -222,3 +222,12 @@ async def test_show_before_mount_is_applied_on_mount(fake_theory):
     async with app.run_test(size=(60, 20)) as pilot:
         await pilot.pause()
         assert "1.4142/sqrt(16)" in str(panel.query_one("#explain-init-body", Static).content)
+
+
+def test_a_guide_comes_first_and_only_when_given():
+    spec = parse_spec(arch="8-8x2")
+    guided = explain_sections(spec, None, ("Preset he30", "Xavier vs He. Look for: the std under Xavier halves"))
+    assert (guided[0].key, guided[0].title, guided[0].body) == ("preset", "Preset he30",
+                                                               "Xavier vs He. Look for: the std under Xavier halves")
+    assert [s.key for s in guided[1:]] == [s.key for s in explain_sections(spec, None)]
+    assert "preset" not in [s.key for s in explain_sections(spec, None)]

@@ -2,12 +2,15 @@
 
 API
     panel = ExplainPanel(id="explain")          # a VerticalScroll of titled sections
-    panel.show(spec, result)                    # spec: RunSpec; result: RunResult | None (None before a run)
+    panel.show(spec, result, guide)             # spec: RunSpec; result: RunResult | None (None before a run);
+                                                # guide: (heading, text) of the preset that made this run
     panel.text                                  # everything shown, as plain text (copy / tests)
-    explain_sections(spec, result) -> list[Section]   # pure: the same content without Textual
+    explain_sections(spec, result, guide) -> list[Section]   # pure: the same content without Textual
     init_formula_lines(spec) / activation_lines(spec) -> list[str]   # pure, torch-free
 
 Sections:
+  Preset       only for a preset's run: what it shows and what to look for (the words of its toast,
+               which fades).
   Init         the catalog formula, then the numbers for layer 1 filled in, e.g.
                "std = gain/sqrt(fan_in) = 1.4142/sqrt(512) = 0.0625", and sigma_w^2 = fan_in * Var[W]
                (plus other fans when widths vary, and the measured std(W) once a run exists).
@@ -321,9 +324,11 @@ def _cell(x: float) -> str:
     return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 or x == 0 else f"{x:.2e}"
 
 
-def explain_sections(spec, result=None) -> list[Section]:
-    """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict)."""
-    sections = [
+def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) -> list[Section]:
+    """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict).
+    `guide` is the (heading, text) of the preset that made this run: it comes first."""
+    sections = [Section("preset", *guide)] if guide else []
+    sections += [
         Section("init", "Init", "\n".join(init_formula_lines(spec, result))),
         Section("activation", "Activation", "\n".join(activation_lines(spec))),
     ]
@@ -360,7 +365,7 @@ class ExplainPanel(VerticalScroll):
         color: $text-accent;
         margin-top: 1;
     }
-    ExplainPanel > .explain-title.-first {
+    ExplainPanel > .explain-title.-first, ExplainPanel > #explain-preset-title {
         margin-top: 0;
     }
     ExplainPanel > .explain-body {
@@ -372,7 +377,7 @@ class ExplainPanel(VerticalScroll):
     }
     """
 
-    KEYS = ("init", "activation", "theory", "diagnostics", "compare")
+    KEYS = ("preset", "init", "activation", "theory", "diagnostics", "compare")
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -381,20 +386,23 @@ class ExplainPanel(VerticalScroll):
         self.sections: list[Section] = []
 
     def compose(self) -> ComposeResult:
-        for i, key in enumerate(self.KEYS):
-            yield Label("", id=f"explain-{key}-title", classes="explain-title" + (" -first" if i == 0 else ""),
+        for key in self.KEYS:  # the preset section shows only for a preset's run (see _apply)
+            yield Label("", id=f"explain-{key}-title", classes="explain-title" + (" -first" if key == "init" else ""),
                         markup=False)
-            yield Static("Choose a configuration to see its formulas." if i == 0 else "", id=f"explain-{key}-body",
-                         classes="explain-body", markup=False)
+            yield Static("Choose a configuration to see its formulas." if key == "init" else "",
+                         id=f"explain-{key}-body", classes="explain-body", markup=False)
+
 
     def on_mount(self) -> None:
+        self._show_preset(False)
         if self._spec is not None:
             self._apply()
 
-    def show(self, spec, result=None) -> None:
-        """Explain `spec`; with `result`, also compare measured values with the prediction."""
+    def show(self, spec, result=None, guide: tuple[str, str] | None = None) -> None:
+        """Explain `spec`; with `result`, also compare measured values with the prediction; with `guide`
+        (a preset's heading and text), say first what to look for."""
         self._spec, self._result = spec, result
-        self.sections = explain_sections(spec, result) if spec is not None else []
+        self.sections = explain_sections(spec, result, guide) if spec is not None else []
         if self.is_mounted:
             self._apply()
 
@@ -402,8 +410,14 @@ class ExplainPanel(VerticalScroll):
     def text(self) -> str:
         return "\n\n".join(f"{s.title}\n{s.body}" for s in self.sections)
 
+    def _show_preset(self, shown: bool) -> None:
+        self.query_one("#explain-preset-title", Label).display = shown
+        self.query_one("#explain-preset-body", Static).display = shown
+        self.query_one("#explain-init-title", Label).set_class(not shown, "-first")
+
     def _apply(self) -> None:
         by_key = {s.key: s for s in self.sections}
+        self._show_preset("preset" in by_key)
         for key in self.KEYS:
             s = by_key.get(key)
             self.query_one(f"#explain-{key}-title", Label).update(s.title if s else "")
