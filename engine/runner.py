@@ -318,10 +318,10 @@ class _Trial:
         self.buf.flush(r.depth, r.hist_scale)
         self.finish()
 
-    def _first_pre(self, layer: int, h: Tensor, x0: Tensor) -> None:
+    def _first_pre(self, h: Tensor, x0: Tensor) -> None:
         """Fix the histogram range from rms(h^1) of the first trial (the run's one host sync)."""
         r = self.r
-        if layer == 0 and not r.hist_r:
+        if not r.hist_r:
             rms = 0.0
             for v in (h, x0):  # fall back to the input's rms, then 1
                 f = v.detach().reshape(-1).to(self.acc)
@@ -343,17 +343,18 @@ class _Trial:
                            dtype=r.dtype, device=r.device)
         width = max(spec.arch[1:])
         acts = [torch.empty(r.batch * width, dtype=r.dtype, device=r.device) for _ in range(2)]
-        views: dict[tuple, Tensor] = {}
+        w_views: dict[tuple[int, int], Tensor] = {}  # (n_out, n_in) -> W
+        h_views: dict[tuple[int, int], Tensor] = {}  # (buffer, n_out) -> h, flat
         for layer in range(r.depth):
             if layer - buf.chunk_start == buf.chunk:
                 buf.flush(layer, r.hist_scale)
             n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
-            if (n_out, n_in) not in views:
-                views[n_out, n_in] = wbuf[:n_out * n_in].view(n_out, n_in)
-            if (layer % 2, n_out) not in views:
-                views[layer % 2, n_out] = acts[layer % 2][:r.batch * n_out]
-            w, b = self._block_params(layer, gen, x, views[n_out, n_in])
-            hf = views[layer % 2, n_out]
+            if (n_out, n_in) not in w_views:
+                w_views[n_out, n_in] = wbuf[:n_out * n_in].view(n_out, n_in)
+            if (layer % 2, n_out) not in h_views:
+                h_views[layer % 2, n_out] = acts[layer % 2][:r.batch * n_out]
+            w, b = self._block_params(layer, gen, x, w_views[n_out, n_in])
+            hf = h_views[layer % 2, n_out]
             h = hf.view(r.batch, n_out)
             if b is None:
                 torch.mm(x, w.t(), out=h)
@@ -361,7 +362,7 @@ class _Trial:
                 torch.addmm(b, x, w.t(), out=h)  # what F.linear does
             del b
             if layer == 0:
-                self._first_pre(layer, hf, x0)
+                self._first_pre(hf, x0)
             n = r.hist_counted[layer]
             buf.sample(layer, 0, hf, n)
             self._pre(layer, w, hf)
@@ -384,7 +385,7 @@ class _Trial:
             del b
             if layer == 0:
                 h.requires_grad_(True)
-                self._first_pre(layer, h, x0)
+                self._first_pre(h, x0)
             # detached views: the statistics are not recorded by autograd
             hf = h.detach().view(-1)
             n = r.hist_counted[layer]

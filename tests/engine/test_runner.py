@@ -170,6 +170,16 @@ def test_derived_post_statistics_and_histograms_equal_measured_ones(derived, mea
         assert stat(a, "post", "zero_frac")[0].min() > 0.2
 
 
+@pytest.mark.parametrize("arch", ["512-1-512", "8-1-8-1-8", "64-48-32x3-16"])
+def test_forward_only_equals_the_forward_of_a_run_with_gradients(arch):
+    # forward-only runs reuse buffers and views per shape (bottlenecks where n_out of one layer equals
+    # n_in of another); runs with gradients allocate fresh tensors: the same draws, the same numbers
+    common = dict(arch=arch, act="tanh", bias="normal(std=0.1)", batch="8", seed="6")
+    fwd, both = run(parse_spec(grad="false", **common)), run(parse_spec(grad="true", **common))
+    for tensor in ("pre", "post"):
+        assert np.allclose(fwd.stats[tensor], both.stats[tensor], rtol=1e-6, atol=1e-7), tensor
+
+
 def test_exact_mode_agrees_with_fast_mode(monkeypatch):
     spec = parse_spec(arch="64-48-32", act="relu", bias="normal(std=0.2)", batch="33", seed="2")
     fast = run(spec)
