@@ -392,7 +392,6 @@ class ExplainPanel(VerticalScroll):
             yield Static("Choose a configuration to see its formulas." if key == "init" else "",
                          id=f"explain-{key}-body", classes="explain-body", markup=False)
 
-
     def on_mount(self) -> None:
         self._show_preset(False)
         if self._spec is not None:
