@@ -40,8 +40,8 @@ from torch.nn import init
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from engine import parse_spec  # noqa: E402
-from engine import run as engine_run  # noqa: E402
+from initscope.engine import parse_spec  # noqa: E402
+from initscope.engine import run as engine_run  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

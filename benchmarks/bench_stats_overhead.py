@@ -30,8 +30,8 @@ from torch.nn import init
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import engine.runner as runner  # noqa: E402
-from engine import parse_spec  # noqa: E402
+import initscope.engine.runner as runner  # noqa: E402
+from initscope.engine import parse_spec  # noqa: E402
 
 
 def main() -> None:

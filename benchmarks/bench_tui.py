@@ -31,10 +31,9 @@ def child(fake: bool) -> dict:
     sys.path.insert(0, str(ROOT))
     import asyncio
 
+    from initscope.tui.app import DEBOUNCE_S, InitScopeApp
+    from initscope.tui.widgets.layer_plot import LayerPlot
     from textual.widgets import Input
-
-    from tui.app import DEBOUNCE_S, InitScopeApp
-    from tui.widgets.layer_plot import LayerPlot
 
     engine = None
     if fake:

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tui.app import InitScopeApp  # noqa: E402
+from initscope.tui.app import InitScopeApp  # noqa: E402
 
 
 async def main() -> None:

@@ -1,3 +1,3 @@
-from tui.cli import entry
+from initscope.tui.cli import entry
 
 entry()

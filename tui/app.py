@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.spec import RunSpec, default_spec
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -20,9 +22,6 @@ from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
-
-from engine.errors import Cancelled, SpecError
-from engine.spec import RunSpec, default_spec
 
 from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
 from .pins import MAX_PINS, PinBoard
@@ -36,8 +35,7 @@ from .widgets.runs_table import RunsTable
 
 if TYPE_CHECKING:  # numpy (and torch) load with the first result, after the first frame
     import numpy as np
-
-    from engine.result import RunResult
+    from initscope.engine.result import RunResult
 
 TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
@@ -174,7 +172,7 @@ class InitScopeApp(App[None]):
                  preset_overrides: dict[str, str] | None = None) -> None:
         super().__init__()
         if engine is None:
-            import engine as engine_module  # torch-free until engine.run is called
+            from initscope import engine as engine_module  # torch-free until engine.run is called
 
             engine = engine_module
         self.engine = engine
@@ -703,7 +701,7 @@ class InitScopeApp(App[None]):
 
     # presets -------------------------------------------------------------------------------------
     def action_presets(self) -> None:
-        from engine.presets import PRESETS
+        from initscope.engine.presets import PRESETS
 
         choices = [Choice(p.key, p.title, "look for: " + p.look_for, p.name) for p in PRESETS.values()]
         self.push_screen(ChoiceScreen("Presets: the classic experiments", choices),
@@ -711,7 +709,7 @@ class InitScopeApp(App[None]):
 
     def apply_preset(self, name: str, overrides: dict[str, str] | None = None) -> None:
         """Load a preset's variants (with `overrides`, text forms, on top) and run them all, pinned."""
-        from engine.presets import PRESETS
+        from initscope.engine.presets import PRESETS
 
         preset = PRESETS.get(name)
         if preset is None:
@@ -841,7 +839,7 @@ class InitScopeApp(App[None]):
                     (f"Pin {i + 1} {p.name}: remove", "", f"remove_pin({i})"),
                     (f"Pin {i + 1} {p.name}: recall into the form", "", f"recall_pin({i})")]
         try:
-            from engine.presets import PRESETS
+            from initscope.engine.presets import PRESETS
 
             out += [(f"Preset {p.key}: {p.name}", p.title, f"preset('{p.name}')") for p in PRESETS.values()]
         except ImportError:

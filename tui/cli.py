@@ -17,8 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from engine.errors import InitscopeError, RunError, SpecError
-from engine.spec import DEFAULTS, RunSpec, parse_spec
+from initscope.engine.errors import InitscopeError, RunError, SpecError
+from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials")
@@ -74,7 +74,7 @@ def flag_texts(ns: argparse.Namespace) -> dict[str, str]:
 def spec_from_args(ns: argparse.Namespace) -> list[tuple[str, RunSpec]]:
     """The specs the flags describe: one, or a preset's variants with the flags applied on top."""
     if getattr(ns, "preset", None):
-        from engine.presets import get_preset
+        from initscope.engine.presets import get_preset
 
         return get_preset(ns.preset).specs(flag_texts(ns))
     return [("run", parse_spec(**flag_texts(ns)))]
@@ -94,8 +94,8 @@ def _progress_printer():
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    import engine
-    from engine import report
+    from initscope import engine
+    from initscope.engine import report
 
     specs = spec_from_args(ns)
     results = []
@@ -119,7 +119,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
             parts.append(report.std_chart(result, width=min(100, _term_width()), color=_color_ok(ns.output)))
         text = "\n".join(parts) + "\n"
     if ns.output:
-        from tui.export import atomic_write_text
+        from initscope.tui.export import atomic_write_text
 
         atomic_write_text(Path(ns.output), text)
         print(f"wrote {ns.output}", file=sys.stderr)
@@ -141,7 +141,7 @@ def _term_width() -> int:
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
-    from engine.theory import explain, predict
+    from initscope.engine.theory import explain, predict
 
     for label, spec in spec_from_args(ns):
         if label != "run":
@@ -151,8 +151,8 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 
 
 def cmd_list(ns: argparse.Namespace) -> int:
-    from engine.catalog import listing
-    from engine.presets import PRESETS
+    from initscope.engine.catalog import listing
+    from initscope.engine.presets import PRESETS
 
     out = [listing(), "Presets (--preset; keys in the app)"]
     for p in PRESETS.values():
@@ -164,7 +164,7 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
-    from tui.app import main as app_main
+    from initscope.tui.app import main as app_main
 
     app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
     return EXIT_OK

@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from engine.errors import SpecError
-from engine.spec import RunSpec, parse_spec
+from initscope.engine.errors import SpecError
+from initscope.engine.spec import RunSpec, parse_spec
 
 EXPORT_SCHEMA = "initscope.export/1"
 SESSION_SCHEMA = "initscope.session/1"
@@ -176,7 +176,7 @@ def _unpack_run(item: object) -> tuple[str, object, object, bool]:
 
 def results_document(runs: Iterable[object]) -> dict:
     """The export JSON as a dict (see the module docstring)."""
-    from engine import report
+    from initscope.engine import report
 
     out = []
     for item in runs:
@@ -187,7 +187,7 @@ def results_document(runs: Iterable[object]) -> dict:
 
 
 def save_results_json(path: str | os.PathLike, runs: Iterable[object]) -> Path:
-    from engine import report
+    from initscope.engine import report
 
     runs = list(runs)
     if not runs:
@@ -196,7 +196,7 @@ def save_results_json(path: str | os.PathLike, runs: Iterable[object]) -> Path:
 
 
 def save_results_csv(path: str | os.PathLike, runs: Iterable[object]) -> Path:
-    from engine import report
+    from initscope.engine import report
 
     named = [(name, result) for name, result, _c, _v in map(_unpack_run, runs)]
     if not named:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # numpy stays unloaded until the first result (first frame before it)
-    from engine.result import RunResult
-    from engine.spec import RunSpec
+    from initscope.engine.result import RunResult
+    from initscope.engine.spec import RunSpec
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from engine.result import RunResult
+    from initscope.engine.result import RunResult
 
 # Okabe & Ito's colour-blind-safe palette (plus two), as RGB: distinguishable on dark and light themes
 # and after Textual downgrades to 256 colours.

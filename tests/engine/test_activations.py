@@ -7,10 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from initscope.engine import activations
+from initscope.engine.catalog import ACTIVATIONS, resolve
 from scipy.special import ndtr
-
-from engine import activations
-from engine.catalog import ACTIVATIONS, resolve
 
 X = torch.linspace(-8, 8, 2001, dtype=torch.float64)
 

@@ -5,9 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from initscope.engine.catalog import activation_gain, listing, resolve
 from scipy import integrate, special, stats
-
-from engine.catalog import activation_gain, listing, resolve
 
 
 @pytest.mark.parametrize(

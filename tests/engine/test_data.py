@@ -9,10 +9,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
-from engine import parse_spec, run
-from engine.data import load_data
-from engine.errors import SpecError
+from initscope.engine import parse_spec, run
+from initscope.engine.data import load_data
+from initscope.engine.errors import SpecError
 
 
 def spec_for(data: str, arch: str = "5-4", batch: int = 8, **kw):

@@ -8,14 +8,13 @@ import math
 
 import pytest
 import torch
+from initscope.engine import inits
+from initscope.engine.bias import init_bias, make_bias
+from initscope.engine.catalog import ACTIVATIONS, INITS, activation_gain, resolve
+from initscope.engine.errors import SpecError
 from scipy import stats
 from torch import nn
 from torch.nn import init
-
-from engine import inits
-from engine.bias import init_bias, make_bias
-from engine.catalog import ACTIVATIONS, INITS, activation_gain, resolve
-from engine.errors import SpecError
 
 P_MIN = 1e-4  # PyTorch's test_init.py threshold
 

@@ -6,10 +6,9 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
-
-from engine import report
-from engine.result import STAT_NAMES, RunResult
-from engine.spec import parse_spec
+from initscope.engine import report
+from initscope.engine.result import STAT_NAMES, RunResult
+from initscope.engine.spec import parse_spec
 
 
 def _result(depth=3, trials=2, grad=True, blow_up_at=None):

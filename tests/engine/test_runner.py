@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from engine import Cancelled, RunError, SpecError, parse_spec, run
-from engine import runner as runner_mod
-from engine.activations import get as get_act
-from engine.bias import make_bias
-from engine.device import check_memory, estimate_bytes
-from engine.inits import init_weight
-from engine.result import STAT_NAMES
+from initscope.engine import Cancelled, RunError, SpecError, parse_spec, run
+from initscope.engine import runner as runner_mod
+from initscope.engine.activations import get as get_act
+from initscope.engine.bias import make_bias
+from initscope.engine.device import check_memory, estimate_bytes
+from initscope.engine.inits import init_weight
+from initscope.engine.result import STAT_NAMES
 
 
 def stat(result, tensor, name):
@@ -317,7 +316,7 @@ def test_forward_estimate_is_flat_in_depth_and_grad_is_not():
 
 CHILD = """
 import json, sys
-from engine import parse_spec, run
+from initscope.engine import parse_spec, run
 run(parse_spec(arch=sys.argv[1], batch="2048", grad="false", bias="none"))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (pytest) across fork+exec
 print(json.dumps(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))))
@@ -337,7 +336,7 @@ def test_forward_only_memory_does_not_grow_with_depth():
 
 def test_a_run_with_gradients_does_not_import_sympy():
     # x.backward(u) imports sympy through torch.fx on its first call (~0.5 s of every app start and CLI run)
-    child = ("import sys, engine; engine.run(engine.parse_spec(arch='8-8x2', batch='4', grad='true')); "
+    child = ("import sys; from initscope import engine; engine.run(engine.parse_spec(arch='8-8x2', batch='4', grad='true')); "
              "print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"

@@ -6,11 +6,10 @@ import sys
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, resolve, show
-from engine.errors import SpecError
-from engine.spec import DEFAULTS, RunSpec, parse_spec
-from engine.textforms import Call, format_call
+from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, resolve, show
+from initscope.engine.errors import SpecError
+from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
+from initscope.engine.textforms import Call, format_call
 
 
 def test_defaults():
@@ -131,6 +130,6 @@ def test_garbage_in_any_field_is_a_spec_error_or_a_valid_spec(texts):
 
 
 def test_importing_engine_and_parsing_does_not_import_torch():
-    code = ("import sys, engine, engine.spec, engine.catalog, engine.report, engine.presets; "
+    code = ("import sys; from initscope import engine; import initscope.engine.spec, initscope.engine.catalog, initscope.engine.report, initscope.engine.presets; "
             "engine.parse_spec(init='lsuv'); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

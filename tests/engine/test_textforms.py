@@ -5,9 +5,8 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from engine.errors import SpecError
-from engine.textforms import Call, format_arch, format_call, format_value, parse_arch, parse_call
+from initscope.engine.errors import SpecError
+from initscope.engine.textforms import Call, format_arch, format_call, format_value, parse_arch, parse_call
 
 
 @pytest.mark.parametrize(

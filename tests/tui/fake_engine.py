@@ -14,11 +14,10 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
-
-from engine.catalog import activation_gain
-from engine.errors import Cancelled
-from engine.result import STAT_NAMES, RunResult
-from engine.spec import RunSpec
+from initscope.engine.catalog import activation_gain
+from initscope.engine.errors import Cancelled
+from initscope.engine.result import STAT_NAMES, RunResult
+from initscope.engine.spec import RunSpec
 
 _Z, _W = np.polynomial.hermite_e.hermegauss(60)
 _W = _W / _W.sum()

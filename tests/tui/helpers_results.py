@@ -10,9 +10,8 @@ spread, zero_frac = `zero_frac`), so tests can compare what is drawn with what w
 from __future__ import annotations
 
 import numpy as np
-
-from engine.result import STAT, STAT_NAMES, RunResult
-from engine.spec import parse_spec
+from initscope.engine.result import STAT, STAT_NAMES, RunResult
+from initscope.engine.spec import parse_spec
 
 
 def bump_hist(edges: np.ndarray, centre: float, spread: float, total: float) -> np.ndarray:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 
+import initscope.tui.app as app_module
 import pytest
+from initscope.engine.errors import RunError
+from initscope.engine.spec import parse_spec
+from initscope.tui.app import InitScopeApp
+from initscope.tui.screens.choice import ChoiceScreen
+from initscope.tui.screens.help import HelpScreen
+from initscope.tui.widgets.explain_panel import ExplainPanel
+from initscope.tui.widgets.form import SpecForm
+from initscope.tui.widgets.layer_plot import LayerPlot
+from initscope.tui.widgets.legend import Legend
+from initscope.tui.widgets.runs_table import RunsTable
 from textual.widgets import Input, Select, Static, TabbedContent
 
-import tui.app as app_module
-from engine.errors import RunError
-from engine.spec import parse_spec
 from tests.tui.conftest import settle
 from tests.tui.fake_engine import FakeEngine
-from tui.app import InitScopeApp
-from tui.screens.choice import ChoiceScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.explain_panel import ExplainPanel
-from tui.widgets.form import SpecForm
-from tui.widgets.layer_plot import LayerPlot
-from tui.widgets.legend import Legend
-from tui.widgets.runs_table import RunsTable
 
 
 def drawn(app, plot_id: str) -> str:

@@ -6,8 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from tui.cli import main
+from initscope.tui.cli import main
 
 
 def run_cli(capsys, *args):
@@ -100,6 +99,6 @@ def test_explain_answers_why_the_post_relu_mean_is_056(capsys):
 
 
 def test_console_script_module_exit_code():
-    proc = subprocess.run([sys.executable, "-m", "tui", "run", "--trials", "0"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "initscope.tui", "run", "--trials", "0"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "initscope: trials: '0' is not valid; expected a whole number from 1 to 1000."

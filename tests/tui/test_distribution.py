@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from initscope.tui.widgets.distribution import DistributionView, Rendering, ramp, render_distribution
 from rich.segment import Segment
 from textual.app import App, ComposeResult
 
 from tests.tui.helpers_results import make_result
-from tui.widgets.distribution import DistributionView, Rendering, ramp, render_distribution
 
 
 def luminance(rgb) -> float:

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from initscope.engine.spec import parse_spec
+from initscope.tui.widgets.explain_panel import ExplainPanel, activation_lines, explain_sections, init_formula_lines
 from textual.app import App, ComposeResult
 from textual.widgets import Static
 
-from engine.spec import parse_spec
 from tests.tui.helpers_results import make_result
-from tui.widgets.explain_panel import ExplainPanel, activation_lines, explain_sections, init_formula_lines
 
 
 @dataclass
@@ -51,7 +51,7 @@ def fake_prediction(depth: int, *, pre: float = 2**0.5, reason: str = "") -> Fak
 @pytest.fixture
 def fake_theory(monkeypatch):
     """Install a stand-in engine.theory with the contract's predict/explain; records the calls."""
-    mod = types.ModuleType("engine.theory")
+    mod = types.ModuleType("initscope.engine.theory")
     mod.calls = []
 
     def predict(spec, *args, **kwargs):
@@ -63,7 +63,7 @@ def fake_theory(monkeypatch):
         return FakeExplanation("He init keeps E[x^2]", ["Paragraph one [with brackets].", "Paragraph two."])
 
     mod.predict, mod.explain = predict, explain
-    monkeypatch.setitem(sys.modules, "engine.theory", mod)
+    monkeypatch.setitem(sys.modules, "initscope.engine.theory", mod)
     return mod
 
 
@@ -114,7 +114,7 @@ def test_activation_bias_and_data_lines():
 
 
 def test_without_theory_says_so_in_one_line(monkeypatch):
-    monkeypatch.setitem(sys.modules, "engine.theory", None)  # import fails
+    monkeypatch.setitem(sys.modules, "initscope.engine.theory", None)  # import fails
     sections = explain_sections(parse_spec(), make_result("16-16x3"))
     theory = body(sections, "theory")
     assert theory.startswith("Theory not available") and "\n" not in theory
@@ -169,7 +169,7 @@ def test_reason_and_missing_gradients(fake_theory):
 
 
 def test_with_the_real_theory_when_it_exists():
-    theory = importlib.import_module("engine.theory")
+    theory = importlib.import_module("initscope.engine.theory")
     if not hasattr(theory, "predict") or not hasattr(theory, "explain"):
         pytest.skip("engine.theory has no predict/explain yet")
     spec = parse_spec(arch="512-512x20")

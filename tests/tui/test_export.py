@@ -11,11 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engine.spec import parse_spec
-from tests.tui.helpers_results import make_result
-from tui import export
-from tui.export import (
+from initscope.engine.spec import parse_spec
+from initscope.tui import export
+from initscope.tui.export import (
     EXPORT_SCHEMA,
     SESSION_SCHEMA,
     ExportError,
@@ -28,6 +26,8 @@ from tui.export import (
     save_results_json,
     save_session,
 )
+
+from tests.tui.helpers_results import make_result
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -135,7 +135,7 @@ def test_save_results_accepts_pin_like_objects(tmp_path):
 
 def test_save_results_json_uses_the_report_contract(tmp_path, monkeypatch):
     """Through a stub of engine.report: our code only relies on to_json_dict/dumps/to_csv."""
-    from engine import report
+    from initscope.engine import report
 
     calls = []
     monkeypatch.setattr(report, "to_json_dict", lambda result: calls.append(result) or {"schema": "stub"})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from initscope.tui.screens.path_prompt import PathPrompt, validate_path
 from textual.app import App
 from textual.widgets import Input, Label
-
-from tui.screens.path_prompt import PathPrompt, validate_path
 
 
 class Host(App[None]):

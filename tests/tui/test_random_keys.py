@@ -6,10 +6,10 @@ import os
 import random
 
 import pytest
+from initscope.tui.app import InitScopeApp
 
 from tests.tui.conftest import settle
 from tests.tui.fake_engine import FakeEngine
-from tui.app import InitScopeApp
 
 KEYS = ["tab", "shift+tab", "escape", "enter", "space", "up", "down", "left", "right", "backspace",
         "ctrl+t", "ctrl+l", "ctrl+n", "ctrl+r", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "ctrl+s",

@@ -5,10 +5,11 @@ Update after an intended change: pytest tests/tui/test_snapshots.py --snapshot-u
 
 from __future__ import annotations
 
-from engine.spec import parse_spec
+from initscope.engine.spec import parse_spec
+from initscope.tui.app import InitScopeApp
+
 from tests.tui.conftest import settle
 from tests.tui.fake_engine import FakeEngine
-from tui.app import InitScopeApp
 
 
 async def _settled(pilot) -> None:

@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 import pytest
+from initscope.engine.spec import parse_spec
+from initscope.tui.pins import MAX_PINS, PinBoard
+from initscope.tui.widgets.form import join_call, split_call
+from initscope.tui.widgets.layer_plot import LayerPlot, Mark, Series, decade_ticks, downsample, nice_int_ticks, prepare
+from initscope.tui.widgets.runs_table import fmt, headline_numbers
 
-from engine.spec import parse_spec
 from tests.tui.fake_engine import FakeEngine
-from tui.pins import MAX_PINS, PinBoard
-from tui.widgets.form import join_call, split_call
-from tui.widgets.layer_plot import LayerPlot, Mark, Series, decade_ticks, downsample, nice_int_ticks, prepare
-from tui.widgets.runs_table import fmt, headline_numbers
 
 
 def test_prepare_drops_nonfinite_and_nonpositive_on_log():

@@ -32,11 +32,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
-
-from engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
 
 THEORY_ROWS = (  # (label, tensor, stat, prediction attribute)
     ("pre std", "pre", "std", "pre_std"),
@@ -202,7 +201,7 @@ def activation_lines(spec) -> list[str]:
 def _theory():
     """(predict, explain) from engine.theory, or (None, reason)."""
     try:
-        theory = importlib.import_module("engine.theory")
+        theory = importlib.import_module("initscope.engine.theory")
     except Exception as err:  # noqa: BLE001 - any failure means "not available", shown in one line
         return None, f"theory not available ({type(err).__name__}: {err})"
     predict, explain = getattr(theory, "predict", None), getattr(theory, "explain", None)

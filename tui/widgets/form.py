@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from initscope.engine.catalog import KINDS
+from initscope.engine.errors import SpecError
+from initscope.engine.spec import DTYPES, RunSpec, default_spec, parse_spec
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,10 +20,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
-
-from engine.catalog import KINDS
-from engine.errors import SpecError
-from engine.spec import DTYPES, RunSpec, default_spec, parse_spec
 
 from ..messages import SpecEdited, SpecInvalid
 

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
-    from engine.result import RunResult
+    from initscope.engine.result import RunResult
 
 from ..messages import PinCommand
 from ..pins import Pin

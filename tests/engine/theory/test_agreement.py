@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-import engine  # noqa: E402
-from engine.spec import parse_spec  # noqa: E402
-from engine.theory import predict  # noqa: E402
-from engine.theory.band import relu_moment_ratio  # noqa: E402
+from initscope import engine  # noqa: E402
+from initscope.engine.spec import parse_spec  # noqa: E402
+from initscope.engine.theory import predict  # noqa: E402
+from initscope.engine.theory.band import relu_moment_ratio  # noqa: E402
 
 
 def run(**kw):

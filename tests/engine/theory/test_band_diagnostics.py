@@ -4,12 +4,11 @@ import math
 
 import numpy as np
 import pytest
-
-from engine.catalog import resolve
-from engine.spec import parse_spec
-from engine.theory import predict
-from engine.theory.band import leaky_kappa, relu_moment_ratio
-from engine.theory.gaussian import activation
+from initscope.engine.catalog import resolve
+from initscope.engine.spec import parse_spec
+from initscope.engine.theory import predict
+from initscope.engine.theory.band import leaky_kappa, relu_moment_ratio
+from initscope.engine.theory.gaussian import activation
 
 
 def test_H1_moment_ratio():

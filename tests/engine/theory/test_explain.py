@@ -1,9 +1,8 @@
 """explain(): the numbers in the text, plain ASCII, at most 100 characters a line."""
 
 import pytest
-
-from engine.spec import parse_spec
-from engine.theory import explain, predict
+from initscope.engine.spec import parse_spec
+from initscope.engine.theory import explain, predict
 
 SPECS = [{}, {"init": "xavier_normal"}, {"init": "torch_default"}, {"act": "general_relu(sub=0.5)"},
          {"act": "tanh", "init": "xavier_normal(gain=1.6666666666666667)"}, {"act": "selu"},
@@ -55,9 +54,9 @@ def test_explain_reuses_a_given_prediction():
 def test_explain_stays_callable_after_its_submodule_is_imported():
     import importlib
 
-    import engine.theory as theory
-    from engine.spec import parse_spec
+    import initscope.engine.theory as theory
+    from initscope.engine.spec import parse_spec
 
-    importlib.import_module("engine.theory.explain")
+    importlib.import_module("initscope.engine.theory.explain")
     assert callable(theory.explain)
     assert "0.5642" in theory.explain(parse_spec()).to_text()

@@ -4,10 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from initscope.engine.catalog import resolve
+from initscope.engine.theory.gaussian import SELU_ALPHA, SELU_LAMBDA, activation, arccos_kernel1, moments
 from scipy import integrate
-
-from engine.catalog import resolve
-from engine.theory.gaussian import SELU_ALPHA, SELU_LAMBDA, activation, arccos_kernel1, moments
 
 # the oracle asks quad for 1e-13; where it cannot quite get there it warns, and 1e-6 is what we check
 pytestmark = pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")

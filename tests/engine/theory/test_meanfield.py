@@ -6,10 +6,9 @@ import time
 
 import numpy as np
 import pytest
-
-from engine.spec import parse_spec
-from engine.theory import predict
-from engine.theory.meanfield import TRUNC_STD1, truncated_normal_moments
+from initscope.engine.spec import parse_spec
+from initscope.engine.theory import predict
+from initscope.engine.theory.meanfield import TRUNC_STD1, truncated_normal_moments
 
 
 def P(**kw):
@@ -66,9 +65,9 @@ def test_T2_tanh_five_thirds_fixed_point():
 
 def _critical_sw2(sb2):
     """sigma_w^2 with chi_1 = 1 at the tanh fixed point (bisection on the public fixed_point)."""
-    from engine.catalog import resolve
-    from engine.theory.diagnostics import fixed_point
-    from engine.theory.gaussian import activation
+    from initscope.engine.catalog import resolve
+    from initscope.engine.theory.diagnostics import fixed_point
+    from initscope.engine.theory.gaussian import activation
 
     act = activation(resolve("act", "tanh"))
     lo, hi = 0.5, 6.0
