@@ -97,17 +97,47 @@ def test_headline_numbers_he_xavier_and_explosion():
     assert he["growth"] == pytest.approx(1.0, abs=0.05) and he["event"] == ""
     xa = headline_numbers(fake.run(parse_spec(arch="512-512x30", init="xavier_normal")), "pre")
     assert xa["growth"] == pytest.approx(1 / math.sqrt(2), rel=0.05)
-    assert xa["event"].startswith("vanished@L")
+    assert xa["event"].startswith("std<1e-3@L")
     boom = headline_numbers(fake.run(parse_spec(arch="64-64x30", init="normal(std=5)")), "pre")
-    assert boom["event"].startswith(("exploded@L", "non-finite@L"))
+    assert boom["event"].startswith(("std>1e3@L", "nan/inf@L"))
     nograd = headline_numbers(fake.run(parse_spec(arch="8-8x3", grad="false")), "grad")
     assert nograd["event"] == "no grad"
 
 
 def test_fmt_and_call_text():
-    assert fmt(None) == "-" and fmt(float("inf")) == "inf" and fmt(float("nan")) == "nan"
-    assert fmt(1.41421) == "1.414" and fmt(1e-7) == "1.00e-07"
+    assert fmt(None) == "-" and fmt(float("inf")) == "inf" and fmt(float("nan")) == "nan/inf"
+    assert fmt(1.41421) == "1.414" and fmt(1e-7) == "1e-7" and fmt(1.234e-48) == "1.234e-48"
     assert split_call("kaiming_normal(mode=fan_out)") == ("kaiming_normal", "mode=fan_out")
     assert join_call("kaiming_normal", "mode=fan_out") == "kaiming_normal(mode=fan_out)"
     assert join_call("relu", "") == "relu"
     assert join_call("relu", "leaky_relu(a=0.1)") == "leaky_relu(a=0.1)"
+
+
+def test_runs_table_event_is_the_rule_explain_uses():
+    # the measured pre std equal to the prediction for normal(std=1) relu (x16 per block from 22.6):
+    # the Runs table and the theory's diagnostics must name the same block, with the bound on screen
+    from initscope.engine.result import STAT
+    from initscope.engine.theory import predict
+
+    from tests.tui.helpers_results import make_result
+
+    spec = parse_spec(arch="512-512x8", init="normal(std=1)")
+    pred = predict(spec)
+    result = make_result("512-512x8", trials=1, init="normal(std=1)")
+    result.stats["pre"][:, :, STAT["std"]] = pred.pre_std
+    result.stats["pre"][:, :, STAT["nonfinite_frac"]] = 0.0
+    d = pred.diagnostics
+    assert (d.leaves_at, d.leaves_how) == (3, "explode")  # 22.6, 362, 5793: past 1e3 at block 3
+    assert headline_numbers(result, "pre")["event"] == "std>1e3@L3"
+
+
+def test_runs_table_marks_a_first_layer_with_inf_entries():
+    from initscope.engine.result import STAT
+
+    from tests.tui.helpers_results import make_result
+
+    result = make_result("8-8x3", trials=1)
+    result.stats["grad_pre"][:, 0, STAT["std"]] = 0.0  # the std of the finite half
+    result.stats["grad_pre"][:, 0, STAT["nonfinite_frac"]] = 0.5
+    h = headline_numbers(result, "grad_pre")
+    assert fmt(h["first"]) == "nan/inf" and h["event"] == "nan/inf@L1"

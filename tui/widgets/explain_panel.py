@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
+from initscope.engine.numbers import fmt_num
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
@@ -54,15 +55,8 @@ class Section:
 
 
 def g(x: float) -> str:
-    """A number for formulas: 5 significant digits, no trailing zeros."""
-    if x is None:
-        return "n/a"
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-4):
-        return f"{x:.4e}"
-    return f"{x:.5g}"
+    """A number for formulas: 5 significant digits, no trailing zeros (the engine's one formatter)."""
+    return fmt_num(x, 5)
 
 
 def _trunc_std(std: float, a: float, b: float) -> float:
@@ -253,11 +247,11 @@ def _items(diag) -> list[tuple[str, object]]:
         return []
     if isinstance(diag, dict):
         return list(diag.items())
+    lines = getattr(diag, "lines", None)
+    if callable(lines):  # the engine's own words (engine/theory/diagnostics.py)
+        return [("", line) for line in lines()]
     if dataclasses.is_dataclass(diag):
         return [(f.name, getattr(diag, f.name)) for f in dataclasses.fields(diag)]
-    lines = getattr(diag, "lines", None)
-    if callable(lines):
-        return [("", line) for line in lines()]
     if hasattr(diag, "__dict__"):
         return [(k, v) for k, v in vars(diag).items() if not k.startswith("_")]
     return [("", diag)]
@@ -306,21 +300,27 @@ def compare_lines(result, pred) -> list[str]:
             if tensor not in result.stats:
                 continue
             m = float(result.headline(tensor, stat)[li])
+            broken = float(result.per_trial(tensor, "nonfinite_frac")[:, li].max()) > 0 or not math.isfinite(m)
             p_arr = _arr(pred, attr)
             p = float(p_arr[li]) if p_arr is not None and li < p_arr.size else math.nan
-            ratio = m / p if math.isfinite(m) and math.isfinite(p) and p != 0 else math.nan
-            cells = [_cell(m), _cell(p), f"{ratio:6.3f}" if math.isfinite(ratio) else "   -  "]
+            ratio = m / p if not broken and math.isfinite(p) and p != 0 else math.nan
+            cells = ["nan/inf" if broken else _cell(m), _cell(p), _ratio(ratio)]
             out.append(f"{label:<12} {cells[0]:>10} {cells[1]:>10} {cells[2]:>6}")
         out.append("")
+    if any("nan/inf" in line for line in out):
+        out.append("nan/inf: some of that tensor's entries were inf or NaN at that layer.")
     if pred is None:
         out.append("(no prediction to compare with)")
     return out[:-1] if out and out[-1] == "" else out
 
 
 def _cell(x: float) -> str:
-    if not math.isfinite(x):
-        return "-" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 or x == 0 else f"{x:.2e}"
+    return fmt_num(x, 4, missing="-")
+
+
+def _ratio(r: float) -> str:
+    """measured/predicted: three decimals near 1, the shared formatter far from it, '-' when undefined."""
+    return f"{r:.3f}" if math.isfinite(r) and 1e-2 <= abs(r) < 1e3 else fmt_num(r, 3, missing="-")
 
 
 def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) -> list[Section]:

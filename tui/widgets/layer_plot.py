@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from initscope.engine.numbers import nice_int_ticks
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -41,20 +42,6 @@ class Mark:
     layer: int
     text: str
     color: RGB
-
-
-def nice_int_ticks(lo: int, hi: int, most: int = 8) -> list[int]:
-    span = max(hi - lo, 1)
-    step = 1
-    for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
-        step = s
-        if span / s <= most:
-            break
-    start = lo if lo % step == 0 else lo + (step - lo % step)
-    ticks = list(range(start, hi + 1, step))
-    if lo not in ticks and (not ticks or ticks[0] - lo >= step / 2):
-        ticks.insert(0, lo)
-    return ticks
 
 
 def prepare(y: np.ndarray, log_y: bool, abs_for_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
