@@ -19,7 +19,7 @@ import numpy as np
 
 from .numbers import fmt_num, nice_int_ticks
 from .result import STAT_NAMES, TENSORS, RunResult
-from .signal_range import RULE, first_out_of_range
+from .signal_range import RULE, range_event
 
 SCHEMA = "initscope.run/1"
 THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std")
@@ -211,9 +211,7 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
         names = {"pre": "pre", "post": "post", **({"grad_pre": "dL/dh"} if result.has_grad else {})}
         lines.append(line + _nonfinite_note(layer, names))
     bad = result.first_nonfinite_layer()
-    pre_std = result.headline("pre", "std")
-    pre_bad = (result.per_trial("pre", "nonfinite_frac").max(axis=0) > 0) | ~np.isfinite(pre_std)
-    event = first_out_of_range(pre_std, pre_bad)
+    event = range_event(result, "pre")
     if event is not None or bad is not None:
         lines.append("")
     if event is not None and event.how != "nonfinite":

@@ -50,3 +50,27 @@ def first_out_of_range(std, nonfinite=None) -> RangeEvent | None:
         if math.isfinite(s) and s > HIGH:
             return RangeEvent(i + 1, "explode")
     return None
+
+
+def nonfinite_layers(result, tensor: str):
+    """[L] bools: True at a block where some entries of `tensor` (in any trial) were inf or NaN, or where
+    its headline std is not finite. `result` is a RunResult (or anything with per_trial/headline)."""
+    import numpy as np
+
+    frac = np.asarray(result.per_trial(tensor, "nonfinite_frac"), dtype=float)
+    return (frac > 0).any(axis=0) | ~np.isfinite(np.asarray(result.headline(tensor, "std"), dtype=float))
+
+
+def first_nonfinite(result, tensor: str) -> int | None:
+    """The first block (1-based) of nonfinite_layers, or None (also when the tensor was not measured)."""
+    if tensor not in result.stats:
+        return None
+    hits = [i for i, bad in enumerate(nonfinite_layers(result, tensor)) if bad]
+    return hits[0] + 1 if hits else None
+
+
+def range_event(result, tensor: str) -> RangeEvent | None:
+    """first_out_of_range for a measured tensor's std, its inf/NaN layers included (None if not measured)."""
+    if tensor not in result.stats:
+        return None
+    return first_out_of_range(result.headline(tensor, "std"), nonfinite_layers(result, tensor))

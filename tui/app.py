@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.signal_range import first_nonfinite, range_event
 from initscope.engine.spec import RunSpec, default_spec
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -42,6 +43,7 @@ TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
 NONFINITE_RGB = (255, 85, 85)
+SVG_SETTLE_S = 0.15  # frames for the screen to redraw without its toasts before an SVG screenshot
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,15 @@ def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | 
     return lo, hi
 
 
-def first_nonfinite(result: RunResult, tensor: str) -> int | None:
-    import numpy as np
-
-    if tensor not in result.stats:
-        return None
-    bad = (result.per_trial(tensor, "nonfinite_frac") > 0).any(axis=0) | ~np.isfinite(result.headline(tensor, "std"))
-    idx = np.flatnonzero(bad)
-    return int(idx[0]) + 1 if idx.size else None
+def legend_notes(styles: dict[str, tuple[int, int, int] | None]) -> list[tuple[str, tuple[int, int, int] | None, str]]:
+    """The line styles the plots use (widgets/layer_plot.py MARKERS), one legend note each; the band and
+    the trials' spread only when drawn, in their own colours."""
+    notes: list[tuple[str, tuple[int, int, int] | None, str]] = [("──", None, "measured"), ("•", None, "theory")]
+    if "band" in styles:
+        notes.append(("··", styles["band"], "band ±1 sd"))
+    if "spread" in styles:
+        notes.append(("⣀⣀", styles["spread"], "trials ±1 sd"))
+    return notes
 
 
 def _commands_provider():
@@ -142,6 +145,7 @@ class InitScopeApp(App[None]):
     TITLE = "initscope"
     COMMANDS = App.COMMANDS | {lambda: _commands_provider()}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # a short screen splits the plots evenly
     AUTO_FOCUS = None
     NOTIFICATION_TIMEOUT = 6
 
@@ -427,6 +431,7 @@ class InitScopeApp(App[None]):
         std_series: list[Series] = []
         marks: list[Mark] = []
         missing = False
+        styles: dict[str, tuple[int, int, int] | None] = {}  # what is drawn -> the colour the legend shows it in
         for key, _name, r, colour, is_current in self.drawn_runs():
             if tensor not in r.stats:
                 missing = True
@@ -440,11 +445,13 @@ class InitScopeApp(App[None]):
                                 Series("spread", mean + mspread, faint, "spread")]
                 std_series += [Series("spread", std - sspread, faint, "spread"),
                                Series("spread", std + sspread, faint, "spread")]
+                styles["spread"] = faint
             if is_current:
                 band = theory_band(r.theory, tensor)
                 if band is not None:
                     std_series += [Series("band", band[0], _blend(colour, bg, 0.7), "band"),
                                    Series("band", band[1], _blend(colour, bg, 0.7), "band")]
+                    styles["band"] = _blend(colour, bg, 0.7)
             tm = theory_curve(r.theory, tensor, "mean")
             if tm is not None:
                 mean_series.append(Series("theory", tm, colour, "theory"))
@@ -457,6 +464,7 @@ class InitScopeApp(App[None]):
             if bad is not None:
                 marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
         label = TENSOR_NAMES[tensor]
+        where = self.range_note(tensor)
         message = ""
         if self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
@@ -465,13 +473,28 @@ class InitScopeApp(App[None]):
         mean_plot = self.query_one("#plot-mean", LayerPlot)
         std_plot = self.query_one("#plot-std", LayerPlot)
         mean_plot.log_y = std_plot.log_y = self.log_y
-        mean_plot.set_data(mean_series, marks, title=f"mean of {label}" if not self.log_y else f"|mean| of {label}",
-                           message=message)
-        std_plot.set_data(std_series, marks, title=f"std of {label}", message=message)
+        mean_plot.set_data(mean_series, marks, title=(f"mean of {label}" if not self.log_y else f"|mean| of {label}")
+                           + where, message=message)
+        std_plot.set_data(std_series, marks, title=f"std of {label}{where}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
-        notes = "── measured ••• theory" + (" ░ band" if std_series else "")
-        self.query_one("#legend", Legend).show(entries + hidden, notes)
+        self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles) if std_series else [])
+
+    def range_note(self, tensor: str) -> str:
+        """' · std>1e3 at L3 · nan/inf from L32' for the current run (engine/signal_range.py's rule), with
+        a hint to the log view when the linear one is shown; '' when the signal stays in range."""
+        r = self.current
+        if r is None or tensor not in r.stats:
+            return ""
+        event, bad = range_event(r, tensor), first_nonfinite(r, tensor)
+        parts = []
+        if event is not None and event.how != "nonfinite":
+            parts.append(f"{event.label.split('@')[0]} at L{event.layer}")
+        if bad is not None:
+            parts.append(f"nan/inf from L{bad}")
+        if parts and not self.log_y:
+            parts.append("l: log")
+        return "".join(f" · {p}" for p in parts)
 
     def redraw_table(self) -> None:
         if self.is_mounted:
@@ -777,7 +800,8 @@ class InitScopeApp(App[None]):
                 elif kind == "csv":
                     out = save_results_csv(path, self._runs_for_export())
                 elif kind == "svg":
-                    out = self._save_svg(path)
+                    self._save_svg(path)  # after the toasts are gone; it says itself when saved
+                    return
                 else:
                     out = save_session(path, list(self.pins), self.form_spec())
             except (ExportError, OSError) as e:
@@ -787,10 +811,22 @@ class InitScopeApp(App[None]):
 
         self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
 
-    def _save_svg(self, path: Path) -> Path:
-        from .export import atomic_write_text
+    def _save_svg(self, path: Path) -> None:
+        """Save what is on screen as SVG without the toasts over it: clear them, give the screen a few
+        frames to redraw without them (the toast rack updates on a later message), then capture."""
+        from .export import ExportError, atomic_write_text
 
-        return atomic_write_text(path, self.export_screenshot(title="initscope"))
+        self.clear_notifications()
+
+        def capture() -> None:
+            try:
+                out = atomic_write_text(path, self.export_screenshot(title="initscope"))
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.set_timer(SVG_SETTLE_S, capture)
 
     def action_open_session(self) -> None:
         from .export import ExportError, default_path, read_session

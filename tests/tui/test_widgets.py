@@ -141,3 +141,94 @@ def test_runs_table_marks_a_first_layer_with_inf_entries():
     result.stats["grad_pre"][:, 0, STAT["nonfinite_frac"]] = 0.5
     h = headline_numbers(result, "grad_pre")
     assert fmt(h["first"]) == "nan/inf" and h["event"] == "nan/inf@L1"
+
+
+def test_linear_ticks_are_round_compact_and_at_least_two():
+    from initscope.tui.widgets.layer_plot import linear_ticks
+
+    ticks, labels = linear_ticks(9.0, 2.5e72)
+    assert labels == ["5e+71", "1e+72", "1.5e+72", "2e+72"] and ticks[-1] == pytest.approx(2e72)
+    ticks, labels = linear_ticks(1.41, 1.42)
+    assert len(set(labels)) == len(labels) == 3  # enough digits to tell 1.41, 1.415, 1.42 apart
+    ticks, labels = linear_ticks(-0.0328, 0.678, most=2)  # one round step covers it: step down to two ticks
+    assert labels == ["0", "0.5"]
+
+
+def test_linear_view_of_a_blow_up_keeps_short_labels_and_a_wide_canvas():
+    # std x16 per layer from 22.6 (normal(std=1) relu, 512 wide) up to ~1e72: plotext alone writes tick
+    # labels 73 digits long and squeezes the curves into a few columns
+    plot = LayerPlot("std")
+    y = 22.63 * 16.0 ** np.arange(60)
+    plot.set_data([Series("*", y, (255, 255, 255)), Series("theory", y, (255, 255, 255), "theory")])
+    text = _render(plot, 80, 20)
+    labels = [line.split("┤")[0].strip() for line in text.splitlines() if "┤" in line]
+    assert labels and max(len(label) for label in labels) <= 8 and any("e+7" in label for label in labels)
+    axis = next(line for line in text.splitlines() if line.lstrip().startswith("└"))
+    assert len(axis.strip()) >= 70  # the canvas keeps the width
+
+
+def test_theory_points_stay_visible_where_they_meet_the_measured_curve():
+    # lesson8: measured and predicted coincide; the prediction must not vanish under the measured line
+    plot = LayerPlot("mean")
+    y = np.array([0.5642, 0.5642])
+    plot.set_data([Series("theory", y, (255, 255, 255), "theory"), Series("*", y, (255, 255, 255))])
+    text = _render(plot, 40, 8)
+    assert text.count("•") >= 2
+
+
+async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn():
+    from initscope.engine.signal_range import range_event
+    from initscope.tui.app import InitScopeApp
+    from initscope.tui.widgets.legend import Legend
+
+    from tests.tui.conftest import settle
+
+    app = InitScopeApp(parse_spec(init="normal(std=5)", arch="64-64x30", trials="2"), engine=FakeEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        bad = app.current.first_nonfinite_layer()
+        event = range_event(app.current, app.tensor)
+        assert bad is not None and event is not None and event.how == "explode" and event.layer < bad
+        for plot_id in ("#plot-std", "#plot-mean"):
+            plot = app.query_one(plot_id, LayerPlot)
+            text = plot.plt.uncolorize(plot.plt.build())
+            assert f"std>1e3 at L{event.layer}" in text and f"nan/inf from L{bad}" in text and "l: log" in text
+        notes = [meaning for _glyph, _colour, meaning in app.query_one(Legend).notes]
+        assert notes == ["measured", "theory", "band ±1 sd", "trials ±1 sd"]
+
+
+async def test_plots_share_a_short_screen():
+    from initscope.tui.app import InitScopeApp
+
+    from tests.tui.conftest import settle
+
+    app = InitScopeApp(parse_spec(arch="784-50-10"), engine=FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        mean, std = app.query_one("#plot-mean", LayerPlot), app.query_one("#plot-std", LayerPlot)
+        assert mean.size.height >= 8 and abs(mean.size.height - std.size.height) <= 1
+
+
+async def test_svg_screenshot_has_no_toast_over_it(tmp_path):
+    # a toast on the screen when the screenshot is asked for (in a real terminal the previous toast, e.g.
+    # "Pinned as 1", is back on the main screen when the save prompt closes) must not be in the picture
+    from initscope.tui.app import InitScopeApp
+
+    from tests.tui.conftest import settle
+
+    app = InitScopeApp(engine=FakeEngine())
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        app.notify("a toast that must not be in the picture", markup=False)
+        await pilot.pause(0.2)
+        assert "a&#160;toast&#160;that" in app.export_screenshot()  # it is on screen now
+        app._save_svg(tmp_path / "shot.svg")
+        for _ in range(50):
+            if (tmp_path / "shot.svg").exists():
+                break
+            await pilot.pause(0.05)
+        svg = (tmp_path / "shot.svg").read_text()
+        assert svg.startswith("<svg") and "std&#160;of&#160;post" in svg
+        assert "a&#160;toast&#160;that" not in svg
+        await pilot.pause(0.1)
+        assert [n.message for n in app._notifications] == [f"Saved {tmp_path / 'shot.svg'}"]

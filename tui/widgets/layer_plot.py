@@ -3,7 +3,9 @@
 It never hands plotext a value it cannot draw: non-finite points are dropped (a gap), log-y is done
 here (log10 of the values, `1eN` tick labels, zeros and negatives dropped) because plotext 5's own log
 scale crashes on the second render, long curves are downsampled to the canvas width, and a layer that
-went non-finite gets a vertical mark. The legend lives outside the plot (widgets/legend.py).
+went non-finite gets a vertical mark. Linear ticks are round numbers written by the shared formatter
+(1.5e+72, not 73 digits). Measured curves are lines; the prediction is a point per layer (•), drawn
+last so that it shows on top; the band is dotted (·). The legend lives outside the plot (widgets/legend.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from initscope.engine.numbers import nice_int_ticks
+from initscope.engine.numbers import fmt_num, nice_int_ticks
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
 
 RGB = tuple[int, int, int]
 
-MARKERS = {"measured": "braille", "theory": "dot", "band": "braille", "spread": "braille"}
+# what each kind of curve looks like; the legend (tui/app.py) shows the same glyphs
+MARKERS = {"measured": "braille", "theory": "•", "band": "·", "spread": "braille"}
+DRAW_ORDER = {"spread": 0, "band": 1, "measured": 2, "theory": 3}  # the predicted points on top, always visible
 
 
 @dataclass
@@ -80,6 +84,26 @@ def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
     return [float(t) for t in ticks], [f"1e{t}" for t in ticks], float(ticks[0]), float(ticks[-1])
 
 
+def linear_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Round ticks (1, 2 or 5 x 10^k apart) inside [lo, hi], at most about `most`, labelled by the shared
+    formatter (engine/numbers.py): 1.5e+72 stays eight characters where plotext writes all 73 digits."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo], [fmt_num(lo, 3)]
+    raw = span / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    steps = [m * power for m in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+    step = next(st for st in steps if st >= raw)
+    while True:  # at least two ticks, so the scale can be read
+        ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+        if len(ticks) >= 2 or step == steps[0]:
+            break
+        step = steps[steps.index(step) - 1]
+    top = max([abs(t) for t in ticks] + [step])
+    digits = max(1, math.floor(math.log10(top)) - math.floor(math.log10(step)) + 1)  # enough to tell ticks apart
+    return ticks, [fmt_num(0.0 if abs(t) < step * 1e-9 else t, digits) for t in ticks]
+
+
 class LayerPlot(PlotextPlot):
     """A plot of one statistic per layer for several runs (current + pinned)."""
 
@@ -125,7 +149,7 @@ class LayerPlot(PlotextPlot):
         lo, hi = math.inf, -math.inf
         xmax = 1.0
         drawn = 0
-        for s in self.series:
+        for s in sorted(self.series, key=lambda s: DRAW_ORDER.get(s.kind, 2)):
             xmax = max(xmax, float(len(s.y)))
             y_in = s.y
             if log and self.abs_for_log and s.kind == "theory":
@@ -137,7 +161,8 @@ class LayerPlot(PlotextPlot):
             if x.size == 0:
                 continue
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
-            plt.plot(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
+            draw = plt.scatter if s.kind == "theory" else plt.plot  # a prediction is a value per layer: points
+            draw(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
             drawn += int(x.size)
         self.drawn_points = drawn
         title = self.title + ("  (log)" if log else "")
@@ -152,9 +177,13 @@ class LayerPlot(PlotextPlot):
                 ticks, labels, a, b = decade_ticks(lo, hi, most=max(2, min(6, rows // 2)))
                 plt.ylim(a, b)
                 plt.yticks(ticks, labels)
-            elif hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
-                pad = abs(hi) * 0.1 or 1.0
-                plt.ylim(lo - pad, hi + pad)
+            else:
+                if hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
+                    pad = abs(hi) * 0.1 or 1.0
+                    lo, hi = lo - pad, hi + pad
+                    plt.ylim(lo, hi)
+                rows = max((self.size.height or 20) - 4, 2)
+                plt.yticks(*linear_ticks(lo, hi, most=max(2, min(6, rows // 2))))
             xt = nice_int_ticks(1, int(xmax))
             plt.xticks([float(t) for t in xt], [str(t) for t in xt])
             if xmax > 1:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from initscope.engine.result import RunResult
 
 from initscope.engine.numbers import fmt_num
-from initscope.engine.signal_range import first_out_of_range
+from initscope.engine.signal_range import nonfinite_layers, range_event
 
 from ..messages import PinCommand
 from ..pins import Pin
@@ -35,21 +35,19 @@ def fmt(x: float | None) -> str:
 
 def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
     """first, last, growth, event ('std<1e-3@L7', 'std>1e3@L3', 'nan/inf@L12' or ''), seconds."""
-    import numpy as np
-
     out: dict[str, object] = {"first": None, "last": None, "growth": None, "event": "", "seconds": result.elapsed_s}
     if tensor not in result.stats:
         out["event"] = "no grad"
         return out
     std = result.headline(tensor, "std")
-    bad = (result.per_trial(tensor, "nonfinite_frac").max(axis=0) > 0) | ~np.isfinite(std)
+    bad = nonfinite_layers(result, tensor)
     L = std.size
     first = math.nan if bad[0] else float(std[0])  # a std over the finite entries only is not the layer's
     last = math.nan if bad[-1] else float(std[-1])
     out["first"], out["last"] = first, last
     if L > 1 and math.isfinite(first) and math.isfinite(last) and first > 0 and last > 0:
         out["growth"] = (last / first) ** (1 / (L - 1))
-    event = first_out_of_range(std, bad)
+    event = range_event(result, tensor)
     out["event"] = event.label if event is not None else ""
     return out
 
