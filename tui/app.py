@@ -464,7 +464,7 @@ class InitScopeApp(App[None]):
             if bad is not None:
                 marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
         label = TENSOR_NAMES[tensor]
-        where = self.range_note(tensor)
+        mean_note, std_note = self.range_notes(tensor)
         message = ""
         if self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
@@ -474,27 +474,24 @@ class InitScopeApp(App[None]):
         std_plot = self.query_one("#plot-std", LayerPlot)
         mean_plot.log_y = std_plot.log_y = self.log_y
         mean_plot.set_data(mean_series, marks, title=(f"mean of {label}" if not self.log_y else f"|mean| of {label}")
-                           + where, message=message)
-        std_plot.set_data(std_series, marks, title=f"std of {label}{where}", message=message)
+                           + mean_note, message=message)
+        std_plot.set_data(std_series, marks, title=f"std of {label}{std_note}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
         self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles) if std_series else [])
 
-    def range_note(self, tensor: str) -> str:
-        """' · std>1e3 at L3 · nan/inf from L32' for the current run (engine/signal_range.py's rule), with
-        a hint to the log view when the linear one is shown; '' when the signal stays in range."""
+    def range_notes(self, tensor: str) -> tuple[str, str]:
+        """(mean plot, std plot) title notes for the current run, by engine/signal_range.py's rule: the std
+        plot says where the std left [1e-3, 1e3] (' · std>1e3 at L3'), both where values went inf/NaN
+        (' · nan/inf from L32'), with a hint to the log view when the linear one is shown."""
         r = self.current
         if r is None or tensor not in r.stats:
-            return ""
+            return "", ""
         event, bad = range_event(r, tensor), first_nonfinite(r, tensor)
-        parts = []
-        if event is not None and event.how != "nonfinite":
-            parts.append(f"{event.label.split('@')[0]} at L{event.layer}")
-        if bad is not None:
-            parts.append(f"nan/inf from L{bad}")
-        if parts and not self.log_y:
-            parts.append("l: log")
-        return "".join(f" · {p}" for p in parts)
+        left = f" · {event.label.split('@')[0]} at L{event.layer}" if event is not None and event.how != "nonfinite" else ""
+        broke = f" · nan/inf from L{bad}" if bad is not None else ""
+        hint = " · l: log" if (left or broke) and not self.log_y else ""
+        return broke + (hint if broke else ""), left + broke + hint
 
     def redraw_table(self) -> None:
         if self.is_mounted:

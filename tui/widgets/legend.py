@@ -48,8 +48,8 @@ class Legend(Static):
             if notes:
                 parts.append(("   " + notes, "dim"))
         else:
-            for i, (glyph, color, meaning) in enumerate(notes):
-                parts.append(("   " if i == 0 else "  ", ""))
+            for i, (glyph, color, meaning) in enumerate(notes):  # the line styles on a line of their own
+                parts.append(("\n" if i == 0 and parts else "  " if i else "", ""))
                 parts.append((glyph, rgb_css(color) if color else "dim"))
                 parts.append((f" {meaning}", "dim"))
         self.notes = notes
