@@ -176,7 +176,8 @@ def test_theory_points_stay_visible_where_they_meet_the_measured_curve():
     assert text.count("•") >= 2
 
 
-async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn():
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn(size):
     from initscope.engine.signal_range import range_event
     from initscope.tui.app import InitScopeApp
     from initscope.tui.widgets.legend import Legend
@@ -184,7 +185,7 @@ async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn():
     from tests.tui.conftest import settle
 
     app = InitScopeApp(parse_spec(init="normal(std=5)", arch="64-64x30", trials="2"), engine=FakeEngine())
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(pilot)
         bad = app.current.first_nonfinite_layer()
         event = range_event(app.current, app.tensor)
@@ -192,7 +193,8 @@ async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn():
         for plot_id in ("#plot-std", "#plot-mean"):
             plot = app.query_one(plot_id, LayerPlot)
             text = plot.plt.uncolorize(plot.plt.build())
-            assert f"nan/inf from L{bad}" in text and "l: log" in text
+            assert f"nan/inf from L{bad}" in text.splitlines()[0]  # the title, kept whole or shortened
+            assert "l: log" in text or size[0] <= 80  # the hint is the first to go on a narrow screen
             assert (f"std>1e3 at L{event.layer}" in text) == (plot_id == "#plot-std")
         notes = [meaning.replace("\u00a0", " ") for _glyph, _colour, meaning in app.query_one(Legend).notes]
         assert notes == ["measured", "theory", "band ±1 sd", "trials ±1 sd"]
@@ -233,3 +235,15 @@ async def test_svg_screenshot_has_no_toast_over_it(tmp_path):
         assert "a&#160;toast&#160;that" not in svg
         await pilot.pause(0.1)
         assert [n.message for n in app._notifications] == [f"Saved {tmp_path / 'shot.svg'}"]
+
+
+def test_a_long_title_keeps_its_notes_by_giving_up_the_hint_and_the_long_name():
+    # plotext drops a title wider than the canvas: at 80x24 the std plot lost 'nan/inf from L32' entirely
+    from initscope.tui.widgets.layer_plot import fit_title
+
+    title = "std of post x^l · std>1e3 at L3 · nan/inf from L32 · l: log"
+    assert fit_title(title, 80) == title
+    assert fit_title(title, 47) == "std · std>1e3 at L3 · nan/inf from L32"
+    assert fit_title(title, 30) == "std · nan/inf from L32"  # where it went inf/NaN stays longest
+    assert fit_title("|mean| of post x^l  (log) · nan/inf from L32", 32) == "|mean|  (log) · nan/inf from L32"
+    assert fit_title("|mean| of post x^l  (log) · nan/inf from L32", 30) == "|mean| · nan/inf from L32"

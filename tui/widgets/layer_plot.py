@@ -104,6 +104,27 @@ def linear_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
     return ticks, [fmt_num(0.0 if abs(t) < step * 1e-9 else t, digits) for t in ticks]
 
 
+def fit_title(title: str, width: int) -> str:
+    """A title that fits `width` (plotext drops one that does not): its ' · '-separated notes give way
+    in order: the 'l: log' hint, then the name shrinks to its first word ('std of post x^l' -> 'std'),
+    then its '(log)', then notes from the first (the last, nan/inf, stays); what is left is cut."""
+    parts = title.split(" · ")
+
+    def text() -> str:
+        return " · ".join(parts)
+
+    if len(text()) > width and "l: log" in parts:
+        parts.remove("l: log")
+    if len(text()) > width and " " in parts[0]:
+        head, _, rest = parts[0].partition(" ")
+        parts[0] = head + (rest[rest.index("  ("):] if "  (" in rest else "")
+    if len(text()) > width and "  (log)" in parts[0] and len(parts) > 1:  # the status bar says log too
+        parts[0] = parts[0].replace("  (log)", "")
+    while len(text()) > width and len(parts) > 1:
+        parts.pop(1)  # the last note (where the values went inf/NaN) matters most: it stays longest
+    return text()[:max(width, 0)]
+
+
 class LayerPlot(PlotextPlot):
     """A plot of one statistic per layer for several runs (current + pinned)."""
 
@@ -157,7 +178,8 @@ class LayerPlot(PlotextPlot):
 
                 y_in = np.where(np.abs(y_in) < 1e-12, np.nan, y_in)  # a predicted 0 is not a decade
             x, y = prepare(y_in, log, self.abs_for_log)
-            x, y = downsample(x, y, most)
+            # a point per layer would cover the measured line on a deep net: at most one every other column
+            x, y = downsample(x, y, max(most // 4, 8) if s.kind == "theory" else most)
             if x.size == 0:
                 continue
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
@@ -165,10 +187,11 @@ class LayerPlot(PlotextPlot):
             draw(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
             drawn += int(x.size)
         self.drawn_points = drawn
-        title = self.title + ("  (log)" if log else "")
+        name, _, notes = self.title.partition(" · ")
+        title = name + ("  (log)" if log else "") + (f" · {notes}" if notes else "")
         if self.message:
             title = f"{title}: {self.message}" if title else self.message
-        plt.title(title)
+        tick_labels: list[str] = []
         if drawn:
             if log:
                 # at most one label per two rows: when two labels share a row, plotext picks one by
@@ -177,13 +200,15 @@ class LayerPlot(PlotextPlot):
                 ticks, labels, a, b = decade_ticks(lo, hi, most=max(2, min(6, rows // 2)))
                 plt.ylim(a, b)
                 plt.yticks(ticks, labels)
+                tick_labels = labels
             else:
                 if hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
                     pad = abs(hi) * 0.1 or 1.0
                     lo, hi = lo - pad, hi + pad
                     plt.ylim(lo, hi)
                 rows = max((self.size.height or 20) - 4, 2)
-                plt.yticks(*linear_ticks(lo, hi, most=max(2, min(6, rows // 2))))
+                ticks, tick_labels = linear_ticks(lo, hi, most=max(2, min(6, rows // 2)))
+                plt.yticks(ticks, tick_labels)
             xt = nice_int_ticks(1, int(xmax))
             plt.xticks([float(t) for t in xt], [str(t) for t in xt])
             if xmax > 1:
@@ -192,4 +217,8 @@ class LayerPlot(PlotextPlot):
                 plt.vertical_line(float(m.layer), color=m.color)
                 ytop = (b if log else hi)
                 plt.text(m.text, float(m.layer), ytop, color=m.color, alignment="left")
+        # plotext centres the title on the canvas and drops one wider than it: the canvas is the width
+        # less the tick labels and the frame
+        label_w = max((len(label) for label in tick_labels), default=0)
+        plt.title(fit_title(title, (self.size.width or 100) - label_w - 5))
         self.refresh()
