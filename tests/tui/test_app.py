@@ -254,11 +254,11 @@ async def test_runs_table_headline_numbers(fake):
         await pilot.press("f8")
         row = [str(c) for c in app.query_one(RunsTable).get_row_at(0)]
         assert row[1] == "current"
-        assert "xavier_normal relu" in row[2]
+        assert "xavier_normal relu" in row[7]
         growth = float(row[5])
         assert 0.6 < growth < 0.8  # relu with xavier halves the variance: std x 1/sqrt(2) per layer
-        assert row[6].startswith("std<1e-3@L")
-        assert row[7] == "0.05s"
+        assert row[2].startswith("std<1e-3@L")
+        assert row[6] == "0.05s"
 
 
 async def test_failure_is_a_notification_and_the_app_stays_usable():

@@ -247,3 +247,23 @@ def test_a_long_title_keeps_its_notes_by_giving_up_the_hint_and_the_long_name():
     assert fit_title(title, 30) == "std · nan/inf from L32"  # where it went inf/NaN stays longest
     assert fit_title("|mean| of post x^l  (log) · nan/inf from L32", 32) == "|mean|  (log) · nan/inf from L32"
     assert fit_title("|mean| of post x^l  (log) · nan/inf from L32", 30) == "|mean| · nan/inf from L32"
+
+
+async def test_runs_table_event_shows_at_80_columns_beside_the_form():
+    from initscope.tui.app import InitScopeApp
+    from initscope.tui.widgets.runs_table import RunsTable
+
+    from tests.tui.conftest import settle
+
+    app = InitScopeApp(parse_spec(init="normal(std=5)", arch="64-64x30"), engine=FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f8")
+        await settle(pilot)
+        table = app.query_one(RunsTable)
+        event = headline_numbers(app.current, app.tensor)["event"]
+        keys = [str(k.value) for k in table.columns]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        shown = sum(widths[:keys.index("event") + 1])
+        assert event and str(table.get_row_at(0)[keys.index("event")]) == event
+        assert shown <= table.size.width < sum(widths)  # the event is on screen, the spec may be cut

@@ -52,8 +52,9 @@ def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
     return out
 
 
-COLUMNS = (("", "key"), ("name", "name"), ("spec", "spec"), ("first", "first"), ("last", "last"),
-           ("growth/layer", "growth"), ("event", "event"), ("time", "time"))
+# the event right after the name, the long spec last: at 80 columns beside the form the event still shows
+COLUMNS = (("", "key"), ("name", "name"), ("event", "event"), ("first", "first"), ("last", "last"),
+           ("growth/layer", "growth"), ("time", "time"), ("spec", "spec"))
 
 
 class RunsTable(DataTable):
@@ -92,9 +93,9 @@ class RunsTable(DataTable):
         h = headline_numbers(result, tensor)
         swatch = Text.assemble(("━━ " if visible else "┄┄ ", f"rgb{tuple(colour)}" if colour else "bold"), key)
         self.add_row(
-            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"),
+            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"), str(h["event"]),
+            fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), f"{result.elapsed_s:.2f}s",
             Text(result.spec.label() + f" b{result.spec.batch} s{result.spec.seed}"),
-            fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), str(h["event"]), f"{result.elapsed_s:.2f}s",
         )
 
     def selected_pin(self) -> int | None:
