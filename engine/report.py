@@ -232,8 +232,9 @@ CHART_MARKERS = {"measured": "braille", "theory": "•"}  # a line and dots: tol
 
 
 def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre", color: bool = True) -> str:
-    """A plotext chart of std per layer, measured (a line) and predicted (dots), log-scaled by hand when
-    the range is wide; whole-layer x ticks; the title names the first layer with inf/NaN entries."""
+    """A plotext chart of std per layer, measured (a line) and predicted (a point per layer), log-scaled
+    by hand when the range is wide; whole-layer x ticks; the title names the first layer with inf/NaN
+    entries; the key is a line under the chart. Colour (blue measured, red theory) only when `color`."""
     import plotext as plt
 
     measured = result.headline(tensor, "std")
@@ -251,8 +252,8 @@ def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str
         ok = np.isfinite(ys) & ((ys > 0) if log else True)
         if ok.any():
             yv = np.log10(ys[ok]) if log else ys[ok]
-            plt.plot(xs[ok].tolist(), yv.tolist(), label=label,
-                     color=shade, marker=CHART_MARKERS[label])
+            draw = plt.scatter if label == "theory" else plt.plot  # a prediction is a value per layer
+            draw(xs[ok].tolist(), yv.tolist(), color=shade, marker=CHART_MARKERS[label])
     if log and finite.size:
         lo, hi = math.floor(np.log10(finite.min())), math.ceil(np.log10(finite.max()))
         hi = max(hi, lo + 1)
@@ -268,4 +269,7 @@ def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str
               + (f"; nan/inf from layer {bad}" if bad is not None else ""))
     plt.xlabel("layer")
     text = plt.build()
+    key = "  ".join(f"{plt.colorize(glyph, shade) if color else glyph} {label}" for label, glyph, shade in
+                    (("measured", "──", "blue"), ("theory", "•", "red"))[:len(series)])
+    text = text.rstrip("\n") + "\n" + " " * 6 + key + "\n"  # the key under the chart: plotext's covers the data
     return text if color else plt.uncolorize(text)

@@ -109,5 +109,8 @@ def test_chart_has_whole_layer_ticks_and_tells_theory_from_measured_without_colo
     lines = chart.splitlines()
     axis = next(i for i, line in enumerate(lines) if line.strip().startswith("└"))
     assert lines[axis + 1].split() == ["1", "2", "3", "4"]
-    assert "•• theory" in chart and "⢕⢕ measured" in chart  # the theory's dots are its own marker
+    assert lines[-1].split() == ["──", "measured", "•", "theory"]  # a key under the chart, not over the data
+    canvas = lines[1:axis]
+    assert sum(line.count("•") for line in canvas) == 4  # one point per layer, its own marker
     assert "\x1b[" not in chart
+    assert "\x1b[" in report.std_chart(res, width=60, height=12, color=True)
