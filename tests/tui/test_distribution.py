@@ -204,3 +204,10 @@ def test_relu_post_uses_the_positive_half_of_the_axis():
     # a symmetric tensor keeps the symmetric axis
     pre = render_distribution(result, "pre", 60, 16)
     assert "".join(s.text for s in pre.lines[pre.heat_top + pre.heat_rows - 1])[:pre.gutter].strip() == "-10"
+
+
+def test_labels_keep_three_significant_digits():
+    from initscope.tui.widgets.distribution import fmt_value
+
+    # the count legend and the value axis used one digit past 1e4 (262144 read '3e5'); now the shared formatter
+    assert fmt_value(262144) == "2.62e+5" and fmt_value(2.5e-5) == "2.5e-5" and fmt_value(-4) == "-4"

@@ -9,7 +9,7 @@ API (small on purpose; the app only needs `show`):
 
 What is drawn (content area W x H, every row optional when H is small):
 
-    post x^l · histogram per layer · colour log(1+count)      0 ▀▀▀▀▀▀ 1.2e+03   <- header + colour ramp
+    post x^l · histogram per layer · colour log(1+count)      0 ▀▀▀▀▀▀ 1.23e+3   <- header + colour ramp
       10 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                <- heatmap: x = layers,
        0 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                   y = value bins (two bins
      -10 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                   per text row, half blocks)
@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from initscope.engine.numbers import fmt_num
 from initscope.engine.signal_range import first_nonfinite
 from rich.color import Color as RichColor
 from rich.segment import Segment
@@ -101,16 +102,8 @@ class Rendering:
 
 
 def fmt_value(v: float) -> str:
-    if not math.isfinite(v):
-        return str(v)
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e4:
-        s = f"{v:.3g}"
-    else:
-        s = f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-    return s
+    """An axis or count label: 3 significant digits by the shared formatter (engine/numbers.py)."""
+    return fmt_num(v, 3)
 
 
 def _clean_counts(result, tensor: str) -> np.ndarray | None:
