@@ -389,7 +389,12 @@ class InitScopeApp(App[None]):
     def _on_spec_edited(self, message: SpecEdited) -> None:
         if self._debounce is not None:
             self._debounce.stop()
+            self._debounce = None
         spec = message.spec
+        if not self.running and self.current is not None and spec == self.current.spec:
+            self.last_error = ""  # edited back to what the screen shows: nothing to run
+            self.update_status()
+            return
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.start_run(spec))
         self.update_status("edited; re-running shortly")
 

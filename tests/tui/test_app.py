@@ -452,3 +452,66 @@ async def test_progress_is_shown_in_the_status_line(fake):
         assert f"running {done}/{total}" in status(app)  # the line follows every progress message
         await pilot.press("escape")
         await settle(pilot)
+
+
+# -- issue 8: the screen never shows a run that did not happen ---------------------------------------------
+async def burst_into(pilot, selector: str, keys: str) -> None:
+    """Keys that reach the field faster than the app handles them, as a terminal delivers fast typing: every
+    Key is queued on the field before the first Changed it causes is handled."""
+    from textual import events
+
+    box = pilot.app.query_one(selector)
+    for ch in keys:
+        box.post_message(events.Key(ch, ch))
+    await pilot.pause()
+
+
+async def test_fast_typing_into_a_cleared_field_runs_the_final_value(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-arch", Input)
+        box.focus()
+        await pilot.pause()
+        box.value = ""  # cleared: invalid for a moment
+        await burst_into(pilot, "#f-arch", "256-256x8")  # valid prefixes (256-2) and an invalid one (256-256x)
+        await settle(pilot)
+        assert box.value == "256-256x8"
+        assert not box.has_class("-invalid") and "arch" not in app.query_one(SpecForm).errors
+        assert app.current.spec.arch == (256,) * 9  # the curves are the field's run
+        assert "invalid" not in status(app)
+
+
+async def test_clearing_then_pasting_the_same_value_leaves_no_invalid_status(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-arch", Input)
+        box.focus()
+        await pilot.pause()
+        before = box.value
+        box.value = ""
+        box.post_message(events.Paste(before))  # pasted before the clear's Changed was handled
+        await settle(pilot)
+        assert box.value == before
+        assert not app.query_one(SpecForm).errors
+        assert "invalid" not in status(app)
+        assert app.current.spec.to_text()["arch"] == before
+        assert len(fake.calls) == 1  # the screen already showed this configuration's run
+
+
+async def test_editing_back_to_the_shown_configuration_cancels_the_pending_run(fake, monkeypatch):
+    monkeypatch.setattr(app_module, "DEBOUNCE_S", 2.0)
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.value = "5"
+        await pilot.pause()
+        assert app._debounce is not None  # seed 5 is pending
+        box.value = "0"  # back to the run on screen before seed 5 ran
+        await settle(pilot)
+        assert [s.seed for s in fake.calls] == [0]
+        assert app.current.spec.seed == 0 and "edited" not in status(app)

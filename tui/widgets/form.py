@@ -4,6 +4,12 @@ Each Input validates its own field through engine.parse_spec (so the reason show
 one-sentence SpecError) and is marked `-invalid` where it was typed, with the reason on a line under
 it. When every field is valid and the spec changed, the form posts SpecEdited; the app debounces
 and re-runs. Loading a spec (recall, presets, sessions) posts nothing.
+
+Validity is decided from the value a field holds when its change is handled, never from the value an
+event carried: keys typed or pasted faster than the app handles them change the field several times
+before the first Changed is handled, so every Changed but the field's last is stale and skipped. After
+the form said SpecInvalid, the next valid spec is posted even when it equals the last one posted (the
+app dropped the pending run when it heard SpecInvalid).
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ class SpecForm(VerticalScroll):
         super().__init__(id=id)
         self.spec = spec or default_spec()
         self.errors: dict[str, str] = {}
+        self._spec_wide_error: str | None = None  # the field holding an error of the whole spec, not its own
+        self._said_invalid = False  # the last message posted was SpecInvalid
         self._help_text = ""
         self._names = {f: split_call(self.spec.to_text()[f])[0] for f in CALL_FIELDS}  # names shown now
 
@@ -190,11 +198,14 @@ class SpecForm(VerticalScroll):
             self.query_one("#grad", Checkbox).value = spec.grad
         for field in list(self.errors):
             self._set_error(field, "")
+        self._said_invalid = False
         for box in self.query(Input):
             box.validate(box.value)
 
     # -- reacting ---------------------------------------------------------------------------------
     def _set_error(self, field: str, reason: str) -> None:
+        if field == self._spec_wide_error:
+            self._spec_wide_error = None  # whoever sets it now decides it
         if self.errors.get(field, "") == reason:
             return
         if reason:
@@ -217,6 +228,8 @@ class SpecForm(VerticalScroll):
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         field = self._field_of(event.select)
+        if event.value != event.select.value:
+            return  # stale, like a stale Input.Changed: the Select's last Changed is still to come
         if field in CALL_FIELDS:
             name = str(event.value)
             if self._names.get(field) == name:
@@ -226,39 +239,53 @@ class SpecForm(VerticalScroll):
             box.placeholder = params_hint(field, name)
             with self.prevent(Input.Changed):
                 box.value = ""  # the old scheme's parameters rarely fit the new one
-            box.validate("")
-            self._set_error(field, "")
+            self._validate_field(field)
             self._show_help(field)
         self._check(field)
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         field = self._field_of(event.input)
-        if field is None:
-            return
-        vr = event.validation_result
-        self._set_error(field, "" if vr is None or vr.is_valid else vr.failure_descriptions[0])
+        if field is None or event.value != event.input.value:
+            return  # stale: the field changed again since, and its last Changed is still to come
+        self._validate_field(field)
         self._check(field)
+
+    def _validate_field(self, field: str) -> None:
+        """Mark `field` from the value its box holds now (call parameters against the name chosen now)."""
+        box = self.input_for(field)
+        assert isinstance(box, Input)
+        vr = box.validate(box.value)
+        self._set_error(field, "" if vr is None or vr.is_valid else vr.failure_descriptions[0])
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
         self._check("grad")
 
     def _check(self, field: str | None) -> None:
+        """Post SpecInvalid (the first field in error) or, for a new valid spec, SpecEdited."""
+        if self._spec_wide_error is not None:  # an error of the whole spec is decided again each time
+            self._set_error(self._spec_wide_error, "")
         if self.errors:
             f = next(iter(self.errors))
-            self.post_message(SpecInvalid(f, self.errors[f]))
+            self._say_invalid(f, self.errors[f])
             return
         try:
             spec = parse_spec(**self.texts())
         except SpecError as e:
             f = e.field.split()[0] if e.field.split() and e.field.split()[0] in LABELS else (field or "arch")
             self._set_error(f, str(e))
-            self.post_message(SpecInvalid(f, str(e)))
+            self._spec_wide_error = f
+            self._say_invalid(f, str(e))
             return
-        if spec != self.spec:
+        if spec != self.spec or self._said_invalid:
             self.spec = spec
+            self._said_invalid = False
             self.post_message(SpecEdited(spec))
+
+    def _say_invalid(self, field: str, reason: str) -> None:
+        self._said_invalid = True
+        self.post_message(SpecInvalid(field, reason))
 
     def on_descendant_focus(self, event) -> None:
         field = self._field_of(event.widget)
