@@ -188,7 +188,7 @@ class InitScopeApp(App[None]):
         self.run_id = 0
         self.active_run: int | None = None
         self.progress: tuple[int, int] = (0, 0)
-        self.batch: list[tuple[RunSpec, str, bool]] = []  # (spec, pin name, is the main one) still to run
+        self.batch: list[tuple[RunSpec, str | None, bool]] = []  # (spec, pin name or None, is the main one) to run
         self.last_error = ""
         self._debounce = None
         self.redraws = 0  # curve redraws (tests, benchmarks)
@@ -366,15 +366,22 @@ class InitScopeApp(App[None]):
         self.running = False
         self.update_status()
 
-    def run_batch(self, entries: list[tuple[RunSpec, str, bool]]) -> None:
-        """Run several specs one after another and pin each (presets with variants, sessions)."""
+    def run_batch(self, entries: list[tuple[RunSpec, str | None, bool]]) -> None:
+        """Run several specs one after another and pin each (presets with variants, sessions).
+
+        Pins are never evicted: entries beyond the free slots are not run, except the main one (a
+        preset's first variant), which then runs unpinned as the current run, so the screen always
+        shows the preset that was asked for."""
         if not entries:
             return
         free = MAX_PINS - len(self.pins)
         if len(entries) > free:
-            self.notify(f"Only {free} pin slots left: remove pins to load all {len(entries)} runs.",
-                        severity="warning", markup=False)
-            entries = entries[:free]
+            left_out = entries[free:]
+            unpinned_main = [(spec, None, True) for spec, _name, is_main in left_out if is_main]
+            skipped = [name for _spec, name, is_main in left_out if not is_main]
+            self.notify(self._pins_full_text(free, len(entries), bool(unpinned_main), skipped),
+                        severity="warning", markup=False, timeout=10)
+            entries = unpinned_main + entries[:free]
             if not entries:
                 return
         spec, name, is_main = entries[0]
@@ -383,6 +390,15 @@ class InitScopeApp(App[None]):
         self.start_run(spec, pin_as=name, keep_batch=True)
 
     _batch_main = False
+
+    @staticmethod
+    def _pins_full_text(free: int, wanted: int, main_unpinned: bool, skipped: list[str | None]) -> str:
+        """What run_batch did when the pin slots ran out, in one or two sentences."""
+        slots = f"All {MAX_PINS} pin slots are taken" if free == 0 else f"Only {free} of {wanted} runs fit in the pins"
+        parts = [slots + (": the main run is shown as the current run, not pinned" if main_unpinned else "")]
+        if skipped:
+            parts.append("not run: " + ", ".join(str(n) for n in skipped))
+        return "; ".join(parts) + ". Remove pins (d in the Runs tab) to compare them all."
 
     # ------------------------------------------------------------------------------------- form
     @on(SpecEdited)

@@ -515,3 +515,37 @@ async def test_editing_back_to_the_shown_configuration_cancels_the_pending_run(f
         await settle(pilot)
         assert [s.seed for s in fake.calls] == [0]
         assert app.current.spec.seed == 0 and "edited" not in status(app)
+
+
+async def test_a_preset_runs_when_every_pin_slot_is_taken(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        for i in range(app_module.MAX_PINS):
+            app.pins.add(app.current, f"mine {i + 1}")
+        await pilot.press("f3")
+        await pilot.press("4")  # he30: xavier (the main run) vs he
+        await settle(pilot)
+        main = parse_spec(arch="512-512x30", init="xavier_normal", act="relu")
+        assert app.current.spec == main  # the curves, Explain and Runs show the preset's run
+        assert fake.calls[-1] == main
+        assert [p.name for p in app.pins] == [f"mine {i + 1}" for i in range(app_module.MAX_PINS)]  # none evicted
+        panel = app.query_one("#explain-view", ExplainPanel)
+        assert panel.sections[0].key == "preset" and "he30" in panel.sections[0].title
+        row = [str(c) for c in app.query_one(RunsTable).get_row_at(0)]
+        assert row[1] == "current" and "xavier_normal relu" in row[2]
+        warning = [n.message for n in app._notifications if n.severity == "warning"]
+        assert warning and "not pinned" in warning[-1] and "he" in warning[-1]
+
+
+async def test_a_preset_with_one_free_slot_pins_its_main_run(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for i in range(app_module.MAX_PINS - 1):
+            app.pins.add(app.current, f"mine {i + 1}")
+        app.apply_preset("he30")
+        await settle(pilot)
+        assert app.current.spec.init.name == "xavier_normal"
+        assert app.pins[-1].name == "xavier" and app.pins[-1].result is app.current
+        assert len(app.pins) == app_module.MAX_PINS
