@@ -549,3 +549,37 @@ async def test_a_preset_with_one_free_slot_pins_its_main_run(fake):
         assert app.current.spec.init.name == "xavier_normal"
         assert app.pins[-1].name == "xavier" and app.pins[-1].result is app.current
         assert len(app.pins) == app_module.MAX_PINS
+
+
+async def test_typing_a_name_into_a_list_field_chooses_it_and_fires_no_shortcut(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#init-name", Select).focus()
+        await pilot.pause()
+        await pilot.press(*"xavier_normal")
+        await settle(pilot)
+        assert not app.log_y  # the l of xavier_normal is a letter of the name, not the log-y key
+        assert app.query_one("#init-name", Select).value == "xavier_normal"
+        assert app.current.spec.init.name == "xavier_normal"
+        app.query_one("#act-name", Select).focus()
+        await pilot.pause()
+        await pilot.press(*"tanh")  # t is next-tensor elsewhere
+        await settle(pilot)
+        assert app.tensor == "post"
+        assert app.current.spec.act.name == "tanh"
+        await pilot.press("escape")  # off the field, single keys act again
+        await pilot.press("l")
+        assert app.log_y
+
+
+def test_type_ahead_prefers_a_name_that_starts_with_the_text():
+    from initscope.tui.widgets.form import best_match
+
+    acts = ["relu", "leaky_relu", "general_relu", "tanh", "sigmoid", "gelu", "silu", "selu", "elu"]
+    assert best_match(acts, "r") == "relu"
+    assert best_match(acts, "el") == "elu"  # starts with el; gelu and selu only contain it
+    assert best_match(acts, "si") == "sigmoid" and best_match(acts, "sil") == "silu"
+    assert best_match(acts, "_re") == "leaky_relu"  # no name starts with it: the first that contains it
+    assert best_match(acts, "TANH") == "tanh"
+    assert best_match(acts, "xyz") is None

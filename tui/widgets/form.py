@@ -14,12 +14,12 @@ app dropped the pending run when it heard SpecInvalid).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from initscope.engine.catalog import KINDS
 from initscope.engine.errors import SpecError
 from initscope.engine.spec import DTYPES, RunSpec, default_spec, parse_spec
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -98,6 +98,53 @@ class FieldValidator(Validator):
         return self.success()
 
 
+TYPE_AHEAD_S = 1.0  # keys further apart than this start a new name
+
+
+def best_match(names: Sequence[str], typed: str) -> str | None:
+    """The first name that starts with `typed`, else the first that contains it (case-insensitive)."""
+    typed = typed.lower()
+    for name in names:
+        if name.lower().startswith(typed):
+            return name
+    return next((name for name in names if typed in name.lower()), None)
+
+
+class NameSelect(Select[str]):
+    """A list of names chosen by typing one: printable keys (space aside, which opens the list) pick
+    best_match of what was typed within TYPE_AHEAD_S, and never reach the app's single-key shortcuts
+    (the l of xavier_normal is not log-y). enter, space and the arrows open the list as usual."""
+
+    def __init__(self, names: Sequence[str], value: str, *, id: str | None = None) -> None:
+        super().__init__([(n, n) for n in names], value=value, allow_blank=False, compact=True, id=id)
+        self.names = tuple(names)
+        self._typed = ""
+        self._typed_at = -1e9
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return character is not None and character.isprintable() and character != " "
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not self.expanded and self.check_consume_key(event.key, event.character):
+            event.stop()
+            event.prevent_default()
+            assert event.character is not None
+            self.type_ahead(event.character, event.time)
+            return
+        await super()._on_key(event)
+
+    def type_ahead(self, character: str, at: float) -> None:
+        """Add `character` to the name being typed (`at`: when the key was read) and choose its match."""
+        typed = (self._typed if at - self._typed_at <= TYPE_AHEAD_S else "") + character
+        self._typed_at = at
+        name = best_match(self.names, typed)
+        if name is None:
+            self.app.bell()  # no such name: the key is dropped, what was typed before still counts
+            return
+        self._typed = typed
+        self.value = name
+
+
 class SpecForm(VerticalScroll):
     """The spec as text inputs. `load(spec)` fills it; `texts()` reads it; `spec` is the last valid one."""
 
@@ -152,10 +199,9 @@ class SpecForm(VerticalScroll):
     def _widget(self, field: str, t: dict[str, str]) -> ComposeResult:
         if field in CALL_FIELDS:
             name, _ = split_call(t[field])
-            yield Select([(n, n) for n in KINDS[field]], value=name, allow_blank=False, compact=True,
-                         id=f"{field}-name")
+            yield NameSelect(list(KINDS[field]), name, id=f"{field}-name")
         elif field == "dtype":
-            yield Select([(d, d) for d in DTYPES], value=t["dtype"], allow_blank=False, compact=True, id="dtype")
+            yield NameSelect(DTYPES, t["dtype"], id="dtype")
         elif field == "grad":
             yield Checkbox("gradients", value=self.spec.grad, compact=True, id="grad")
         else:
