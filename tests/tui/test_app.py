@@ -583,3 +583,17 @@ def test_type_ahead_prefers_a_name_that_starts_with_the_text():
     assert best_match(acts, "_re") == "leaky_relu"  # no name starts with it: the first that contains it
     assert best_match(acts, "TANH") == "tanh"
     assert best_match(acts, "xyz") is None
+
+
+async def test_field_help_follows_a_preset(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#act-name", Select).focus()
+        await pilot.pause()
+        help_pane = app.query_one("#field-help", Static)
+        assert str(help_pane.content).startswith("relu:")
+        app.apply_preset("edge_of_chaos")  # tanh
+        await settle(pilot)
+        assert app.query_one("#act-name", Select).value == "tanh"
+        assert str(help_pane.content).startswith("tanh:")

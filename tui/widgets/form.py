@@ -161,6 +161,7 @@ class SpecForm(VerticalScroll):
         self.errors: dict[str, str] = {}
         self._spec_wide_error: str | None = None  # the field holding an error of the whole spec, not its own
         self._said_invalid = False  # the last message posted was SpecInvalid
+        self._help_field = "init"  # the field whose help is shown
         self._help_text = ""
         self._names = {f: split_call(self.spec.to_text()[f])[0] for f in CALL_FIELDS}  # names shown now
 
@@ -247,6 +248,7 @@ class SpecForm(VerticalScroll):
         self._said_invalid = False
         for box in self.query(Input):
             box.validate(box.value)
+        self._show_help(self._help_field)  # the help shown was about the name before
 
     # -- reacting ---------------------------------------------------------------------------------
     def _set_error(self, field: str, reason: str) -> None:
@@ -339,6 +341,7 @@ class SpecForm(VerticalScroll):
             self._show_help(field)
 
     def _show_help(self, field: str) -> None:
+        self._help_field = field
         name = self._select_name(field) if field in CALL_FIELDS else None
         text = field_help(field, name)
         if text != self._help_text:
