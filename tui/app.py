@@ -131,6 +131,13 @@ def first_nonfinite(result: RunResult, tensor: str) -> int | None:
     return int(idx[0]) + 1 if idx.size else None
 
 
+def notes_summary(notes: tuple[str, ...], width: int = 90) -> str:
+    """The status line's word on a run's notes: a short single note itself, else a pointer to Explain."""
+    if len(notes) == 1 and len(notes[0]) <= width:
+        return "note: " + notes[0]
+    return f"{len(notes)} run note{'s' if len(notes) > 1 else ''}: see Explain (F7)"
+
+
 def _commands_provider():
     from .commands import InitScopeCommands  # textual.command is slow to import: not before the first frame
 
@@ -322,6 +329,9 @@ class InitScopeApp(App[None]):
                 self.current = result
         else:
             self.current = result
+        if result.notes:  # what the engine did differently from what was asked (also in Explain)
+            self.notify("\n".join(result.notes), markup=False, timeout=10,
+                        title="Run notes" + (f": {message.pin_as}" if message.pin_as else ""))
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
         self._next_in_batch_or_idle()
@@ -539,6 +549,8 @@ class InitScopeApp(App[None]):
             r = self.current
             parts.append(f"{r.device} · {r.spec.depth} layers · {r.trials} trial{'s' if r.trials > 1 else ''}"
                          f" · {r.elapsed_s:.2f} s")
+            if r.notes:
+                parts.append(notes_summary(r.notes))
         if note:
             parts.append(note)
         elif self.last_error and not self.running:

@@ -597,3 +597,30 @@ async def test_field_help_follows_a_preset(fake):
         await settle(pilot)
         assert app.query_one("#act-name", Select).value == "tanh"
         assert str(help_pane.content).startswith("tanh:")
+
+
+async def test_run_notes_reach_the_status_line_a_toast_and_explain(fake):
+    import dataclasses
+
+    note = "The data has 600 rows, fewer than the batch of 1024; all 600 were used."
+    measure = fake.run
+    fake.run = lambda spec, **kw: dataclasses.replace(measure(spec, **kw), notes=(note,))
+    app = InitScopeApp(parse_spec(batch="1024"), engine=fake)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await settle(pilot)
+        assert app.current.notes == (note,)
+        assert note in status(app)
+        assert any(note in n.message for n in app._notifications)
+        panel = app.query_one("#explain-view", ExplainPanel)
+        assert [s for s in panel.sections if s.key == "notes"][0].body == note
+        assert panel.query_one("#explain-notes-body").display
+        assert panel.query_one("#explain-notes-title").has_class("-first")
+        assert not panel.query_one("#explain-init-title").has_class("-first")
+        fake.run = measure  # a run without notes: they leave the status line and Explain
+        app.query_one("#f-seed", Input).value = "3"
+        await settle(pilot)
+        assert app.current.spec.seed == 3 and not app.current.notes
+        assert note not in status(app)
+        assert "notes" not in [s.key for s in panel.sections]
+        assert not panel.query_one("#explain-notes-body").display
+        assert panel.query_one("#explain-init-title").has_class("-first")
