@@ -624,3 +624,23 @@ async def test_run_notes_reach_the_status_line_a_toast_and_explain(fake):
         assert "notes" not in [s.key for s in panel.sections]
         assert not panel.query_one("#explain-notes-body").display
         assert panel.query_one("#explain-init-title").has_class("-first")
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_help_scrolls_to_its_last_line_without_tab(fake, size):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        box = app.screen.query_one("#help-box")
+        assert box.max_scroll_y > 0  # at this size the help is taller than its box
+        for _ in range(60):  # the keys a reader tries first; one of them must reach the end
+            await pilot.press("pagedown")
+            await pilot.press("down")
+        await pilot.pause(0.5)
+        assert box.scroll_y == box.max_scroll_y
+        last = str(app.screen.query_one("#help-text", Static).content).splitlines()[-1]
+        assert "closes this screen" in last
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
