@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.errors import Cancelled, InitscopeError, SpecError
 from initscope.engine.spec import RunSpec, default_spec
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -136,6 +136,21 @@ def notes_summary(notes: tuple[str, ...], width: int = 90) -> str:
     if len(notes) == 1 and len(notes[0]) <= width:
         return "note: " + notes[0]
     return f"{len(notes)} run note{'s' if len(notes) > 1 else ''}: see Explain (F7)"
+
+
+def failure_text(e: BaseException) -> str:
+    """What the app says about a failed run: the engine's own sentence (a suggested fix worded for the
+    form, not the command line); only an unexpected exception is named by its class."""
+    if isinstance(e, SpecError):
+        return e.message("app")
+    if isinstance(e, InitscopeError):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return "Out of memory: the run is too large for this machine; lower batch, width or depth."
+    text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
+    if "out of memory" in text.lower():
+        text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+    return text
 
 
 def _commands_provider():
@@ -341,15 +356,7 @@ class InitScopeApp(App[None]):
     def _on_failed(self, message: RunFailed) -> None:
         if message.run_id != self.active_run:
             return
-        e = message.error
-        if isinstance(e, SpecError):
-            text = str(e)
-        elif isinstance(e, MemoryError):
-            text = "Out of memory: the run is too large for this machine; lower batch, width or depth."
-        else:
-            text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
-            if "out of memory" in text.lower():
-                text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+        text = failure_text(message.error)
         self.last_error = text
         self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
         self.batch = []
@@ -751,7 +758,7 @@ class InitScopeApp(App[None]):
         try:
             specs = preset.specs(overrides)
         except SpecError as e:
-            self.notify(str(e), severity="error", markup=False)
+            self.notify(e.message("app"), severity="error", markup=False)
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)

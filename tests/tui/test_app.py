@@ -644,3 +644,26 @@ async def test_help_scrolls_to_its_last_line_without_tab(fake, size):
         assert "closes this screen" in last
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_refused_run_shows_the_engines_sentence_without_its_class():
+    refusal = RunError("This run needs about 80.0 GiB but cpu has 4.0 GiB available; reduce the batch or the widths.")
+    app = InitScopeApp(engine=FakeEngine(fail=refusal))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        note = list(app._notifications)[-1]
+        assert note.message == str(refusal)  # not "RunError: This run needs ..."
+        assert "RunError" not in status(app)
+
+
+async def test_a_suggested_fix_names_the_form_field_not_a_flag():
+    from initscope.engine.errors import SpecError
+
+    mismatch = SpecError("data", "file(path=x.npy)", "the architecture starts with 512 but the data has 64 features",
+                         fix=("arch", "64-512-10"))
+    app = InitScopeApp(engine=FakeEngine(fail=mismatch))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        text = list(app._notifications)[-1].message
+        assert text.endswith("64 features; set the arch field to 64-512-10.")
+        assert "--arch" not in text and "--arch" not in status(app)

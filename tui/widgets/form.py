@@ -94,7 +94,7 @@ class FieldValidator(Validator):
         try:
             parse_spec(**{self.field: self.compose(value)})
         except SpecError as e:
-            return self.failure(str(e))
+            return self.failure(e.message("app"))
         return self.success()
 
 
@@ -322,9 +322,9 @@ class SpecForm(VerticalScroll):
             spec = parse_spec(**self.texts())
         except SpecError as e:
             f = e.field.split()[0] if e.field.split() and e.field.split()[0] in LABELS else (field or "arch")
-            self._set_error(f, str(e))
+            self._set_error(f, e.message("app"))
             self._spec_wide_error = f
-            self._say_invalid(f, str(e))
+            self._say_invalid(f, e.message("app"))
             return
         if spec != self.spec or self._said_invalid:
             self.spec = spec
