@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 INTRO = (
     "initscope: what an init scheme does to the signal, layer by layer. Edit the form on the left; "
-    "a valid change re-runs on its own. The curves show the measured mean and std per layer "
+    "a valid change re-runs on its own. In a list field, type a name to choose it. The curves show the measured mean and std per layer "
     "(solid) beside the theory (dotted) and its finite-width band (faint)."
 )
 
