@@ -187,6 +187,11 @@ class InitScopeApp(App[None]):
         Binding("f8", "show_tab('runs')", "Runs", show=False, priority=True),
         Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
+        # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
+        # tab moves focus only once the key has gone to the focused widget and come back unused, and the
+        # keys read meanwhile (a busy app reads a burst at once) went to the widget being left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
         *[Binding(str(i), f"toggle_pin({i - 1})", f"Pin {i}", show=False) for i in range(1, MAX_PINS + 1)],
     ]
 

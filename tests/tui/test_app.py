@@ -379,7 +379,7 @@ def test_every_action_is_in_the_palette_and_help():
         assert needed in titles
     actions = {b.action.split("(")[0] for b in app.BINDINGS}
     palette_actions = {a.split("(")[0] for _t, _h, a in app.palette_entries()}
-    assert actions - {"toggle_pin"} <= palette_actions | {"help"}
+    assert actions - {"toggle_pin", "focus_next", "focus_previous"} <= palette_actions | {"help"}
 
 
 async def test_export_json_csv_svg_and_session_roundtrip(fake, tmp_path):
@@ -667,3 +667,39 @@ async def test_a_suggested_fix_names_the_form_field_not_a_flag():
         text = list(app._notifications)[-1].message
         assert text.endswith("64 features; set the arch field to 64-512-10.")
         assert "--arch" not in text and "--arch" not in status(app)
+
+
+async def test_keys_typed_after_tab_land_in_the_next_field_even_when_the_app_lags(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#tabs Tabs").focus()
+        await pilot.pause()
+        # a busy app reads these from the terminal all at once: six tabs from the tab bar to arch (the form,
+        # init, its parameters, act, its parameters, arch), clear the field, a new value
+        for key, char in [*[("tab", "\t")] * 6, ("ctrl+u", None), *[(c, c) for c in "256-256x8"]]:
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert app.focused is app.query_one("#f-arch", Input)
+        for field in ("init", "act"):  # nothing typed in a field on the way
+            assert app.query_one(f"#{field}-params", Input).value == ""
+        assert app.query_one("#f-arch", Input).value == "256-256x8"
+        assert app.current.spec.arch == (256,) * 9
+
+
+async def test_a_burst_with_backspace_types_what_was_meant(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.focus()
+        await pilot.pause()
+        for key, char in [("ctrl+u", None), ("4", "4"), ("9", "9"), ("backspace", "\x7f"), ("2", "2")]:
+            box.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert box.value == "42"
+        assert app.current.spec.seed == 42

@@ -110,6 +110,21 @@ def best_match(names: Sequence[str], typed: str) -> str | None:
     return next((name for name in names if typed in name.lower()), None)
 
 
+class FieldInput(Input):
+    """An Input whose own bindings (backspace, ctrl+u, home, ...) act in order with the characters typed
+    around them. Textual runs a focused widget's bindings only once the key has bubbled up to the app
+    unused; the characters read after it (a busy app reads a burst at once) are typed in before that, so
+    "ctrl+u 256" came out empty and "ab backspace c" as "ac" only by luck."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
+        await super()._on_key(event)
+
+
 class NameSelect(Select[str]):
     """A list of names chosen by typing one: printable keys (space aside, which opens the list) pick
     best_match of what was typed within TYPE_AHEAD_S, and never reach the app's single-key shortcuts
@@ -179,9 +194,9 @@ class SpecForm(VerticalScroll):
                 yield from self._widget(field, t)
             if field in CALL_FIELDS:
                 name, params = split_call(t[field])
-                yield Input(params, placeholder=params_hint(field, name), id=f"{field}-params", compact=True,
-                            classes="params", validators=[FieldValidator(field, self._composer(field))],
-                            select_on_focus=False)
+                yield FieldInput(params, placeholder=params_hint(field, name), id=f"{field}-params", compact=True,
+                                 classes="params", validators=[FieldValidator(field, self._composer(field))],
+                                 select_on_focus=False)
             yield Static("", id=f"err-{field}", classes="field-error", markup=False)
         yield Static(field_help("init", self.spec.init.name), id="field-help", markup=False)
 
@@ -206,7 +221,7 @@ class SpecForm(VerticalScroll):
         elif field == "grad":
             yield Checkbox("gradients", value=self.spec.grad, compact=True, id="grad")
         else:
-            yield Input(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
+            yield FieldInput(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
                         select_on_focus=False)
 
     # -- reading and writing ----------------------------------------------------------------------
