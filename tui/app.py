@@ -217,6 +217,7 @@ class InitScopeApp(App[None]):
         self.progress: tuple[int, int] = (0, 0)
         self.batch: list[tuple[RunSpec, str | None, bool]] = []  # (spec, pin name or None, is the main one) to run
         self.last_error = ""
+        self._notes_told: tuple[str, ...] = ()  # the notes of the last finished run (told in a toast)
         self._debounce = None
         self.redraws = 0  # curve redraws (tests, benchmarks)
         self.sub_title = "device: starting engine..."
@@ -349,9 +350,10 @@ class InitScopeApp(App[None]):
                 self.current = result
         else:
             self.current = result
-        if result.notes:  # what the engine did differently from what was asked (also in Explain)
+        if result.notes and result.notes != self._notes_told:  # once, not at every re-run (Explain keeps them)
             self.notify("\n".join(result.notes), markup=False, timeout=10,
                         title="Run notes" + (f": {message.pin_as}" if message.pin_as else ""))
+        self._notes_told = result.notes
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
         self._next_in_batch_or_idle()

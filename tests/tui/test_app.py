@@ -610,7 +610,11 @@ async def test_run_notes_reach_the_status_line_a_toast_and_explain(fake):
         await settle(pilot)
         assert app.current.notes == (note,)
         assert note in status(app)
-        assert any(note in n.message for n in app._notifications)
+        assert [n.message for n in app._notifications].count(note) == 1
+        app.query_one("#f-seed", Input).value = "2"  # the same note again: in the status line, not a new toast
+        await settle(pilot)
+        assert app.current.spec.seed == 2 and note in status(app)
+        assert [n.message for n in app._notifications].count(note) == 1
         panel = app.query_one("#explain-view", ExplainPanel)
         assert [s for s in panel.sections if s.key == "notes"][0].body == note
         assert panel.query_one("#explain-notes-body").display
