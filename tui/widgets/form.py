@@ -113,8 +113,8 @@ def best_match(names: Sequence[str], typed: str) -> str | None:
 class FieldInput(Input):
     """An Input whose own bindings (backspace, ctrl+u, home, ...) act in order with the characters typed
     around them. Textual runs a focused widget's bindings only once the key has bubbled up to the app
-    unused; the characters read after it (a busy app reads a burst at once) are typed in before that, so
-    "ctrl+u 256" came out empty and "ab backspace c" as "ac" only by luck."""
+    unused; the characters read after it (a busy app reads a burst at once) were typed in before that, so
+    the burst "ctrl+u 4 9 backspace 2" into a field holding 0 left "0492", not "42"."""
 
     async def _on_key(self, event: events.Key) -> None:
         for binding in self._bindings.key_to_bindings.get(event.key, ()):
@@ -222,7 +222,7 @@ class SpecForm(VerticalScroll):
             yield Checkbox("gradients", value=self.spec.grad, compact=True, id="grad")
         else:
             yield FieldInput(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
-                        select_on_focus=False)
+                             select_on_focus=False)
 
     # -- reading and writing ----------------------------------------------------------------------
     def texts(self) -> dict[str, str]:
