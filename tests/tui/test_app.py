@@ -441,9 +441,11 @@ async def test_layout_fits(fake, size):
 
 
 async def test_progress_is_shown_in_the_status_line(fake):
-    app = InitScopeApp(engine=FakeEngine(delay=0.05))  # 20 layers, 50 ms each: progress arrives mid-run
+    # 20 layers, 200 ms each: progress arrives mid-run, and a loaded machine (the full suite beside other
+    # work) that polls late still finds the run going (50 ms layers ran out before the polling saw them)
+    app = InitScopeApp(engine=FakeEngine(delay=0.2))
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(200):
+        for _ in range(1000):
             await pilot.pause(0.01)
             if app.running and app.progress[0] >= 2:
                 break
