@@ -616,7 +616,7 @@ class InitScopeApp(App[None]):
         if self.running or self._debounce is not None:
             self.action_cancel()
         else:
-            self.query_one("#tabs Tabs", Tabs).focus()
+            self.screen.set_focus(self.query_one("#tabs Tabs", Tabs))  # now: the next key read is for the app
 
     def action_cancel(self) -> None:
         if self.running:

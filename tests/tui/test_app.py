@@ -709,3 +709,34 @@ async def test_a_burst_with_backspace_types_what_was_meant(fake):
         await settle(pilot)
         assert box.value == "42"
         assert app.current.spec.seed == 42
+
+
+async def test_a_key_typed_right_after_escape_acts_outside_the_field(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.focus()
+        await pilot.pause()
+        for key, char in [("escape", "\x1b"), ("l", "l")]:  # read at once by a busy app
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert box.value == "0"  # the l did not go into the field being left
+        assert app.log_y
+
+
+async def test_escape_closes_an_open_list_before_it_leaves_the_form(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        select = app.query_one("#act-name", Select)
+        select.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        assert select.expanded
+        await pilot.press("escape")
+        assert not select.expanded and app.focused is select
+        await pilot.press("escape")
+        assert app.focused is app.query_one("#tabs Tabs")

@@ -163,9 +163,16 @@ class NameSelect(Select[str]):
 class SpecForm(VerticalScroll):
     """The spec as text inputs. `load(spec)` fills it; `texts()` reads it; `spec` is the last valid one."""
 
-    BINDINGS = [Binding("escape", "leave", "Leave form", show=False)]
+    # Priority, like the app's tab: the keys typed right after escape go where escape sent focus.
+    BINDINGS = [Binding("escape", "leave", "Leave form", show=False, priority=True)]
 
     def action_leave(self) -> None:
+        """escape: close an open list (focus back on it), else leave the form (app.leave_field)."""
+        for select in self.query(Select):
+            if select.expanded:
+                select.expanded = False
+                self.screen.set_focus(select)  # now, not after the keys already read
+                return
         leave = getattr(self.app, "leave_field", None)
         if leave is not None:
             leave()
