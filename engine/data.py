@@ -19,7 +19,7 @@ from torch import Tensor
 from .catalog import show
 from .errors import SpecError
 from .spec import RunSpec
-from .textforms import Call
+from .textforms import Call, format_arch
 
 FILE_SUFFIXES = (".npy", ".npz", ".csv", ".pt", ".pth")
 
@@ -50,8 +50,8 @@ class Source:
         return x if draw == dtype else x.to(dtype)
 
 
-def _err(call: Call, allowed: str) -> SpecError:
-    return SpecError("data", show("data", call), allowed)
+def _err(call: Call, allowed: str, fix: tuple[str, str] | None = None) -> SpecError:
+    return SpecError("data", show("data", call), allowed, fix)
 
 
 def _read_file(call: Call) -> np.ndarray:
@@ -172,9 +172,8 @@ def prepare(spec: RunSpec) -> Source:
     notes: list[str] = []
     rows, features = arr.shape
     if features != spec.arch[0]:
-        rest = "-".join(str(w) for w in spec.arch[1:3]) + ("-..." if len(spec.arch) > 3 else "")
-        raise _err(call, f"the architecture starts with {spec.arch[0]} but the data has {features} features; "
-                   f"use --arch {features}-{rest}")
+        raise _err(call, f"the architecture starts with {spec.arch[0]} but the data has {features} features",
+                   fix=("arch", format_arch((features, *spec.arch[1:]))))  # the whole arch, ready to use
     if rows < spec.batch:
         notes.append(f"The data has {rows} rows, fewer than the batch of {spec.batch}; all {rows} were used.")
     arr = arr[: spec.batch]

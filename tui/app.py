@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.errors import Cancelled, InitscopeError, SpecError
 from initscope.engine.signal_range import first_nonfinite, range_event
 from initscope.engine.spec import RunSpec, default_spec
 from textual import on, work
@@ -134,6 +134,28 @@ def legend_notes(styles: dict[str, tuple[int, int, int] | None]) -> list[tuple[s
     return notes
 
 
+def notes_summary(notes: tuple[str, ...], width: int = 90) -> str:
+    """The status line's word on a run's notes: a short single note itself, else a pointer to Explain."""
+    if len(notes) == 1 and len(notes[0]) <= width:
+        return "note: " + notes[0]
+    return f"{len(notes)} run note{'s' if len(notes) > 1 else ''}: see Explain (F7)"
+
+
+def failure_text(e: BaseException) -> str:
+    """What the app says about a failed run: the engine's own sentence (a suggested fix worded for the
+    form, not the command line); only an unexpected exception is named by its class."""
+    if isinstance(e, SpecError):
+        return e.message("app")
+    if isinstance(e, InitscopeError):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return "Out of memory: the run is too large for this machine; lower batch, width or depth."
+    text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
+    if "out of memory" in text.lower():
+        text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+    return text
+
+
 def _commands_provider():
     from .commands import InitScopeCommands  # textual.command is slow to import: not before the first frame
 
@@ -169,6 +191,11 @@ class InitScopeApp(App[None]):
         Binding("f8", "show_tab('runs')", "Runs", show=False, priority=True),
         Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
+        # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
+        # tab moves focus only once the key has gone to the focused widget and come back unused, and the
+        # keys read meanwhile (a busy app reads a burst at once) went to the widget being left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
         *[Binding(str(i), f"toggle_pin({i - 1})", f"Pin {i}", show=False) for i in range(1, MAX_PINS + 1)],
     ]
 
@@ -192,8 +219,9 @@ class InitScopeApp(App[None]):
         self.run_id = 0
         self.active_run: int | None = None
         self.progress: tuple[int, int] = (0, 0)
-        self.batch: list[tuple[RunSpec, str, bool]] = []  # (spec, pin name, is the main one) still to run
+        self.batch: list[tuple[RunSpec, str | None, bool]] = []  # (spec, pin name or None, is the main one) to run
         self.last_error = ""
+        self._notes_told: tuple[str, ...] = ()  # the notes of the last finished run (told in a toast)
         self._debounce = None
         self.redraws = 0  # curve redraws (tests, benchmarks)
         self.sub_title = "device: starting engine..."
@@ -326,6 +354,10 @@ class InitScopeApp(App[None]):
                 self.current = result
         else:
             self.current = result
+        if result.notes and result.notes != self._notes_told:  # once, not at every re-run (Explain keeps them)
+            self.notify("\n".join(result.notes), markup=False, timeout=10,
+                        title="Run notes" + (f": {message.pin_as}" if message.pin_as else ""))
+        self._notes_told = result.notes
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
         self._next_in_batch_or_idle()
@@ -335,15 +367,7 @@ class InitScopeApp(App[None]):
     def _on_failed(self, message: RunFailed) -> None:
         if message.run_id != self.active_run:
             return
-        e = message.error
-        if isinstance(e, SpecError):
-            text = str(e)
-        elif isinstance(e, MemoryError):
-            text = "Out of memory: the run is too large for this machine; lower batch, width or depth."
-        else:
-            text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
-            if "out of memory" in text.lower():
-                text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+        text = failure_text(message.error)
         self.last_error = text
         self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
         self.batch = []
@@ -370,15 +394,22 @@ class InitScopeApp(App[None]):
         self.running = False
         self.update_status()
 
-    def run_batch(self, entries: list[tuple[RunSpec, str, bool]]) -> None:
-        """Run several specs one after another and pin each (presets with variants, sessions)."""
+    def run_batch(self, entries: list[tuple[RunSpec, str | None, bool]]) -> None:
+        """Run several specs one after another and pin each (presets with variants, sessions).
+
+        Pins are never evicted: entries beyond the free slots are not run, except the main one (a
+        preset's first variant), which then runs unpinned as the current run, so the screen always
+        shows the preset that was asked for."""
         if not entries:
             return
         free = MAX_PINS - len(self.pins)
         if len(entries) > free:
-            self.notify(f"Only {free} pin slots left: remove pins to load all {len(entries)} runs.",
-                        severity="warning", markup=False)
-            entries = entries[:free]
+            left_out = entries[free:]
+            unpinned_main = [(spec, None, True) for spec, _name, is_main in left_out if is_main]
+            skipped = [name for _spec, name, is_main in left_out if not is_main]
+            self.notify(self._pins_full_text(free, len(entries), bool(unpinned_main), skipped),
+                        severity="warning", markup=False, timeout=10)
+            entries = unpinned_main + entries[:free]
             if not entries:
                 return
         spec, name, is_main = entries[0]
@@ -388,12 +419,26 @@ class InitScopeApp(App[None]):
 
     _batch_main = False
 
+    @staticmethod
+    def _pins_full_text(free: int, wanted: int, main_unpinned: bool, skipped: list[str | None]) -> str:
+        """What run_batch did when the pin slots ran out, in one or two sentences."""
+        slots = f"All {MAX_PINS} pin slots are taken" if free == 0 else f"Only {free} of {wanted} runs fit in the pins"
+        parts = [slots + (": the main run is shown as the current run, not pinned" if main_unpinned else "")]
+        if skipped:
+            parts.append("not run: " + ", ".join(str(n) for n in skipped))
+        return "; ".join(parts) + ". Remove pins (d in the Runs tab) to compare them all."
+
     # ------------------------------------------------------------------------------------- form
     @on(SpecEdited)
     def _on_spec_edited(self, message: SpecEdited) -> None:
         if self._debounce is not None:
             self._debounce.stop()
+            self._debounce = None
         spec = message.spec
+        if not self.running and self.current is not None and spec == self.current.spec:
+            self.last_error = ""  # edited back to what the screen shows: nothing to run
+            self.update_status()
+            return
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.start_run(spec))
         self.update_status("edited; re-running shortly")
 
@@ -538,6 +583,8 @@ class InitScopeApp(App[None]):
             r = self.current
             parts.append(f"{r.device} · {r.spec.depth} layers · {r.trials} trial{'s' if r.trials > 1 else ''}"
                          f" · {r.elapsed_s:.2f} s")
+            if r.notes:
+                parts.append(notes_summary(r.notes))
         if note:
             parts.append(note)
         elif self.last_error and not self.running:
@@ -589,7 +636,7 @@ class InitScopeApp(App[None]):
         if self.running or self._debounce is not None:
             self.action_cancel()
         else:
-            self.query_one("#tabs Tabs", Tabs).focus()
+            self.screen.set_focus(self.query_one("#tabs Tabs", Tabs))  # now: the next key read is for the app
 
     def action_cancel(self) -> None:
         if self.running:
@@ -738,7 +785,7 @@ class InitScopeApp(App[None]):
         try:
             specs = preset.specs(overrides)
         except SpecError as e:
-            self.notify(str(e), severity="error", markup=False)
+            self.notify(e.message("app"), severity="error", markup=False)
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)

@@ -11,6 +11,8 @@ API
 Sections:
   Preset       only for a preset's run: what it shows and what to look for (the words of its toast,
                which fades).
+  Run notes    only when the run has notes: what the engine did differently from what was asked
+               (e.g. fewer data rows than the batch), one per line (RunResult.notes).
   Init         the catalog formula, then the numbers for layer 1 filled in, e.g.
                "std = gain/sqrt(fan_in) = 1.4142/sqrt(512) = 0.0625", and sigma_w^2 = fan_in * Var[W]
                (plus other fans when widths vary, and the measured std(W) once a run exists).
@@ -327,6 +329,8 @@ def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) ->
     """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict).
     `guide` is the (heading, text) of the preset that made this run: it comes first."""
     sections = [Section("preset", *guide)] if guide else []
+    if result is not None and getattr(result, "notes", ()):
+        sections.append(Section("notes", "Run notes", "\n".join(result.notes)))
     sections += [
         Section("init", "Init", "\n".join(init_formula_lines(spec, result))),
         Section("activation", "Activation", "\n".join(activation_lines(spec))),
@@ -376,7 +380,8 @@ class ExplainPanel(VerticalScroll):
     }
     """
 
-    KEYS = ("preset", "init", "activation", "theory", "diagnostics", "compare")
+    KEYS = ("preset", "notes", "init", "activation", "theory", "diagnostics", "compare")
+    OPTIONAL = ("preset", "notes")  # shown only for the runs that have them
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -392,7 +397,7 @@ class ExplainPanel(VerticalScroll):
                          id=f"explain-{key}-body", classes="explain-body", markup=False)
 
     def on_mount(self) -> None:
-        self._show_preset(False)
+        self._show_optional(set())
         if self._spec is not None:
             self._apply()
 
@@ -408,14 +413,18 @@ class ExplainPanel(VerticalScroll):
     def text(self) -> str:
         return "\n\n".join(f"{s.title}\n{s.body}" for s in self.sections)
 
-    def _show_preset(self, shown: bool) -> None:
-        self.query_one("#explain-preset-title", Label).display = shown
-        self.query_one("#explain-preset-body", Static).display = shown
-        self.query_one("#explain-init-title", Label).set_class(not shown, "-first")
+    def _show_optional(self, keys: set[str]) -> None:
+        """Show the optional sections in `keys`, hide the others; the first title shown has no margin."""
+        for key in self.OPTIONAL:
+            self.query_one(f"#explain-{key}-title", Label).display = key in keys
+            self.query_one(f"#explain-{key}-body", Static).display = key in keys
+        first = next(k for k in self.KEYS if k in keys or k not in self.OPTIONAL)
+        for key in self.KEYS:
+            self.query_one(f"#explain-{key}-title", Label).set_class(key == first, "-first")
 
     def _apply(self) -> None:
         by_key = {s.key: s for s in self.sections}
-        self._show_preset("preset" in by_key)
+        self._show_optional(set(by_key))
         for key in self.KEYS:
             s = by_key.get(key)
             self.query_one(f"#explain-{key}-title", Label).update(s.title if s else "")
