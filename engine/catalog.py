@@ -55,14 +55,18 @@ class Param:
         if self.kind in ("float", "int"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SpecError(where, value, f"expected a number ({self.describe()})")
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond the float range
+                number = math.copysign(math.inf, value)
+            if not math.isfinite(number):
+                raise SpecError(where, number, "expected a finite number")
             if self.kind == "int":
-                if isinstance(value, float) and not value.is_integer():
+                if not number.is_integer():
                     raise SpecError(where, value, f"expected an integer ({self.describe()})")
                 value = int(value)
             else:
-                value = float(value)
-                if not math.isfinite(value):
-                    raise SpecError(where, value, "expected a finite number")
+                value = number
             if self.positive and value <= 0:
                 raise SpecError(where, value, "it must be greater than 0")
             if self.low is not None and value < self.low:

@@ -17,8 +17,25 @@ class SpecError(InitscopeError, ValueError):
         self.field = field
         self.value = value
         self.allowed = allowed
-        shown = value if isinstance(value, str) else repr(value)
-        super().__init__(f"{field}: {shown!r} is not valid; {allowed}.")
+        super().__init__(f"{field}: {_shown(value)!r} is not valid; {allowed}.")
+
+
+MAX_SHOWN = 80
+
+
+def _shown(value: object) -> str:
+    """The value as the message quotes it: its text, cut to MAX_SHOWN characters (a 5,000-digit number
+    is named by its start and its length, so the sentence stays one readable line)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = repr(value)
+        except ValueError:  # an int of more than 4,300 digits has no repr
+            text = f"{type(value).__name__} of {value.bit_length()} bits" if isinstance(value, int) else "?"
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN - 20]}... ({len(text)} characters)"
+    return text
 
 
 class RunError(InitscopeError, RuntimeError):

@@ -133,3 +133,18 @@ def test_importing_engine_and_parsing_does_not_import_torch():
     code = ("import sys; from initscope import engine; import initscope.engine.spec, initscope.engine.catalog, initscope.engine.report, initscope.engine.presets; "
             "engine.parse_spec(init='lsuv'); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("field, text", [
+    ("init", "normal(std=1{zeros})"),
+    ("bias", "const(value=-1{zeros})"),
+    ("act", "leaky_relu(a=1{zeros})"),
+    ("data", "gaussian(mean=1{zeros})"),
+    ("init", "lsuv(max_iter=1{zeros})"),
+])
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_numbers_beyond_float_range_are_one_spec_error_naming_the_parameter(field, text, digits):
+    with pytest.raises(SpecError) as err:
+        parse_spec(**{field: text.format(zeros="0" * digits)})
+    message = str(err.value)
+    assert message.startswith(f"{field} ") and "parameter" in message and "finite number" in message
