@@ -141,12 +141,12 @@ def _term_width() -> int:
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
-    from initscope.engine.theory import explain, predict
+    from initscope.engine.theory.safe import explain_or_reason, predict_or_reason
 
-    for label, spec in spec_from_args(ns):
+    for label, spec in spec_from_args(ns):  # a prediction that fails is explained as absent, with its reason
         if label != "run":
             print(f"== {label} ==")
-        print(explain(spec, predict(spec)).to_text())
+        print(explain_or_reason(spec, predict_or_reason(spec)).to_text())
     return EXIT_OK
 
 

@@ -41,9 +41,11 @@ def weight_variance(init: Call, act: Call, n_in: int, n_out: int) -> tuple[float
     name = init.name
     g = init.get("gain", 1.0)
     if name == "normal":
-        return float(init.get("std")) ** 2, "gaussian", None
+        std = float(init.get("std"))
+        return std * std, "gaussian", None  # x * x: inf past 1e154, where ** raises OverflowError
     if name == "uniform":
-        return float(init.get("bound")) ** 2 / 3, "uniform", None
+        bound = float(init.get("bound"))
+        return bound * bound / 3, "uniform", None
     if name in ("xavier_normal", "xavier_uniform"):
         return 2 * g * g / (n_in + n_out), "uniform" if name.endswith("uniform") else "gaussian", None
     if name in ("kaiming_normal", "kaiming_uniform"):
@@ -135,9 +137,11 @@ def bias_moments(bias: Call, n_in: int) -> tuple[float, float]:
     if name == "const":
         return float(bias.get("value")), 0.0
     if name == "normal":
-        return 0.0, float(bias.get("std")) ** 2
+        std = float(bias.get("std"))
+        return 0.0, std * std
     if name == "uniform":
-        return 0.0, float(bias.get("bound")) ** 2 / 3
+        bound = float(bias.get("bound"))
+        return 0.0, bound * bound / 3
     if name == "torch_default":
         return 0.0, 1.0 / (3 * n_in)
     return 0.0, 0.0  # none, zeros
@@ -204,8 +208,12 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
     for n_in, n_out in zip(spec.fan_in, spec.fan_out, strict=True):
         w = cache.get((n_in, n_out))
         if w is None:
-            vw, kind, why = weight_variance(spec.init, spec.act, n_in, n_out)
-            bm, bv = bias_moments(spec.bias, n_in)
+            try:
+                vw, kind, why = weight_variance(spec.init, spec.act, n_in, n_out)
+                bm, bv = bias_moments(spec.bias, n_in)
+            except (ArithmeticError, ValueError) as err:
+                vw, kind, bm, bv = math.nan, "?", math.nan, math.nan
+                why = f"the weight or bias variance leaves the float64 range ({_what(err)})"
             w = cache[(n_in, n_out)] = Weights(vw, kind, bm, bv)
             reason = reason or why
         kinds.append(w.kind)
@@ -227,6 +235,10 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
     return MeanField(**arrays, s0=s0, m0=m0, kinds=tuple(kinds), reason=reason, notes=tuple(notes))
 
 
+def _what(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+
+
 def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, cols: dict) -> str | None:
     """Fill cols block by block; return a reason if the recursion had to stop."""
     q, pre_mean, sw2, sb2, var_w = cols["q"], cols["pre_mean"], cols["sw2"], cols["sb2"], cols["var_w"]
@@ -237,7 +249,8 @@ def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, c
     for i, w in enumerate(weights):
         n_in = spec.arch[i]
         if w.kind == "lsuv":
-            target2 = float(spec.init.get("target")) ** 2
+            target = float(spec.init.get("target"))
+            target2 = target * target
             if not (s_prev > 0 and target2 > w.bias_var):
                 return (f"layer {i + 1}: LSUV cannot reach std {math.sqrt(target2):g} (input second moment "
                         f"{s_prev:.3g}, bias variance {w.bias_var:.3g})")
@@ -250,11 +263,15 @@ def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, c
         qi = sw2[i] * s_prev + w.bias_var
         if not math.isfinite(qi) or qi > 1e300:
             return f"layer {i + 1}: the predicted pre-activation variance overflows float64"
-        g = act.moments(w.bias_mean, qi)
+        try:
+            g = act.moments(w.bias_mean, qi)
+            corr_i = (sw2[i] * s_prev * c_prev + w.bias_var) / qi if qi > 0 else 1.0
+            e12, pair4_i = act.pair(w.bias_mean, qi, corr_i)
+        except (ArithmeticError, ValueError) as err:  # e.g. a bias of 1e300: its powers leave float64
+            return f"layer {i + 1}: the Gaussian expectations leave the float64 range ({_what(err)})"
         q[i], pre_mean[i] = qi, w.bias_mean
         m1[i], m2[i], m4[i], d2[i], dm1[i], dm2[i] = g
-        corr[i] = (sw2[i] * s_prev * c_prev + w.bias_var) / qi if qi > 0 else 1.0
-        e12, pair4[i] = act.pair(w.bias_mean, qi, corr[i])
+        corr[i], pair4[i] = corr_i, pair4_i
         c_prev = e12 / g.m2 if g.m2 > 0 else 1.0
         s_prev = g.m2
         if not math.isfinite(s_prev):

@@ -102,3 +102,15 @@ def test_console_script_module_exit_code():
     proc = subprocess.run([sys.executable, "-m", "initscope.tui", "run", "--trials", "0"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "initscope: trials: '0' is not valid; expected a whole number from 1 to 1000."
+
+
+@pytest.mark.parametrize("flags, reason", [
+    (["--init", "normal(std=1e308)"], "No prediction: layer 1: the predicted pre-activation variance overflows"),
+    (["--init", "trunc_normal(std=1, a=50, b=60)"], "No prediction: trunc_normal(a=50, b=60) is not symmetric"),
+    (["--init", "normal(std=1)", "--act", "elu(alpha=1e300)"], "the post-activation second moment is not finite"),
+    (["--act", "elu(alpha=1e300)"], "Block 1: pre std 0,"),
+])
+def test_explain_prints_why_a_valid_spec_has_no_prediction(capsys, flags, reason):
+    code, out, err = run_cli(capsys, "explain", "--arch", "8-8x2", *flags)
+    assert code == 0 and err == ""
+    assert reason in " ".join(out.split())
