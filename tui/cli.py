@@ -6,7 +6,8 @@
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
-allowed), 1 a failure while running. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
+allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
+save that fails on a read-only or full disk; the old file is kept). Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
 one for anything unexpected).
 """
 
@@ -98,6 +99,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from initscope.engine import report
 
     specs = spec_from_args(ns)
+    if ns.output is not None:  # a folder that is missing is bad input, known before the run starts
+        from initscope.tui.export import unwritable_reason
+
+        reason = unwritable_reason(ns.output)
+        if reason is not None:
+            raise SpecError("output", ns.output, reason)
     results = []
     for label, spec in specs:
         results.append((label, engine.run(spec, progress=_progress_printer())))

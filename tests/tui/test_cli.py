@@ -114,3 +114,35 @@ def test_explain_prints_why_a_valid_spec_has_no_prediction(capsys, flags, reason
     code, out, err = run_cli(capsys, "explain", "--arch", "8-8x2", *flags)
     assert code == 0 and err == ""
     assert reason in " ".join(out.split())
+
+
+TINY = ["run", "--arch", "4-4", "--batch", "8", "--format", "json"]
+
+
+@pytest.mark.parametrize("where, fragment", [("missing/out.json", "the folder"), ("", "it is a directory")])
+def test_output_that_cannot_be_a_file_is_bad_input(capsys, tmp_path, where, fragment):
+    target = tmp_path / where if where else tmp_path
+    code, out, err = run_cli(capsys, *TINY, "--output", str(target))
+    assert code == 2 and out == ""
+    assert err.startswith("initscope: output: ") and fragment in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("errno, words", [(28, "no space left on device"), (30, "read-only file system")])
+def test_a_save_that_fails_on_the_disk_is_one_line_and_keeps_the_old_file(capsys, tmp_path, monkeypatch,
+                                                                            errno, words):
+    from initscope.tui import export
+
+    target = tmp_path / "out.json"
+    target.write_text("precious")
+
+    def broken_fsync(fd):
+        raise OSError(errno, words.capitalize())
+
+    monkeypatch.setattr(export.os, "fsync", broken_fsync)
+    code, out, err = run_cli(capsys, *TINY, "--output", str(target))
+    assert code == 1 and out == ""
+    assert err == f"initscope: Could not save {target}: {words}.\n"
+    assert target.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
