@@ -188,23 +188,32 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser()[command].parse_args(args)
         return COMMANDS[command](ns)
     except (UsageError, SpecError) as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_USAGE
     except RunError as e:
-        print(f"initscope: run failed: {e}", file=sys.stderr)
+        _complain(f"run failed: {e}")
         return EXIT_FAILED
     except InitscopeError as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("initscope: interrupted", file=sys.stderr)
+        _complain("interrupted")
         return 130
     except Exception as e:  # a bug: say so in one line; INITSCOPE_DEBUG=1 shows the traceback
         if os.environ.get("INITSCOPE_DEBUG"):
             raise
-        print(f"initscope: unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 "
-              "for details", file=sys.stderr)
+        _complain(f"unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 for details")
         return EXIT_FAILED
+
+
+def one_line(text: str) -> str:
+    """text with every character that is not printable written as its escape (a newline as \\n, U+2028 as
+    \\u2028, NUL as \\x00): a message that quotes what the user typed stays one line on any terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _complain(message: str) -> None:
+    print(f"initscope: {one_line(message)}", file=sys.stderr)
 
 
 def entry() -> None:

@@ -146,3 +146,11 @@ def test_a_save_that_fails_on_the_disk_is_one_line_and_keeps_the_old_file(capsys
     assert err == f"initscope: Could not save {target}: {words}.\n"
     assert target.read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+@pytest.mark.parametrize("text", ["4-4\u20284", "4-4\n4", "4-4\x00", "relu\x85"])
+def test_a_complaint_quoting_odd_characters_stays_one_line(capsys, text):
+    # argparse echoes what it did not understand as is; a line separator in it made two lines
+    code, out, err = run_cli(capsys, "run", "--arch", "4-4", "stray" + text)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("initscope: unrecognized arguments")
+    assert repr(text[-2:])[1:-1] in err or repr(text[-1])[1:-1] in err
