@@ -28,7 +28,7 @@ def test_trunc_normal_far_in_the_tail_is_measured_and_its_mean_named():
     ({"bias": "normal(std=1e300)"}, "layer 1: the predicted pre-activation variance overflows float64"),
 ])
 def test_predictions_that_overflow_are_absent_with_a_reason(texts, why):
-    p = safe.predict_or_reason(parse_spec(arch="4-4x2", **texts))
+    p = safe.predict_or_reason(parse_spec(arch="4-4x2", dtype="float64", **texts))
     assert p.reason and p.reason.startswith(why)
     assert all(p.layer_json(2)[key] is None for key in ("pre_std", "post_mean", "post_std"))
 
@@ -36,9 +36,11 @@ def test_predictions_that_overflow_are_absent_with_a_reason(texts, why):
 def test_a_huge_slope_gives_a_tiny_kaiming_gain_not_an_overflow():
     # gain sqrt(2/(1 + a^2)) = sqrt(2)/hypot(1, a): 1.414e-300 for a = 1e300 (a^2 overflowed before)
     for act in ("elu(alpha=1e300)", "leaky_relu(a=1e300)", "general_relu(leak=1e300)"):
-        assert activation_gain(parse_spec(act=act).act) == pytest.approx(math.sqrt(2) * 1e-300, rel=1e-12)
+        assert activation_gain(parse_spec(act=act, dtype="float64").act) == pytest.approx(math.sqrt(2) * 1e-300,
+                                                                                          rel=1e-12)
     # kaiming weights then have variance 2e-600/fan_in, below the smallest double: the prediction is 0
-    assert safe.predict_or_reason(parse_spec(arch="4-4", act="elu(alpha=1e300)")).pre_std[0] == 0.0
+    spec = parse_spec(arch="4-4", act="elu(alpha=1e300)", dtype="float64")
+    assert safe.predict_or_reason(spec).pre_std[0] == 0.0
 
 
 def test_any_failure_of_the_theory_leaves_the_measurement(monkeypatch):

@@ -105,10 +105,12 @@ def test_console_script_module_exit_code():
 
 
 @pytest.mark.parametrize("flags, reason", [
-    (["--init", "normal(std=1e308)"], "No prediction: layer 1: the predicted pre-activation variance overflows"),
+    (["--init", "normal(std=1e308)", "--dtype", "float64"],
+     "No prediction: layer 1: the predicted pre-activation variance overflows"),
     (["--init", "trunc_normal(std=1, a=50, b=60)"], "No prediction: trunc_normal(a=50, b=60) is not symmetric"),
-    (["--init", "normal(std=1)", "--act", "elu(alpha=1e300)"], "the post-activation second moment is not finite"),
-    (["--act", "elu(alpha=1e300)"], "Block 1: pre std 0,"),
+    (["--init", "normal(std=1)", "--act", "elu(alpha=1e300)", "--dtype", "float64"],
+     "the post-activation second moment is not finite"),
+    (["--act", "elu(alpha=1e300)", "--dtype", "float64"], "Block 1: pre std 0,"),
 ])
 def test_explain_prints_why_a_valid_spec_has_no_prediction(capsys, flags, reason):
     code, out, err = run_cli(capsys, "explain", "--arch", "8-8x2", *flags)
@@ -154,3 +156,11 @@ def test_a_complaint_quoting_odd_characters_stays_one_line(capsys, text):
     code, out, err = run_cli(capsys, "run", "--arch", "4-4", "stray" + text)
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("initscope: unrecognized arguments")
     assert repr(text[-2:])[1:-1] in err or repr(text[-1])[1:-1] in err
+
+
+def test_explain_refuses_a_std_no_float32_can_hold(capsys):
+    # the run's dtype is float32 by default: a std of 1e308 is no float32 value (the largest is 3.4e38)
+    code, out, err = run_cli(capsys, "explain", "--init", "normal(std=1e308)")
+    assert code == 2 and out == ""
+    assert err == ("initscope: init normal: parameter std: '1e+308' is not valid; it must be at most 3.403e+38 "
+                   "in size, the largest float32 (the run's dtype).\n")

@@ -2,9 +2,9 @@
 
 Every field gets valid, random and adversarial text (huge numbers, unicode, empty, nested parentheses,
 quotes, NUL bytes, hostile files). The promise checked for each: no traceback and no "unexpected failure";
-exit 0, or 2 with exactly one line on stderr (and no warning printed beside it), or 1 only for a run that
-failed on a valid spec (RunError: a device this machine lacks, a value the dtype cannot hold), also one
-line. Runs stay tiny: a valid spec bigger than TINY is re-aimed at a small architecture by a last --arch
+exit 0, or 2 with exactly one line on stderr (and no warning printed beside it). Exit 1 (a valid spec
+whose run failed) would need a cause outside the input, such as a full disk or a lost GPU: none of these
+tiny runs on a working machine has one, so it is not accepted either. Runs stay tiny: a valid spec bigger than TINY is re-aimed at a small architecture by a last --arch
 (argparse keeps the last), so the fuzz tests the parsing, not the machine.
 """
 
@@ -239,14 +239,12 @@ def test_a_thousand_generated_invocations_exit_cleanly(files, tmp_path, capsys, 
         codes[code] += 1
         lines = err.splitlines()
         bad = None
-        if code not in (0, 1, 2):
+        if code not in (0, 2):
             bad = f"exit {code}"
         elif "Traceback" in err or "unexpected failure" in err:
             bad = "a traceback or an unexpected failure"
         elif code == 2 and (len(lines) != 1 or not err.startswith("initscope: ") or caught):
             bad = f"exit 2 with {len(lines)} lines and {len(caught)} warnings"
-        elif code == 1 and (len(lines) != 1 or not err.startswith("initscope: run failed: ")):
-            bad = "exit 1 that is not one 'run failed' line"
         elif code == 0 and argv[0] in ("explain", "list") and not out:
             bad = "exit 0 without output"
         if bad:
