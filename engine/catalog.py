@@ -60,7 +60,7 @@ class Param:
             except OverflowError:  # an int beyond the float range
                 number = math.copysign(math.inf, value)
             if not math.isfinite(number):
-                raise SpecError(where, number, "expected a finite number")
+                raise SpecError(where, number, "expected a finite number, at most 1.8e308 in size")
             if self.kind == "int":
                 if not number.is_integer():
                     raise SpecError(where, value, f"expected an integer ({self.describe()})")
