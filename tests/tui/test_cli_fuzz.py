@@ -1,11 +1,12 @@
-"""Fuzz the `initscope` command in-process: 1,200 generated invocations of run, explain and list.
+"""Fuzz the `initscope` command in-process: 1,200 generated invocations of run, explain, list and the app.
 
 Every field gets valid, random and adversarial text (huge numbers, unicode, empty, nested parentheses,
 quotes, NUL bytes, hostile files). The promise checked for each: no traceback and no "unexpected failure";
 exit 0, or 2 with exactly one line on stderr (and no warning printed beside it). Exit 1 (a valid spec
 whose run failed) would need a cause outside the input, such as a full disk or a lost GPU: none of these
 tiny runs on a working machine has one, so it is not accepted either. Runs stay tiny: a valid spec bigger than TINY is re-aimed at a small architecture by a last --arch
-(argparse keeps the last), so the fuzz tests the parsing, not the machine.
+(argparse keeps the last), so the fuzz tests the parsing, not the machine; flags for the app that are
+valid would open it, so they are explained instead (the app's refusals are checked as they are).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def _pick(rng, valid, bad, p_valid=0.6):
 
 def invocation(rng: random.Random, files, tmp) -> list[str]:
     """One argv for main(): a command and a random subset of flags with generated values."""
-    command = rng.choices(["run", "explain", "list"], weights=[50, 48, 2])[0]
+    command = rng.choices(["run", "explain", "list", "app"], weights=[47, 45, 2, 6])[0]
     args = [command]
     if rng.random() < 0.45:  # a valid spec, with now and then one adversarial field
         valid = {
@@ -213,6 +214,8 @@ def keep_tiny(argv: list[str]) -> list[str]:
         specs = [spec for _, spec in spec_from_args(ns)]
     except BaseException:  # noqa: BLE001 - main() must handle it: that is what is under test
         return argv
+    if command == "app":  # valid flags would open the app: explain them instead
+        return keep_tiny(["explain"] + argv[1:])
     if command == "explain":
         return argv + ["--arch", "8-8x4"] if any(s.depth > 200 for s in specs) else argv
     cost = max(sum(a * b for a, b in zip(s.arch[:-1], s.arch[1:], strict=True)) * s.batch * s.trials
@@ -230,7 +233,7 @@ def test_a_thousand_generated_invocations_exit_cleanly(files, tmp_path, capsys, 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                code = main(list(argv))
+                code = main(argv[1:] if argv[0] == "app" else list(argv))  # the app has no command word
             except SystemExit as e:  # only argparse's --help would; none is generated
                 code = f"SystemExit({e.code})"
             except BaseException as e:  # noqa: BLE001
