@@ -20,7 +20,7 @@ class SpecError(InitscopeError, ValueError):
         super().__init__(f"{field}: {_shown(value)!r} is not valid; {allowed}.")
 
 
-MAX_SHOWN = 80
+MAX_SHOWN = 120
 
 
 def _shown(value: object) -> str:
