@@ -31,9 +31,26 @@ class SpecError(InitscopeError, ValueError):
 
     def message(self, where: str = "cli") -> str:
         """The sentence for `where` ("cli" or "app"): only the suggested fix's wording differs."""
-        shown = self.value if isinstance(self.value, str) else repr(self.value)
         fix = "" if self.fix is None else "; " + FIX_WORDING[where].format(field=self.fix[0], value=self.fix[1])
-        return f"{self.field}: {shown!r} is not valid; {self.allowed}{fix}."
+        return f"{self.field}: {_shown(self.value)!r} is not valid; {self.allowed}{fix}."
+
+
+MAX_SHOWN = 120
+
+
+def _shown(value: object) -> str:
+    """The value as the message quotes it: its text, cut to MAX_SHOWN characters (a 5,000-digit number
+    is named by its start and its length, so the sentence stays one readable line)."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = repr(value)
+        except ValueError:  # an int of more than 4,300 digits has no repr
+            text = f"{type(value).__name__} of {value.bit_length()} bits" if isinstance(value, int) else "?"
+    if len(text) > MAX_SHOWN:
+        text = f"{text[:MAX_SHOWN - 20]}... ({len(text)} characters)"
+    return text
 
 
 class RunError(InitscopeError, RuntimeError):

@@ -6,7 +6,8 @@
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
-allowed), 1 a failure while running. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
+allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
+save that fails on a read-only or full disk; the old file is kept). Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
 one for anything unexpected).
 """
 
@@ -98,6 +99,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from initscope.engine import report
 
     specs = spec_from_args(ns)
+    if ns.output is not None:  # a folder that is missing is bad input, known before the run starts
+        from initscope.tui.export import unwritable_reason
+
+        reason = unwritable_reason(ns.output)
+        if reason is not None:
+            raise SpecError("output", ns.output, reason)
     results = []
     for label, spec in specs:
         results.append((label, engine.run(spec, progress=_progress_printer())))
@@ -141,12 +148,12 @@ def _term_width() -> int:
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
-    from initscope.engine.theory import explain, predict
+    from initscope.engine.theory.safe import explain_or_reason, predict_or_reason
 
-    for label, spec in spec_from_args(ns):
+    for label, spec in spec_from_args(ns):  # a prediction that fails is explained as absent, with its reason
         if label != "run":
             print(f"== {label} ==")
-        print(explain(spec, predict(spec)).to_text())
+        print(explain_or_reason(spec, predict_or_reason(spec)).to_text())
     return EXIT_OK
 
 
@@ -181,23 +188,32 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser()[command].parse_args(args)
         return COMMANDS[command](ns)
     except (UsageError, SpecError) as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_USAGE
     except RunError as e:
-        print(f"initscope: run failed: {e}", file=sys.stderr)
+        _complain(f"run failed: {e}")
         return EXIT_FAILED
     except InitscopeError as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("initscope: interrupted", file=sys.stderr)
+        _complain("interrupted")
         return 130
     except Exception as e:  # a bug: say so in one line; INITSCOPE_DEBUG=1 shows the traceback
         if os.environ.get("INITSCOPE_DEBUG"):
             raise
-        print(f"initscope: unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 "
-              "for details", file=sys.stderr)
+        _complain(f"unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 for details")
         return EXIT_FAILED
+
+
+def one_line(text: str) -> str:
+    """text with every character that is not printable written as its escape (a newline as \\n, U+2028 as
+    \\u2028, NUL as \\x00): a message that quotes what the user typed stays one line on any terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _complain(message: str) -> None:
+    print(f"initscope: {one_line(message)}", file=sys.stderr)
 
 
 def entry() -> None:
