@@ -27,7 +27,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelChe
     from .theory import predict
 
     result = _run(spec, progress=progress, cancelled=cancelled)
-    result.theory = predict(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment)
+    result.theory = predict(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment,
+                            data_kernel=result.data_kernel)
     return result
 
 
