@@ -29,7 +29,8 @@ from functools import lru_cache
 import numpy as np
 
 MAX_REL = 0.4  # beyond +-40% the std is visibly skewed (lognormal): a symmetric band covers 80-90%, not 68%
-_QUAD_N = 24  # Gauss-Hermite nodes per axis for the two-input expectations
+_QUAD_N = 64  # Gauss-Hermite nodes for the Hermite coefficients of phi, phi^2, phi^3
+_HERMITE_K = 32  # terms of the Mehler series for two-input covariances
 _SLOPE_STEP = 0.02  # smallest correlation step for the slope of the correlation map
 
 
@@ -109,41 +110,93 @@ def iid_kernel(m0: float, s0: float, m4: float, n0: int, batch: int) -> InputKer
 
 
 @lru_cache(maxsize=1)
-def _grid() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _hermite() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes x and weights w (standard normal) and the normalised Hermite polynomials
+    H[k] = He_k(x)/sqrt(k!), k = 0.._HERMITE_K, at the nodes."""
     x, w = np.polynomial.hermite_e.hermegauss(_QUAD_N)
-    z1, z2 = np.meshgrid(x, x, indexing="ij")
-    return z1.ravel(), z2.ravel(), np.outer(w, w).ravel() / (2 * math.pi)
+    he = np.empty((_HERMITE_K + 1, x.size))
+    he[0], he[1] = 1.0, x
+    for k in range(1, _HERMITE_K):
+        he[k + 1] = x * he[k] - k * he[k - 1]
+    norm = np.sqrt([float(math.factorial(k)) for k in range(_HERMITE_K + 1)])
+    return x, w / math.sqrt(2 * math.pi), he / norm[:, None]
 
 
-def _pair_covariances(act, mu: float, q: float, cs: list[float]) -> np.ndarray:
-    """For each correlation c in cs, over (u, v) ~ N(mu, q) with correlation c:
-    [E phi(u) phi(v), Cov(phi(u)^2, phi(v)^2), Cov(phi(u)^2, phi(v)), Cov(phi(u), phi(v)), E phi(u)^3 phi(v),
-    E phi^4]; c = 1 gives the
-    one-input (co)variances. Gauss-Hermite on a 24 x 24 grid; exact kernels for relu-like phi where known."""
-    z1, z2, w = _grid()
-    s = math.sqrt(q)
-    u = mu + s * z1
-    vs = [mu + s * (c * z1 + math.sqrt(max(0.0, 1.0 - c * c)) * z2) for c in cs]
+def _arccos(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For unit-variance u, v with correlation c: E relu(u) relu(v), E relu(u)^2 relu(v)^2 (arc-cosine
+    kernels), E relu(u)^2 relu(v) = (1 + c)^2/(2 sqrt(2 pi)) and
+    E relu(u)^3 relu(v) = (s^3 + 3 c^2 s/2)/pi + 3c/4 + 3 c asin(c)/(2 pi), s = sqrt(1 - c^2) (docs/band.md)."""
+    c = np.clip(c, -1.0, 1.0)
+    t = np.arccos(c)
+    s = np.sqrt(1.0 - c * c)
+    e11 = (s + (np.pi - t) * c) / (2 * np.pi)
+    e22 = (3 * s * c + (np.pi - t) * (1 + 2 * c * c)) / (2 * np.pi)
+    e21 = (1 + c) ** 2 / (2 * math.sqrt(2 * math.pi))
+    e31 = (s**3 + 1.5 * c * c * s) / np.pi + 0.75 * c + 1.5 * c * np.arcsin(c) / np.pi
+    return e11, e22, e21, e31
+
+
+def _pair_table(act, mu: np.ndarray, q: np.ndarray, c: np.ndarray, m1: np.ndarray, m2: np.ndarray,
+                m4: np.ndarray) -> np.ndarray:
+    """For block l's pre (u, v) ~ N(mu_l, q_l) with correlation c[l, k]: [L, K, 4] of
+    e12 = E phi(u) phi(v),  Cov(phi(u)^2, phi(v)^2),  Cov(phit(u)^2, phit(v)^2) with phit = phi - E phi,
+    y2 = E (phi(u) phi(v) - (chat/2)(phi(u)^2 + phi(v)^2))^2 with chat = e12/E phi^2.
+    Exact for relu-like phi with mu = 0 (m1, m2, m4: its moments); else the Mehler series
+    Cov(f(u), g(v)) = sum_k a_k b_k c^k over the Hermite coefficients of f and g (1-d Gauss-Hermite, all blocks
+    at once), summed from c = 1 down (its value there is the one-input covariance) where c > 1/2."""
+    c = np.clip(c, -1.0, 1.0)
+    if act.slope is not None and np.all(mu == 0.0):
+        a, qq = act.slope, q[:, None]
+        k11, k22, k21, k31 = _arccos(c)
+        n11, n22, n21, n31 = _arccos(-c)
+        e12 = qq * ((1 + a * a) * k11 - 2 * a * n11)  # phi(u) = relu(u) - a relu(-u): pairs (u, -v) have -c
+        e22 = qq**2 * ((1 + a**4) * k22 + 2 * a * a * n22)
+        e21 = qq**1.5 * ((1 - a**3) * k21 + (a * a - a) * n21)
+        e31 = qq**2 * ((1 + a**4) * k31 - (a + a**3) * n31)
+        mm1, mm2, mm4 = m1[:, None], m2[:, None], m4[:, None]
+        var = mm2 - mm1 * mm1
+        centred = e22 - 4 * mm1 * e21 + 2 * mm1**2 * mm2 + 4 * mm1**2 * e12 - 3 * mm1**4
+        chat = e12 / mm2
+        y2 = e22 - 2 * chat * e31 + 0.5 * chat * chat * (mm4 + e22)
+        return np.stack([e12, e22 - mm2 * mm2, centred - var * var, y2], axis=-1)
+    x, w, he = _hermite()
     with np.errstate(over="ignore", invalid="ignore"):
-        return _covariances(act, mu, q, cs, u, [*vs], w)
+        f, _ = act(mu[:, None] + np.sqrt(q)[:, None] * x)  # [L, N]
+        g1 = f @ w
+        fs = np.stack((f, f * f, f**3, (f - g1[:, None]) ** 2), axis=1)  # phi, phi^2, phi^3, phit^2: [L, 4, N]
+        coef = (fs * w) @ he.T  # [L, 4, K + 1]: E f He_k/sqrt(k!)
+        mom = fs @ w  # the grid's own means
+        m4 = (f**4) @ w
+        # the one-input covariances (c = 1) on the same nodes: phi phi, phi^2 phi^2, phit^2 phit^2, phi^3 phi
+        one = np.stack((mom[:, 1] - g1 * g1, m4 - mom[:, 1] ** 2, (fs[:, 3] ** 2) @ w - mom[:, 3] ** 2,
+                        m4 - mom[:, 2] * g1), axis=1)  # [L, 4]
+        prod = coef[:, [0, 1, 3, 2], 1:] * coef[:, [0, 1, 3, 0], 1:]  # a_k b_k of (phi phi), (phi^2 phi^2),
+        k = np.arange(1, _HERMITE_K + 1)  # (phit^2 phit^2), (phi^3 phi), k >= 1
+        ck = c[:, :, None, None] ** k  # [L, M, 1, K]
+        direct = (prod[:, None] * ck).sum(axis=-1)  # Mehler: Cov(f(u), g(v)) = sum_k a_k b_k c^k
+        anchored = one[:, None] - (prod[:, None] * (1.0 - ck)).sum(axis=-1)  # the same, tail taken from c = 1
+        cov = np.where((c > 0.5)[:, :, None], anchored, direct)  # [L, M, 4]
+        m2, m4 = mom[:, 1][:, None], m4[:, None]
+        e12 = g1[:, None] ** 2 + cov[..., 0]
+        e22 = m2 * m2 + cov[..., 1]
+        e31 = (mom[:, 2] * g1)[:, None] + cov[..., 3]
+        chat = e12 / m2
+        y2 = e22 - 2 * chat * e31 + 0.5 * chat * chat * (m4 + e22)
+    return np.stack([e12, cov[..., 1], cov[..., 2], y2], axis=-1)
 
 
-def _covariances(act, mu, q, cs, u, vs, w) -> np.ndarray:
-    f, _ = act(np.concatenate([u, *vs]))
-    fu = f[: u.size]
-    m1, m2 = float(w @ fu), float(w @ (fu * fu))
-    out = np.empty((len(cs), 6))
-    for j, c in enumerate(cs):
-        fv = f[u.size * (j + 1): u.size * (j + 2)]
-        e12, e22, e21 = float(w @ (fu * fv)), float(w @ (fu * fu * fv * fv)), float(w @ (fu * fu * fv))
-        e31, m4 = float(w @ (fu * fu * fu * fv)), float(w @ fu**4)
-        if act.slope is not None and mu == 0.0:
-            e12, e22 = act.pair(mu, q, c)  # exact arc-cosine kernels (the grid is off by ~1e-2 at a kink)
-            m1, m2, m4 = act.moments(mu, q)[:3]
-            if c == 1.0:  # one input: phi^3 = relu(h)^3 - a^3 relu(-h)^3, E relu(h)^3 = 2 q^1.5/sqrt(2 pi)
-                e21, e31 = (1.0 - act.slope**3) * 2.0 * q**1.5 / math.sqrt(2 * math.pi), m4
-        out[j] = (e12, e22 - m2 * m2, e21 - m2 * m1, e12 - m1 * m1, e31, m4)
-    return out
+def _centred_fourth(act, mu: np.ndarray, q: np.ndarray, m1: np.ndarray, m2: np.ndarray, m4: np.ndarray
+                    ) -> np.ndarray:
+    """E (phi(h) - m1)^4 = m4 - 4 m1 m3 + 6 m1^2 m2 - 3 m1^4 for h ~ N(mu_l, q_l); m3 = E phi^3 is
+    (1 - a^3) 2 q^1.5/sqrt(2 pi) for relu-like phi with mu = 0, else Gauss-Hermite."""
+    if act.slope is not None and np.all(mu == 0.0):
+        m3 = (1.0 - act.slope**3) * 2.0 * q**1.5 / math.sqrt(2 * math.pi)
+    else:
+        x, w, _ = _hermite()
+        with np.errstate(over="ignore", invalid="ignore"):
+            f, _ = act(mu[:, None] + np.sqrt(q)[:, None] * x)
+            m3 = (f**3) @ w
+    return m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
 
 
 @dataclass
@@ -165,6 +218,32 @@ def _length_noise_change(kind: str, f: float, tau: float, feature_var: float, n_
     return 0.0
 
 
+def _valid_prefix(mf, kernel: InputKernel) -> tuple[int, str | None]:
+    """How many leading blocks the band can cover, and why it stops there (None: all of them)."""
+    for i, (q, m1, m2) in enumerate(zip(mf.q.tolist(), mf.m1.tolist(), mf.m2.tolist(), strict=True)):
+        if not (math.isfinite(q) and math.isfinite(m2)):
+            return i, None  # the mean field stopped: its own reason says why
+        if not q > 0:
+            return i, f"layer {i + 1}: the pre-activations are constant (no weight or bias noise)"
+        if not (m2 > 0 and m2 - m1 * m1 > 1e-12 * m2):
+            return i, f"layer {i + 1}: the predicted post-activation is constant (std 0)"
+    return len(mf.q), None
+
+
+def _spreads(tab: np.ndarray, f: np.ndarray, m2: np.ndarray, fan_out, nu0: float, step: float) -> np.ndarray:
+    """spread_l = f_l sqrt(nu_{l-1}): the spread over pairs of inputs of block l's pre correlation, from the
+    recursion for nu, the variance over pairs of the post's normalised correlation (docs/band.md, "kernel"):
+    nu_l = (dchat/dc)^2 spread_l^2 + y2/(n_l m2^2). tab: the pair table at c -/+ step."""
+    spread = np.empty(len(f))
+    nu = nu0
+    for i in range(len(f)):
+        spread[i] = f[i] * math.sqrt(max(0.0, nu))
+        lo, hi = tab[i, 0], tab[i, 1]
+        slope = (hi[0] - lo[0]) / (2 * step * m2[i])
+        nu = slope * slope * spread[i] ** 2 + max(0.0, 0.5 * (lo[3] + hi[3])) / (fan_out[i] * m2[i] ** 2)
+    return spread
+
+
 def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2.0,
          lsuv_tol: float | None = None) -> Band:
     """The band of every block (docs/band.md). mf: meanfield.MeanField; act: gaussian.Activation;
@@ -173,67 +252,10 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
     L = len(fan_out)
     rel_pre = np.full(L, math.nan)
     rel_post = np.full(L, math.nan)
-    reasons: list[str] = []
-    inv_b = 1.0 / max(1, kernel.batch)
-    Q, MU, CORR, SW2 = (a.tolist() for a in (mf.q, mf.pre_mean, mf.corr, mf.sw2))
-    M1, M2, DM1, DM2 = (a.tolist() for a in (mf.m1, mf.m2, mf.dm1, mf.dm2))
-    s = mf.s0
-    chat, nu, dd, fv, v_s = kernel.corr, kernel.corr_var, kernel.norm_var, kernel.feature_var, kernel.seed_var
-    for i in range(L):
-        q, mu, m1, m2, n, kind = Q[i], MU[i], M1[i], M2[i], fan_out[i], mf.kinds[i]
-        if not (math.isfinite(q) and math.isfinite(m2) and math.isfinite(s)):
-            break
-        if not q > 0:
-            reasons.append(f"layer {i + 1}: the pre-activations are constant (no weight or bias noise)")
-            break
-        f = min(1.0, SW2[i] * s / q)
-        tau = kernel.tau if i == 0 else (1.0 + dd * (1.0 - inv_b)) * inv_b + (1.0 - inv_b) * (chat * chat + nu)
-        p = chat + (1.0 - chat) * inv_b  # |batch mean of x|^2 / (n s)
-        lsuv = kind == "lsuv"
-        inherited = 0.0 if lsuv else f * f * v_s
-        d_w = _length_noise_change(kind, f, tau, fv, fan_in[i], n)
-        d_b = (bias_kurtosis - 2.0) * (1.0 - f) ** 2
-        length = 2 * f * f * tau + 4 * f * (1.0 - f) * p + 2 * (1.0 - f) ** 2
-        if lsuv:
-            rel_pre[i] = (lsuv_tol or 0.0) / math.sqrt(q)
-        else:
-            rel_pre[i] = 0.5 * math.sqrt(max(0.0, (1.0 + inherited) * (1.0 + max(0.0, length + d_w + d_b) / n) - 1.0))
-        # post: one unit's column over the batch is Gaussian given the previous layer
-        c = CORR[i]
-        spread = f * math.sqrt(max(0.0, nu))  # spread of the pre correlations over pairs
-        step = max(spread, _SLOPE_STEP)
-        lo, hi = max(-1.0, c - step), min(1.0, c + step)
-        one, pl, ph = _pair_covariances(act, mu, q, [1.0, lo, hi])
-        if not (np.isfinite(one).all() and np.isfinite(pl).all() and np.isfinite(ph).all()):
-            reasons.append(f"layer {i + 1}: the fourth moments of the post-activations overflow float64")
-            break
-        w_lo = w_hi = 0.5
-        if spread < _SLOPE_STEP:  # the pairs sit at c: interpolate there
-            w_hi = (c - lo) / (hi - lo) if hi > lo else 0.5
-            w_lo = 1.0 - w_hi
-        pair = w_lo * pl + w_hi * ph
-        sig = inv_b * one[1:] + (1.0 - inv_b) * pair[1:]  # [phi^2 phi^2, phi^2 phi, phi phi]
-        var = m2 - m1 * m1
-        if not (m2 > 0 and var > 1e-12 * m2):
-            reasons.append(f"layer {i + 1}: the predicted post-activation is constant (std 0)")
-            break
-        eta = q * DM2[i] / m2
-        zeta = q * (DM2[i] - 2 * m1 * DM1[i]) / var
-        extra = (d_w + d_b) / n if not lsuv else -length / n  # LSUV fixes the pooled length
-        s_fresh = sig[0] / (n * m2 * m2) + eta * eta * extra
-        g_fresh = (sig[0] - 4 * m1 * sig[1] + 4 * m1 * m1 * sig[2]) / (n * var * var) + zeta * zeta * extra
-        rel_post[i] = 0.5 * math.sqrt(max(0.0, (1.0 + zeta * zeta * inherited) * (1.0 + max(0.0, g_fresh)) - 1.0))
-        v_s = (1.0 + eta * eta * inherited) * (1.0 + max(0.0, s_fresh)) - 1.0
-        # the post's kernel, for the next block
-        e12 = w_lo * pl[0] + w_hi * ph[0]
-        slope = (ph[0] - pl[0]) / (hi - lo) / m2 if hi > lo else 0.0
-        chat = e12 / m2
-        # fresh spread of rho over n units: Var(phi_u phi_v - (chat/2)(phi_u^2 + phi_v^2))/(n m2^2), delta method
-        y2 = (pair[1] + m2 * m2) - 2 * chat * pair[4] + 0.5 * chat * chat * (pair[5] + pair[1] + m2 * m2)
-        nu = slope * slope * spread * spread + max(0.0, y2 - (e12 - chat * m2) ** 2) / (n * m2 * m2)
-        dd = eta * eta * f * f * dd + max(0.0, one[1] - pair[1]) / (n * m2 * m2)
-        fv = max(0.0, sig[0]) / (m2 * m2)
-        s = m2
+    n_ok, why = _valid_prefix(mf, kernel)
+    reasons = [why] if why else []
+    if n_ok:
+        _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons)
     for name, rel in (("pre", rel_pre), ("post", rel_post)):
         wide = np.flatnonzero(rel > MAX_REL)
         if wide.size:
@@ -241,3 +263,62 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
                            "(the widths are too small for the depth), beyond a one-sigma band")
             rel[wide] = math.nan
     return Band(rel_pre, rel_post, "; ".join(reasons) or None)
+
+
+def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons) -> None:
+    k = slice(0, n_ok)
+    q, mu, c, m1, m2, m4 = mf.q[k], mf.pre_mean[k], mf.corr[k], mf.m1[k], mf.m2[k], mf.m4[k]
+    s_prev = np.concatenate(([mf.s0], m2[:-1]))
+    f = np.minimum(1.0, mf.sw2[k] * s_prev / q)
+    # pass 1: every block's pair table at c -/+ step, for the slope of the correlation map and the spreads
+    step = _SLOPE_STEP
+    near = _pair_table(act, mu, q, np.stack((c - step, c + step), axis=1), m1, m2, m4)
+    spread = _spreads(near, f, m2, fan_out, kernel.corr_var, step)
+    # pass 2: where the pairs spread wider than the step, average the table at c -/+ spread
+    wide = np.flatnonzero(spread > step)
+    pair = 0.5 * (near[:, 0] + near[:, 1])
+    if wide.size:
+        cw = np.stack((c[wide] - spread[wide], c[wide] + spread[wide]), axis=1)
+        far = _pair_table(act, mu[wide], q[wide], cw, m1[wide], m2[wide], m4[wide])
+        pair[wide] = 0.5 * (far[:, 0] + far[:, 1])
+    c4 = _centred_fourth(act, mu, q, m1, m2, m4)
+    ok = np.isfinite(pair).all(axis=1) & np.isfinite(c4)
+    if not ok.all():
+        n_ok = int(np.flatnonzero(~ok)[0])
+        reasons.append(f"layer {n_ok + 1}: the fourth moments of the post-activations overflow float64")
+    inv_b = 1.0 / max(1, kernel.batch)
+    chat, nu, dd, fv, v_s = kernel.corr, kernel.corr_var, kernel.norm_var, kernel.feature_var, kernel.seed_var
+    Q, M1, M2, M4, C4, DM1, DM2, F = (a.tolist() for a in (q, m1, m2, m4, c4, mf.dm1[k], mf.dm2[k], f))
+    PAIR, SPREAD = pair.tolist(), spread.tolist()
+    for i in range(n_ok):
+        qi, m1i, m2i, fi, n, kind = Q[i], M1[i], M2[i], F[i], fan_out[i], mf.kinds[i]
+        tau = kernel.tau if i == 0 else (1.0 + dd * (1.0 - inv_b)) * inv_b + (1.0 - inv_b) * (chat * chat + nu)
+        p = chat + (1.0 - chat) * inv_b  # |batch mean of x|^2 / (n s)
+        lsuv = kind == "lsuv"
+        inherited = 0.0 if lsuv else fi * fi * v_s
+        d_w = _length_noise_change(kind, fi, tau, fv, fan_in[i], n)
+        d_b = (bias_kurtosis - 2.0) * (1.0 - fi) ** 2
+        length = 2 * fi * fi * tau + 4 * fi * (1.0 - fi) * p + 2 * (1.0 - fi) ** 2
+        if lsuv:
+            rel_pre[i] = (lsuv_tol or 0.0) / math.sqrt(qi)
+        else:
+            rel_pre[i] = 0.5 * math.sqrt(max(0.0, (1.0 + inherited) * (1.0 + max(0.0, length + d_w + d_b) / n) - 1.0))
+        # post: one unit's column over the batch is Gaussian given the previous layer; per unit, the batch
+        # average of phi^2 (second moment) and of (phi - m1)^2 (variance) fluctuate by
+        # (1/B) Var(one input) + (1 - 1/B) Cov(two inputs)
+        e12, cov22, covc, _ = PAIR[i]
+        var = m2i - m1i * m1i
+        sig_s = inv_b * (M4[i] - m2i * m2i) + (1.0 - inv_b) * cov22
+        sig_v = inv_b * (C4[i] - var * var) + (1.0 - inv_b) * covc
+        eta = qi * DM2[i] / m2i
+        zeta = qi * (DM2[i] - 2 * m1i * DM1[i]) / var
+        extra = (d_w + d_b) / n if not lsuv else -length / n  # LSUV fixes the pooled length
+        s_fresh = sig_s / (n * m2i * m2i) + eta * eta * extra
+        v_fresh = sig_v / (n * var * var) + zeta * zeta * extra
+        rel_post[i] = 0.5 * math.sqrt(max(0.0, (1.0 + zeta * zeta * inherited) * (1.0 + max(0.0, v_fresh)) - 1.0))
+        v_s = (1.0 + eta * eta * inherited) * (1.0 + max(0.0, s_fresh)) - 1.0
+        # the post's kernel, for the next block
+        chat = e12 / m2i
+        nu = (SPREAD[i + 1] / F[i + 1]) ** 2 if i + 1 < n_ok and F[i + 1] > 0 else nu
+        dd = eta * eta * fi * fi * dd + max(0.0, M4[i] - m2i * m2i - cov22) / (n * m2i * m2i)
+        fv = max(0.0, sig_s) / (m2i * m2i)
