@@ -1,23 +1,21 @@
-"""The finite-width band: how far one network's pooled std may sit from the infinite-width curve.
+"""The finite-width band: one standard deviation, over seeds, of a single network's pooled std.
 
-docs/band.md derives every formula here; in short, layer by layer (n = fan_out, B = batch, f = the share
+docs/band.md derives every formula here; in short, block by block (n = fan_out, B = batch, f = the share
 of q_l that comes through the weights, sigma_w^2 s_{l-1}/q_l):
 
     pre   v_pre = (1 + f^2 v_S(l-1)) (1 + [2 f^2 tau + 4 f (1 - f) p + k_b (1 - f)^2 + D_w] / n) - 1
-    post  v_S   = (1 + eta^2 f^2 v_S(l-1)) (1 + Sigma[phi^2, phi^2] / (n m2^2) + eta^2 D/n) - 1
-          v_V   = (1 + zeta^2 f^2 v_S(l-1)) (1 + Sigma[g, g] / (n Var[phi]^2) + zeta^2 D/n) - 1,  g = phi^2 - 2 m1 phi
+    post  v_S   = (1 + eta^2 f^2 v_S(l-1)) (1 + Sigma[phi^2] / (n m2^2) + eta^2 D/n) - 1
+          v_V   = (1 + zeta^2 f^2 v_S(l-1)) (1 + Sigma[(phi - m1)^2] / (n Var[phi]^2) + zeta^2 D/n) - 1
 
 v_* is the relative variance (over seeds) of a pooled second moment or variance; the band is
-std * (1 -/+ sqrt(v)/2), one standard deviation of the std by the delta method.
-tau = tr(A^2)/tr(A)^2 of the previous post's batch second-moment matrix A (1/B + c^2 + the spread of the
-empirical correlations for i.i.d. rows), Sigma = (1/B) Cov(one input) + (1 - 1/B) Cov(two inputs) of one
-unit averaged over the batch, taken at the pre-activation correlation c -/+ its spread across pairs, and
-D/n the length noise that weights or biases that are not Gaussian add or remove (uniform, orthogonal).
-The batch's own kernel (its mean correlation, the spread of its pair correlations and of its row norms)
+std * (1 -/+ sqrt(v)/2) by the delta method. tau = tr(A^2)/tr(A)^2 of the previous post's batch
+second-moment matrix A; Sigma[g] = (1/B) Var g(u) + (1 - 1/B) Cov(g(u), g(v)) for one unit, taken at
+the pre correlation c -/+ its spread over pairs; D/n the length noise that weights or biases that are not
+Gaussian add or remove. The batch's kernel (mean pair correlation, its spread, the spread of row norms)
 is propagated too, so that real data (digits, files) and correlated inputs get their own band.
 
 No band (NaN, with a reason) where the delta method is out of its depth: a relative spread above
-MAX_REL, a post-activation that is constant, or where the infinite-width recursion itself stops.
+MAX_REL, constant pre- or post-activations, overflow, or where the mean-field recursion stops.
 """
 
 from __future__ import annotations
@@ -255,7 +253,8 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
     n_ok, why = _valid_prefix(mf, kernel)
     reasons = [why] if why else []
     if n_ok:
-        _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below, as a reason
+            _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons)
     for name, rel in (("pre", rel_pre), ("post", rel_post)):
         wide = np.flatnonzero(rel > MAX_REL)
         if wide.size:
