@@ -134,8 +134,27 @@ def _arccos(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     return e11, e22, e21, e31
 
 
+def _series(act, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """What the Mehler series needs of every block, phi evaluated once at the Gauss-Hermite nodes of
+    N(mu_l, q_l): (E phi, E phi^k for phi, phi^2, phi^3, phit^2, E phi^4, the one-input covariances,
+    the products a_k b_k of the Hermite coefficients for the four pairs, k >= 1)."""
+    x, w, he = _hermite()
+    with np.errstate(over="ignore", invalid="ignore"):
+        f, _ = act(mu[:, None] + np.sqrt(q)[:, None] * x)  # [L, N]
+        g1 = f @ w
+        fs = np.stack((f, f * f, f**3, (f - g1[:, None]) ** 2), axis=1)  # phi, phi^2, phi^3, phit^2: [L, 4, N]
+        coef = (fs * w) @ he.T  # [L, 4, K + 1]: E f He_k/sqrt(k!)
+        mom = fs @ w  # the grid's own means
+        m4 = (f**4) @ w
+        # the one-input covariances (c = 1) on the same nodes: phi phi, phi^2 phi^2, phit^2 phit^2, phi^3 phi
+        one = np.stack((mom[:, 1] - g1 * g1, m4 - mom[:, 1] ** 2, (fs[:, 3] ** 2) @ w - mom[:, 3] ** 2,
+                        m4 - mom[:, 2] * g1), axis=1)  # [L, 4]
+        prod = coef[:, [0, 1, 3, 2], 1:] * coef[:, [0, 1, 3, 0], 1:]  # a_k b_k of (phi phi), (phi^2 phi^2),
+    return g1, mom, m4, one, prod  # (phit^2 phit^2), (phi^3 phi), k >= 1
+
+
 def _pair_table(act, mu: np.ndarray, q: np.ndarray, c: np.ndarray, m1: np.ndarray, m2: np.ndarray,
-                m4: np.ndarray) -> np.ndarray:
+                m4: np.ndarray, series: tuple[np.ndarray, ...] | None) -> np.ndarray:
     """For block l's pre (u, v) ~ N(mu_l, q_l) with correlation c[l, k]: [L, K, 4] of
     e12 = E phi(u) phi(v),  Cov(phi(u)^2, phi(v)^2),  Cov(phit(u)^2, phit(v)^2) with phit = phi - E phi,
     y2 = E (phi(u) phi(v) - (chat/2)(phi(u)^2 + phi(v)^2))^2 with chat = e12/E phi^2.
@@ -157,19 +176,9 @@ def _pair_table(act, mu: np.ndarray, q: np.ndarray, c: np.ndarray, m1: np.ndarra
         chat = e12 / mm2
         y2 = e22 - 2 * chat * e31 + 0.5 * chat * chat * (mm4 + e22)
         return np.stack([e12, e22 - mm2 * mm2, centred - var * var, y2], axis=-1)
-    x, w, he = _hermite()
+    g1, mom, m4, one, prod = series
     with np.errstate(over="ignore", invalid="ignore"):
-        f, _ = act(mu[:, None] + np.sqrt(q)[:, None] * x)  # [L, N]
-        g1 = f @ w
-        fs = np.stack((f, f * f, f**3, (f - g1[:, None]) ** 2), axis=1)  # phi, phi^2, phi^3, phit^2: [L, 4, N]
-        coef = (fs * w) @ he.T  # [L, 4, K + 1]: E f He_k/sqrt(k!)
-        mom = fs @ w  # the grid's own means
-        m4 = (f**4) @ w
-        # the one-input covariances (c = 1) on the same nodes: phi phi, phi^2 phi^2, phit^2 phit^2, phi^3 phi
-        one = np.stack((mom[:, 1] - g1 * g1, m4 - mom[:, 1] ** 2, (fs[:, 3] ** 2) @ w - mom[:, 3] ** 2,
-                        m4 - mom[:, 2] * g1), axis=1)  # [L, 4]
-        prod = coef[:, [0, 1, 3, 2], 1:] * coef[:, [0, 1, 3, 0], 1:]  # a_k b_k of (phi phi), (phi^2 phi^2),
-        k = np.arange(1, _HERMITE_K + 1)  # (phit^2 phit^2), (phi^3 phi), k >= 1
+        k = np.arange(1, _HERMITE_K + 1)
         ck = c[:, :, None, None] ** k  # [L, M, 1, K]
         direct = (prod[:, None] * ck).sum(axis=-1)  # Mehler: Cov(f(u), g(v)) = sum_k a_k b_k c^k
         anchored = one[:, None] - (prod[:, None] * (1.0 - ck)).sum(axis=-1)  # the same, tail taken from c = 1
@@ -183,17 +192,14 @@ def _pair_table(act, mu: np.ndarray, q: np.ndarray, c: np.ndarray, m1: np.ndarra
     return np.stack([e12, cov[..., 1], cov[..., 2], y2], axis=-1)
 
 
-def _centred_fourth(act, mu: np.ndarray, q: np.ndarray, m1: np.ndarray, m2: np.ndarray, m4: np.ndarray
-                    ) -> np.ndarray:
+def _centred_fourth(act, mu: np.ndarray, q: np.ndarray, m1: np.ndarray, m2: np.ndarray, m4: np.ndarray,
+                    series: tuple[np.ndarray, ...] | None) -> np.ndarray:
     """E (phi(h) - m1)^4 = m4 - 4 m1 m3 + 6 m1^2 m2 - 3 m1^4 for h ~ N(mu_l, q_l); m3 = E phi^3 is
-    (1 - a^3) 2 q^1.5/sqrt(2 pi) for relu-like phi with mu = 0, else Gauss-Hermite."""
-    if act.slope is not None and np.all(mu == 0.0):
+    (1 - a^3) 2 q^1.5/sqrt(2 pi) for relu-like phi with mu = 0, else from the Gauss-Hermite nodes."""
+    if series is None:
         m3 = (1.0 - act.slope**3) * 2.0 * q**1.5 / math.sqrt(2 * math.pi)
     else:
-        x, w, _ = _hermite()
-        with np.errstate(over="ignore", invalid="ignore"):
-            f, _ = act(mu[:, None] + np.sqrt(q)[:, None] * x)
-            m3 = (f**3) @ w
+        m3 = series[1][:, 2]
     return m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
 
 
@@ -271,16 +277,18 @@ def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_p
     f = np.minimum(1.0, mf.sw2[k] * s_prev / q)
     # pass 1: every block's pair table at c -/+ step, for the slope of the correlation map and the spreads
     step = _SLOPE_STEP
-    near = _pair_table(act, mu, q, np.stack((c - step, c + step), axis=1), m1, m2, m4)
+    series = None if act.slope is not None and np.all(mu == 0.0) else _series(act, mu, q)
+    near = _pair_table(act, mu, q, np.stack((c - step, c + step), axis=1), m1, m2, m4, series)
     spread = _spreads(near, f, m2, fan_out, kernel.corr_var, step)
     # pass 2: where the pairs spread wider than the step, average the table at c -/+ spread
     wide = np.flatnonzero(spread > step)
     pair = 0.5 * (near[:, 0] + near[:, 1])
     if wide.size:
         cw = np.stack((c[wide] - spread[wide], c[wide] + spread[wide]), axis=1)
-        far = _pair_table(act, mu[wide], q[wide], cw, m1[wide], m2[wide], m4[wide])
+        sub = None if series is None else tuple(a[wide] for a in series)
+        far = _pair_table(act, mu[wide], q[wide], cw, m1[wide], m2[wide], m4[wide], sub)
         pair[wide] = 0.5 * (far[:, 0] + far[:, 1])
-    c4 = _centred_fourth(act, mu, q, m1, m2, m4)
+    c4 = _centred_fourth(act, mu, q, m1, m2, m4, series)
     ok = np.isfinite(pair).all(axis=1) & np.isfinite(c4)
     if not ok.all():
         n_ok = int(np.flatnonzero(~ok)[0])
