@@ -124,7 +124,8 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         band_reason = (f"the band needs the kernel of the {spec.data.name} rows, measured by a run "
                        "(predict(spec, data_kernel=...))")
     else:
-        b = band(mf, act, spec.fan_in, spec.fan_out, kernel, _BIAS_KURTOSIS.get(spec.bias.name, 2.0), lsuv_tol)
+        lsuv = (float(spec.init.get("target")), lsuv_tol) if lsuv_tol is not None else None
+        b = band(mf, act, spec.fan_in, spec.fan_out, kernel, _BIAS_KURTOSIS.get(spec.bias.name, 2.0), lsuv)
         rel_pre, rel_post, band_reason = b.rel_pre, b.rel_post, b.reason
     notes = list(mf.notes)
     if spec.init.name == "orthogonal":

@@ -249,10 +249,10 @@ def _spreads(tab: np.ndarray, f: np.ndarray, m2: np.ndarray, fan_out, nu0: float
 
 
 def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2.0,
-         lsuv_tol: float | None = None) -> Band:
+         lsuv: tuple[float, float] | None = None) -> Band:
     """The band of every block (docs/band.md). mf: meanfield.MeanField; act: gaussian.Activation;
     kernel: the input batch's InputKernel; bias_kurtosis: Var(b^2)/Var(b)^2 of a zero-mean bias entry
-    (2 Gaussian, 0.8 uniform); lsuv_tol: LSUV's tolerance on std(pre) (the pre band is then +-tol)."""
+    (2 Gaussian, 0.8 uniform); lsuv: LSUV's (target, tol) on std(pre) (the pre band is then +-tol)."""
     L = len(fan_out)
     rel_pre = np.full(L, math.nan)
     rel_post = np.full(L, math.nan)
@@ -260,7 +260,7 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
     reasons = [why] if why else []
     if n_ok:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below, as a reason
-            _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons)
+            _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons)
     for name, rel in (("pre", rel_pre), ("post", rel_post)):
         wide = np.flatnonzero(rel > MAX_REL)
         if wide.size:
@@ -270,7 +270,7 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
     return Band(rel_pre, rel_post, "; ".join(reasons) or None)
 
 
-def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_pre, rel_post, reasons) -> None:
+def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons) -> None:
     k = slice(0, n_ok)
     q, mu, c, m1, m2, m4 = mf.q[k], mf.pre_mean[k], mf.corr[k], mf.m1[k], mf.m2[k], mf.m4[k]
     s_prev = np.concatenate(([mf.s0], m2[:-1]))
@@ -296,18 +296,23 @@ def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_p
     inv_b = 1.0 / max(1, kernel.batch)
     chat, nu, dd, fv, v_s = kernel.corr, kernel.corr_var, kernel.norm_var, kernel.feature_var, kernel.seed_var
     Q, M1, M2, M4, C4, DM1, DM2, F = (a.tolist() for a in (q, m1, m2, m4, c4, mf.dm1[k], mf.dm2[k], f))
+    S_PREV, SB2 = s_prev.tolist(), mf.sb2[k].tolist()
     PAIR, SPREAD = pair.tolist(), spread.tolist()
     for i in range(n_ok):
         qi, m1i, m2i, fi, n, kind = Q[i], M1[i], M2[i], F[i], fan_out[i], mf.kinds[i]
         tau = kernel.tau if i == 0 else (1.0 + dd * (1.0 - inv_b)) * inv_b + (1.0 - inv_b) * (chat * chat + nu)
         p = chat + (1.0 - chat) * inv_b  # |batch mean of x|^2 / (n s)
-        lsuv = kind == "lsuv"
-        inherited = 0.0 if lsuv else fi * fi * v_s
-        d_w = _length_noise_change(kind, fi, tau, fv, fan_in[i], n)
+        # LSUV starts from orthogonal weights (gain 1) and rescales only while |std(pre) - target| >= tol on
+        # the batch: a rescaled block has its pooled pre variance fixed (no inherited spread, no pooled
+        # length noise), one left alone spreads as orthogonal weights do
+        rescaled = kind == "lsuv" and lsuv is not None and abs(
+            math.sqrt(min(1.0, fan_in[i] / n) * S_PREV[i] + SB2[i]) - lsuv[0]) >= lsuv[1]
+        inherited = 0.0 if rescaled else fi * fi * v_s
+        d_w = _length_noise_change("orthogonal" if kind == "lsuv" else kind, fi, tau, fv, fan_in[i], n)
         d_b = (bias_kurtosis - 2.0) * (1.0 - fi) ** 2
         length = 2 * fi * fi * tau + 4 * fi * (1.0 - fi) * p + 2 * (1.0 - fi) ** 2
-        if lsuv:
-            rel_pre[i] = (lsuv_tol or 0.0) / math.sqrt(qi)
+        if kind == "lsuv":
+            rel_pre[i] = lsuv[1] / math.sqrt(qi) if lsuv is not None else math.nan
         else:
             rel_pre[i] = 0.5 * math.sqrt(max(0.0, (1.0 + inherited) * (1.0 + max(0.0, length + d_w + d_b) / n) - 1.0))
         # post: one unit's column over the batch is Gaussian given the previous layer; per unit, the batch
@@ -319,7 +324,7 @@ def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv_tol, n_ok, rel_p
         sig_v = inv_b * (C4[i] - var * var) + (1.0 - inv_b) * covc
         eta = qi * DM2[i] / m2i
         zeta = qi * (DM2[i] - 2 * m1i * DM1[i]) / var
-        extra = (d_w + d_b) / n if not lsuv else -length / n  # LSUV fixes the pooled length
+        extra = -length / n if rescaled else (d_w + d_b) / n
         s_fresh = sig_s / (n * m2i * m2i) + eta * eta * extra
         v_fresh = sig_v / (n * var * var) + zeta * zeta * extra
         rel_post[i] = 0.5 * math.sqrt(max(0.0, (1.0 + zeta * zeta * inherited) * (1.0 + max(0.0, v_fresh)) - 1.0))
