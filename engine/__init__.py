@@ -28,8 +28,8 @@ def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelChe
     from .theory.safe import predict_or_reason
 
     result = _run(spec, progress=progress, cancelled=cancelled)
-    result.theory = predict_or_reason(spec, data_mean=result.data_mean,
-                                      data_second_moment=result.data_second_moment)
+    result.theory = predict_or_reason(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment,
+                                      data_kernel=result.data_kernel)
     return result
 
 

@@ -193,7 +193,9 @@ class MeanField:
 
 
 def run_meanfield(spec: RunSpec, data_mean: float | None = None,
-                  data_second_moment: float | None = None) -> MeanField:
+                  data_second_moment: float | None = None, data_corr: float | None = None) -> MeanField:
+    """data_corr: mean over pairs of rows of x_b . x_b' / mean |x_b|^2, measured on fixed rows (file, digits);
+    None: i.i.d. entries, m_0^2/s_0."""
     act = activation(spec.act)
     L = spec.depth
     cols = {k: [math.nan] * L for k in ("q", "pre_mean", "m1", "m2", "m4", "d2", "dm1", "dm2", "sw2", "sb2",
@@ -224,7 +226,7 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
     if spec.init.name == "zeros":
         notes.append("zero weights: every pre-activation is its bias, exactly")
     if reason is None:
-        reason = _forward(spec, act, weights, m0, s0, cols)
+        reason = _forward(spec, act, weights, m0, s0, cols, data_corr)
         vg = 1.0  # backward
         var_g, var_delta, d2, var_w = cols["var_g"], cols["var_delta"], cols["d2"], cols["var_w"]
         for i in range(L - 1, -1, -1):
@@ -239,13 +241,16 @@ def _what(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
-def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, cols: dict) -> str | None:
+def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, cols: dict,
+             data_corr: float | None = None) -> str | None:
     """Fill cols block by block; return a reason if the recursion had to stop."""
     q, pre_mean, sw2, sb2, var_w = cols["q"], cols["pre_mean"], cols["sw2"], cols["sb2"], cols["var_w"]
     m1, m2, m4, d2, dm1, dm2 = (cols[k] for k in ("m1", "m2", "m4", "d2", "dm1", "dm2"))
     corr, pair4 = cols["corr"], cols["pair4"]
     s_prev = s0
     c_prev = m0 * m0 / s0 if s0 > 0 else 1.0  # uncentred correlation of two inputs (i.i.d. data)
+    if data_corr is not None and math.isfinite(data_corr):
+        c_prev = data_corr  # measured on the rows
     for i, w in enumerate(weights):
         n_in = spec.arch[i]
         if w.kind == "lsuv":

@@ -1,6 +1,6 @@
 """The theory as a run attaches it: a prediction that fails is absent with its reason, never a crash.
 
-    predict_or_reason(spec, *, data_mean=None, data_second_moment=None) -> Prediction
+    predict_or_reason(spec, *, data_mean=None, data_second_moment=None, data_kernel=None) -> Prediction
     explain_or_reason(spec, prediction) -> Explanation
     no_prediction(spec, reason) -> Prediction          (every value NaN, `reason` says why)
 
@@ -57,11 +57,12 @@ def _failure(what: str, err: BaseException) -> str:
 
 
 def predict_or_reason(spec: RunSpec, *, data_mean: float | None = None,
-                      data_second_moment: float | None = None) -> Prediction:
+                      data_second_moment: float | None = None, data_kernel=None) -> Prediction:
     """predict(), or no_prediction() with the reason when any part of the theory fails."""
     try:
         with np.errstate(all="ignore"):
-            return predict(spec, data_mean=data_mean, data_second_moment=data_second_moment)
+            return predict(spec, data_mean=data_mean, data_second_moment=data_second_moment,
+                           data_kernel=data_kernel)
     except Exception as err:  # noqa: BLE001 - any theory failure leaves the measurement standing
         return no_prediction(spec, _failure("prediction", err))
 

@@ -101,7 +101,10 @@ def test_file_data_uses_the_measured_second_moment(tmp_path):
                       init="xavier_normal", grad="false")
     r = engine.run(spec)
     assert not predict(spec).ok
-    p = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment)
+    bare = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment)
+    assert bare.ok and np.isnan(bare.pre_std_hi).all() and "kernel" in bare.band_reason  # rows unknown: no band
+    p = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment, data_kernel=r.data_kernel)
+    np.testing.assert_array_equal(p.pre_std_hi, r.theory.pre_std_hi)  # what engine.run attaches
     assert p.ok and p.input_second_moment == pytest.approx(4 / 3, rel=0.01)
     # inputs with mean 1 are strongly correlated (c = 0.75): the band, not 2%, sets the tolerance
     np.testing.assert_array_less(np.abs(r.headline("pre", "std") / p.pre_std - 1),
