@@ -164,6 +164,9 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
+    from initscope.tui import preload
+
+    preload.start()  # torch loads while Textual draws the first frame
     from initscope.tui.app import main as app_main
 
     app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
