@@ -1,6 +1,6 @@
 """Views of a RunResult as text: the results JSON (schema initscope.run/1), CSV, and a terminal table.
 
-JSON contract (DESIGN.md): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
+JSON contract (docs/design.md): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
 layer has layer, fan_in, fan_out, weight {mean, std}, pre/post/grad/grad_pre (each {mean, std, rms,
 min, max, zero_frac, nonfinite_frac}; grad/grad_pre null without gradients) and theory {pre_std,
 post_mean, post_std, grad_std, grad_pre_std} (null where no prediction). Headline values are means

@@ -1,6 +1,6 @@
 """The initscope app: the spec form on the left, the results as tabs on the right.
 
-Data flow (DESIGN.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
+Data flow (docs/design.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
 The engine runs in one exclusive worker (a new run cancels the stale one; the engine polls
 `cancelled` per layer). torch is imported by the first run, after the first frame.
 """

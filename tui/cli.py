@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("spec (text forms as in DESIGN.md; `initscope list` shows every name)")
+    g = p.add_argument_group("spec (each a text form: name or name(key=value, ...); `initscope list` shows every name)")
     g.add_argument("--arch", help=f"widths joined by '-', WxN repeats (default {DEFAULTS['arch']})")
     g.add_argument("--init", help=f"init scheme, e.g. kaiming_normal(mode=fan_out) (default {DEFAULTS['init']})")
     g.add_argument("--act", help=f"activation, e.g. leaky_relu(a=0.1) (default {DEFAULTS['act']})")

@@ -1,6 +1,6 @@
 """What the predicted curves mean: phase, fixed point, growth per layer, depth of vanishing/exploding.
 
-- chi_1 = sigma_w^2 E[phi'(h)^2] (Poole et al. 2016; theory.md 6): the mean squared singular value of
+- chi_1 = sigma_w^2 E[phi'(h)^2] (Poole et al. 2016; docs/formulas.md 6): the mean squared singular value of
   one layer's Jacobian. < 1 ordered (inputs collapse together, gradients vanish), = 1 critical,
   > 1 chaotic (inputs decorrelate, gradients explode). Tolerance PHASE_TOL.
 - the length map q -> sigma_w^2 E[phi(sqrt(q) z + beta)^2] + sigma_b^2 with the last block's

@@ -76,7 +76,7 @@ def _scheme_sentence(spec: RunSpec, sw2: float) -> str:
                 "the Jacobian spectrum, and in a smaller finite-width spread.")
     if name == "torch_default":
         return ("torch_default is what nn.Linear does on its own: W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), so "
-                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))} (theory.md 1.3). "
+                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))} (docs/formulas.md 1.3). "
                 "It is not He's init.")
     if name == "trunc_normal":
         return (f"trunc_normal redraws N(0, std^2) samples outside [a, b] (absolute bounds, no variance correction): "

@@ -1,4 +1,4 @@
-"""The finite-width band (theory.md 8, H1) and the diagnostics (phase, fixed point, vanishing depth)."""
+"""The finite-width band (docs/formulas.md 8, H1) and the diagnostics (phase, fixed point, vanishing depth)."""
 
 import math
 
@@ -39,7 +39,7 @@ def test_batch_pooling_and_orthogonal_weights_shrink_the_band():
     many = predict(parse_spec(arch="1024x11", batch=4096))
     orth = predict(parse_spec(arch="1024x11", batch=4096, init="orthogonal(gain=1.4142135623730951)"))
     rel = lambda p: p.pre_std_hi[-1] / p.pre_std[-1] - 1  # noqa: E731
-    # theory.md 8: single input +-11% at width 1024, depth 10 (post); measured over 12 seeds with batch
+    # docs/formulas.md 8: single input +-11% at width 1024, depth 10 (post); measured over 12 seeds with batch
     # 4096 (pre, layer 10): 8.6%
     assert one.post_std_hi[-1] / one.post_std[-1] - 1 == pytest.approx(0.1117, abs=1e-4)
     assert 0.06 < rel(many) < 0.10
