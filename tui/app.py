@@ -854,8 +854,8 @@ class InitScopeApp(App[None]):
 
 
 def main(spec: RunSpec | None = None, preset: str | None = None,
-         preset_overrides: dict[str, str] | None = None) -> None:
-    InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides).run()
+         preset_overrides: dict[str, str] | None = None, engine=None) -> None:
+    InitScopeApp(spec, engine=engine, preset=preset, preset_overrides=preset_overrides).run()
 
 
 if __name__ == "__main__":

@@ -166,10 +166,11 @@ def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
     from initscope.tui import preload
 
-    preload.start()  # torch loads while Textual draws the first frame
+    # torch loads (and, without a preset, the first run runs) while Textual draws the first frame
+    engine = preload.start(None if ns.preset else specs[0][1])
     from initscope.tui.app import main as app_main
 
-    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
+    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""Start-up: `initscope` loads torch in the background (tui/preload.py) and the first frame never waits for it.
+"""Start-up (tui/preload.py): torch loads off the first frame's path, in a child process or a thread.
 
 Each test runs in a fresh interpreter, so torch is not already loaded by other tests.
 """
@@ -10,6 +10,9 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
+
+import pytest
 
 # torch's import is held at a gate until the app's first frame is up: if anything on the way to the
 # first frame needed torch, the app would hang here (and the test time out) instead of drawing it
@@ -65,25 +68,24 @@ def _run(code: str, **env: str) -> subprocess.CompletedProcess:
                           env={**os.environ, **env})
 
 
-def test_first_frame_comes_before_torch_and_the_first_run_uses_the_preloaded_torch():
-    res = _run(GATED_APP)
+def test_thread_mode_first_frame_comes_before_torch_and_the_first_run_uses_the_preloaded_torch():
+    res = _run(GATED_APP, INITSCOPE_PRELOAD="thread")
     assert res.returncode == 0, res.stderr[-2000:]
     seen = json.loads(res.stdout.strip().splitlines()[-1])
     assert seen == {"torch_on_main_thread": False, "preload_running_at_first_frame": True,
                     "torch_loaded_at_first_frame": False, "first_run_depth": 3, "status": 0}, seen
 
 
-def test_preload_switch_off_and_interval_restored():
+def test_preload_off_and_the_switch_interval_restored():
     code = textwrap.dedent("""
         import sys
         from initscope.tui import preload
         before = sys.getswitchinterval()
-        assert preload.start() is None and preload.done.is_set(), "INITSCOPE_PRELOAD=0 still started it"
+        from initscope.engine.spec import default_spec
+        assert preload.start(default_spec()) is None and preload.done.is_set(), "INITSCOPE_PRELOAD=0 still started it"
         assert "torch" not in sys.modules
-        preload.enabled = lambda: True
-        preload.done.clear()
-        thread = preload.start()
-        assert preload.start() is thread, "a second start() started a second thread"
+        thread = preload.start_import()
+        assert preload.start_import() is thread, "a second start started a second thread"
         assert preload.done.wait(240)
         assert hasattr(sys.modules["torch"], "Tensor") and "initscope.engine.runner" in sys.modules
         assert sys.getswitchinterval() == before, sys.getswitchinterval()
@@ -97,3 +99,105 @@ def test_commands_that_need_no_engine_never_load_torch():
             "assert 'torch' not in sys.modules, 'torch loaded'")
     res = _run(code)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+# process mode: the first run comes from a child interpreter; this process has not even started
+# importing torch when the first frame is up, and the child's result is the engine's own
+CHILD_APP = textwrap.dedent("""
+    import json, sys, time
+    import numpy as np
+    from textual.app import App
+    from initscope.tui import app as app_module, cli
+
+    def run_headless(self, **_):
+        async def pilot(pilot):
+            seen["torch_at_first_frame"] = "torch" in sys.modules
+            deadline = time.monotonic() + 240
+            while self.current is None and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+            seen["served_by_child"] = self.engine.served_by_child
+            seen["result"] = self.current
+            self.exit()
+        return App.run(self, headless=True, size=(120, 40), auto_pilot=pilot)
+
+    seen = {}
+    app_module.InitScopeApp.run = run_headless
+    status = cli.main(["--arch", "64-64x3", "--batch", "32", "--seed", "5"])
+    from initscope import engine
+    mine = seen.pop("result")
+    ref = engine.run(mine.spec)
+    seen["same_stats"] = all(np.allclose(mine.stats[t], ref.stats[t], rtol=1e-6, atol=0, equal_nan=True)
+                             for t in ref.stats) and sorted(mine.stats) == sorted(ref.stats)
+    seen["same_theory"] = bool(np.allclose(mine.theory.post_std, ref.theory.post_std, rtol=1e-12))
+    print(json.dumps({**seen, "status": status}))
+""")
+
+
+def test_process_mode_first_run_comes_from_the_child_and_matches_the_engine():
+    res = _run(CHILD_APP, INITSCOPE_PRELOAD="process")
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = json.loads(res.stdout.strip().splitlines()[-1])
+    assert seen == {"torch_at_first_frame": False, "served_by_child": True, "same_stats": True,
+                    "same_theory": True, "status": 0}, seen
+
+
+class RecordingEngine:
+    """Stands in for initscope.engine: records the runs it is asked for."""
+
+    def __init__(self):
+        self.runs = []
+
+    def run(self, spec, *, progress=None, cancelled=None):
+        self.runs.append(spec)
+        return ("ran here", spec)
+
+
+def _child(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_first_run_in_child_passes_on_progress_and_the_result():
+    from initscope.engine.spec import default_spec
+    from initscope.tui.preload import FirstRunInChild
+
+    code = ("import pickle, struct, sys; out = sys.stdout.buffer; sys.stdin.buffer.read(); "
+            "[out.write(b'P' + struct.pack('<QQ', i, 3)) for i in (1, 2, 3)]; "
+            "body = pickle.dumps({'result': 42}); out.write(b'R' + struct.pack('<Q', len(body)) + body)")
+    engine, settled, steps = RecordingEngine(), [], []
+    spec = default_spec()
+    first = FirstRunInChild(spec, engine, command=_child(code), after_first=lambda: settled.append(1))
+    assert first.run(spec, progress=lambda d, t: steps.append((d, t))) == {"result": 42}
+    assert steps == [(1, 3), (2, 3), (3, 3)] and first.served_by_child and settled == [1]
+    assert first.run(spec) == ("ran here", spec), "a second run of the same spec must run, not reuse"
+    assert engine.runs == [spec]
+
+
+def test_first_run_in_child_falls_back_when_the_child_fails_or_the_spec_differs():
+    from initscope.engine.spec import default_spec, parse_spec
+    from initscope.tui.preload import FirstRunInChild
+
+    spec = default_spec()
+    engine = RecordingEngine()
+    failed = FirstRunInChild(spec, engine, command=_child("import sys; sys.exit(3)"), after_first=lambda: None)
+    assert failed.run(spec) == ("ran here", spec) and not failed.served_by_child
+    other = parse_spec(arch="64-64x2")
+    unused = FirstRunInChild(spec, engine, command=_child("import time; time.sleep(60)"), after_first=lambda: None)
+    proc = unused._proc
+    assert unused.run(other) == ("ran here", other)
+    assert proc.poll() is not None, "the child kept running after the first run went elsewhere"
+    assert engine.runs == [spec, other]
+
+
+def test_first_run_in_child_cancel_stops_the_child():
+    from initscope.engine.errors import Cancelled
+    from initscope.engine.spec import default_spec
+    from initscope.tui.preload import FirstRunInChild
+
+    spec = default_spec()
+    first = FirstRunInChild(spec, RecordingEngine(), command=_child("import time; time.sleep(60)"),
+                            after_first=lambda: None)
+    proc = first._proc
+    t = time.monotonic()
+    with pytest.raises(Cancelled):
+        first.run(spec, cancelled=lambda: time.monotonic() - t > 0.2)
+    assert proc.poll() is not None and time.monotonic() - t < 10
