@@ -2,7 +2,7 @@
 
 `initscope` (the app) calls `start(spec)` as soon as its flags are valid. `INITSCOPE_PRELOAD` picks how:
 
-- `process` (the default where two or more CPUs are available): a child interpreter imports torch and
+- `process` (the default on Linux and macOS with two or more CPUs): a child interpreter imports torch and
   runs the first spec while this process imports Textual and draws the first frame; the app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
   progress) and delegates every other run to the engine. When the result has arrived, this process
@@ -50,7 +50,13 @@ def mode() -> str:
         return "off"
     if value in ("thread", "process"):
         return value
-    return "process" if len(os.sched_getaffinity(0)) >= 2 else "thread"
+    return "process" if os.name == "posix" and _cpus() >= 2 else "thread"  # it waits on the pipe with select
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the platform has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
 
 
 def start(spec: RunSpec | None = None):
