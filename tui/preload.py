@@ -41,6 +41,9 @@ _thread: threading.Thread | None = None
 # the child's messages on its stdout: b"P" + (done, total) as two uint64, then b"R" + length + pickle
 _PROGRESS = struct.Struct("<QQ")
 _LENGTH = struct.Struct("<Q")
+# the child yields to this process where they share a CPU (a busy machine), so the first frame is not
+# slowed by it; with a CPU to itself (what the child is for) its niceness changes nothing
+CHILD_NICENESS = 5
 
 
 def mode() -> str:
@@ -199,6 +202,10 @@ class FirstRunInChild:
 
 def _first_run_child() -> int:
     """The child: read a pickled RunSpec on stdin, run it, write progress and the pickled RunResult."""
+    try:
+        os.nice(CHILD_NICENESS)
+    except (AttributeError, OSError):
+        pass
     out = sys.stdout.buffer
     spec = pickle.load(sys.stdin.buffer)
     from initscope import engine
