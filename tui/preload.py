@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ _thread: threading.Thread | None = None
 # the child's messages on its stdout: b"P" + (done, total) as two uint64, then b"R" + length + pickle
 _PROGRESS = struct.Struct("<QQ")
 _LENGTH = struct.Struct("<Q")
+DRAW_FIRST_S = 0.3  # after the child's result, the app draws it before this process starts importing torch
 # the child yields to this process where they share a CPU (a busy machine), so the first frame is not
 # slowed by it; with a CPU to itself (what the child is for) its niceness changes nothing
 CHILD_NICENESS = 5
@@ -80,17 +82,23 @@ def start(spec: RunSpec | None = None):
     return None
 
 
-def start_import() -> threading.Thread:
-    """Import torch, the runner and the theory in a daemon thread (once)."""
+def start_import(delay_s: float = 0.0) -> threading.Thread:
+    """Import torch, the runner and the theory in a daemon thread (once), after delay_s seconds."""
     global _thread
     if _thread is None:
         done.clear()
-        _thread = threading.Thread(target=_load, name="initscope-preload", daemon=True)
+        _thread = threading.Thread(target=_load, args=(delay_s,), name="initscope-preload", daemon=True)
         _thread.start()
     return _thread
 
 
-def _load() -> None:
+def _import_after_first_run() -> None:
+    start_import(delay_s=DRAW_FIRST_S)
+
+
+def _load(delay_s: float = 0.0) -> None:
+    if delay_s > 0:
+        time.sleep(delay_s)
     interval = sys.getswitchinterval()
     # Textual's thread wakes often for short work; with the default 5 ms interval each wake waits up to
     # 5 ms for the import to hand over the interpreter, so the screen would crawl meanwhile
@@ -116,7 +124,7 @@ class FirstRunInChild:
     def __init__(self, spec: RunSpec, engine, command: list[str] | None = None, after_first=None) -> None:
         self.spec = spec
         self.engine = engine
-        self.after_first = after_first or start_import  # once the first run is settled: torch for the rest
+        self.after_first = after_first or _import_after_first_run  # then torch for the runs that follow
         self.served_by_child = False  # whether the first run's result came from the child (tests)
         self._pending = True
         self._proc: subprocess.Popen | None = subprocess.Popen(
