@@ -5,9 +5,11 @@
 - `process` (the default on Linux and macOS with two or more CPUs): a child interpreter imports torch and
   runs the first spec while this process imports Textual and draws the first frame; the app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
-  progress) and delegates every other run to the engine. When the result has arrived, this process
-  starts importing torch in the background for the runs that follow. Should the child fail, the run is
-  simply done here, so any error is the engine's own.
+  progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
+  the app to draw it), this process starts importing torch in the background for the runs that follow.
+  Should the child fail, the run is simply done here, so any error is the engine's own. The child runs
+  at niceness 5: with a CPU to itself that changes nothing; on a busy machine it lets the first frame go
+  first.
 - `thread`: a background thread imports torch, the runner and the theory from the start. Python runs
   one thread at a time (the GIL), so this only fills the time the app's thread waits; while it runs,
   the thread switch interval is 0.5 ms, so Textual's thread is not starved of the interpreter.
