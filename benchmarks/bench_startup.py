@@ -2,8 +2,12 @@
 
     python benchmarks/bench_startup.py                      # median of 5 fresh processes at 120x40
     python benchmarks/bench_startup.py --repeat 9 --size 80x24
-    python benchmarks/bench_startup.py --env INITSCOPE_PRELOAD=0      # without the early torch import
-    python benchmarks/bench_startup.py --compare INITSCOPE_PRELOAD=0  # both, interleaved, in one run
+    python benchmarks/bench_startup.py --env INITSCOPE_PRELOAD=0      # torch loads with the first run
+    python benchmarks/bench_startup.py --env INITSCOPE_PRELOAD=process --compare INITSCOPE_PRELOAD=0
+                                   # the first run in a child process against none, interleaved, one run
+
+Without INITSCOPE_PRELOAD, `initscope` picks its start-up by the machine's load (tui/preload.py: the
+child process only when a CPU is free), so name the mode when comparing.
 
 Each repeat spawns a fresh `initscope` (default configuration) on a new pty of the given size with
 TERM=xterm-256color, reads everything it writes to the terminal, and stops it with ctrl+q once the
@@ -161,6 +165,10 @@ def main() -> None:
     for _ in range(ns.repeat):
         for name, env in configs.items():
             runs[name].append(one_start(cmd, cols, rows, env, ns.timeout))
+    from initscope.tui import preload  # the mode `initscope` picks now without INITSCOPE_PRELOAD (stdlib only)
+
+    print(f"start-up mode by default now: {preload.mode() if 'INITSCOPE_PRELOAD' not in os.environ else 'set'}"
+          f" (load average {os.getloadavg()[0]:.2f}, after the runs)")
     print(f"{' '.join(cmd)} in a {cols}x{rows} pty; median of {ns.repeat} fresh processes"
           f"{' each, interleaved' if len(configs) > 1 else ''}; load average {os.getloadavg()[0]:.2f}")
     medians = {name: {k: statistics.median(r[k] for r in rs) for k in KEYS}

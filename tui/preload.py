@@ -2,7 +2,7 @@
 
 `initscope` (the app) calls `start(spec)` as soon as its flags are valid. `INITSCOPE_PRELOAD` picks how:
 
-- `process` (the default on Linux and macOS with two or more CPUs): a child interpreter imports torch and
+- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child interpreter imports torch and
   runs the first spec while this process imports Textual and draws the first frame; the app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
   progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
@@ -13,7 +13,8 @@
 - `thread`: a background thread imports torch, the runner and the theory from the start. Python runs
   one thread at a time (the GIL), so this only fills the time the app's thread waits; while it runs,
   the thread switch interval is 0.5 ms, so Textual's thread is not starved of the interpreter.
-- `0` (or off): nothing; torch loads with the first run, after the first frame.
+- `0` (or off, the default on a busy machine): nothing; torch loads with the first run, after the
+  first frame.
 
 Either way the first frame never waits for torch (tests/tui/test_startup.py), and
 benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`).
@@ -57,7 +58,24 @@ def mode() -> str:
         return "off"
     if value in ("thread", "process"):
         return value
-    return "process" if os.name == "posix" and _cpus() >= 2 else "thread"  # it waits on the pipe with select
+    if os.name == "posix" and spare_cpu():  # (the parent waits on the child's pipe with select)
+        return "process"
+    return "off"
+
+
+def spare_cpu() -> bool:
+    """Whether a CPU is free for the child: two or more CPUs and a 1-minute load average below CPUs - 1.
+
+    On a machine already busy the child cannot run beside the app; it would only add a second import
+    of torch (measured under a load of 6-11 on 2 CPUs: first frame and first plot no better, often
+    worse, than loading torch with the first run).
+    """
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return cpus >= 2 and load < cpus - 1
 
 
 def _cpus() -> int:

@@ -201,3 +201,20 @@ def test_first_run_in_child_cancel_stops_the_child():
     with pytest.raises(Cancelled):
         first.run(spec, cancelled=lambda: time.monotonic() - t > 0.2)
     assert proc.poll() is not None and time.monotonic() - t < 10
+
+
+def test_default_mode_uses_a_child_only_when_a_cpu_is_free(monkeypatch):
+    from initscope.tui import preload
+
+    monkeypatch.delenv("INITSCOPE_PRELOAD", raising=False)
+    monkeypatch.setattr(preload, "_cpus", lambda: 2)
+    monkeypatch.setattr(preload.os, "getloadavg", lambda: (0.3, 0.5, 0.5))
+    assert preload.mode() == ("process" if os.name == "posix" else "off")
+    monkeypatch.setattr(preload.os, "getloadavg", lambda: (1.2, 0.5, 0.5))  # more than one CPU's worth busy
+    assert preload.mode() == "off"
+    monkeypatch.setattr(preload, "_cpus", lambda: 1)
+    monkeypatch.setattr(preload.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert preload.mode() == "off"
+    for value, expected in (("thread", "thread"), ("process", "process"), ("0", "off"), ("off", "off")):
+        monkeypatch.setenv("INITSCOPE_PRELOAD", value)
+        assert preload.mode() == expected
