@@ -87,14 +87,17 @@ def _cpus() -> int:
 def start(spec: RunSpec | None = None):
     """Begin loading the engine; returns the engine object the app should use, or None for the default.
 
-    With a spec (the app's first run) and process mode, that is a FirstRunInChild; otherwise the
-    background import starts (unless turned off) and the app keeps the plain engine.
+    In process mode with a spec (the app's first run) that is a FirstRunInChild; in thread mode the
+    background import starts; otherwise nothing happens. Except for the child, the app keeps the plain
+    engine.
     """
     how = mode()
     if how == "off":
         done.set()
         return None
-    if how == "process" and spec is not None:
+    if how == "process":
+        if spec is None:  # a preset's several runs: torch loads with the first of them, as with `0`
+            return None
         from initscope import engine
 
         return FirstRunInChild(spec, engine)
