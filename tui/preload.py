@@ -97,6 +97,7 @@ def start(spec: RunSpec | None = None):
         return None
     if how == "process":
         if spec is None:  # a preset's several runs: torch loads with the first of them, as with `0`
+            done.set()
             return None
         from initscope import engine
 

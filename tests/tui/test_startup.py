@@ -218,3 +218,11 @@ def test_default_mode_uses_a_child_only_when_a_cpu_is_free(monkeypatch):
     for value, expected in (("thread", "thread"), ("process", "process"), ("0", "off"), ("off", "off")):
         monkeypatch.setenv("INITSCOPE_PRELOAD", value)
         assert preload.mode() == expected
+
+
+def test_process_mode_with_a_preset_starts_nothing(monkeypatch):
+    from initscope.tui import preload
+
+    monkeypatch.setenv("INITSCOPE_PRELOAD", "process")
+    monkeypatch.setattr(preload, "_thread", None)
+    assert preload.start(None) is None and preload._thread is None
