@@ -52,7 +52,7 @@ CHILD_NICENESS = 5
 
 
 def mode() -> str:
-    """`process`, `thread` or `off`, from INITSCOPE_PRELOAD (default: process with >= 2 CPUs, else thread)."""
+    """`process`, `thread` or `off`, from INITSCOPE_PRELOAD; unset: process when a CPU is free, else off."""
     value = os.environ.get("INITSCOPE_PRELOAD", "").strip().lower()
     if value in ("0", "off", "false", "no"):
         return "off"
