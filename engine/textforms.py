@@ -1,4 +1,4 @@
-"""The text forms of DESIGN.md: one small grammar for CLI flags, TUI inputs and saved sessions.
+"""The text forms of docs/design.md: one small grammar for CLI flags, TUI inputs and saved sessions.
 
     call  := NAME | NAME "(" [ param ("," param)* ] ")"
     param := KEY "=" value

@@ -1,6 +1,6 @@
 """The initscope app: the spec form on the left, the results as tabs on the right.
 
-Data flow (DESIGN.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
+Data flow (docs/design.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
 The engine runs in one exclusive worker (a new run cancels the stale one; the engine polls
 `cancelled` per layer). torch is imported by the first run, after the first frame.
 """
@@ -934,8 +934,8 @@ class InitScopeApp(App[None]):
 
 
 def main(spec: RunSpec | None = None, preset: str | None = None,
-         preset_overrides: dict[str, str] | None = None) -> None:
-    InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides).run()
+         preset_overrides: dict[str, str] | None = None, engine=None) -> None:
+    InitScopeApp(spec, engine=engine, preset=preset, preset_overrides=preset_overrides).run()
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("spec (text forms as in DESIGN.md; `initscope list` shows every name)")
+    g = p.add_argument_group("spec (each a text form: name or name(key=value, ...); `initscope list` shows every name)")
     g.add_argument("--arch", help=f"widths joined by '-', WxN repeats (default {DEFAULTS['arch']})")
     g.add_argument("--init", help=f"init scheme, e.g. kaiming_normal(mode=fan_out) (default {DEFAULTS['init']})")
     g.add_argument("--act", help=f"activation, e.g. leaky_relu(a=0.1) (default {DEFAULTS['act']})")
@@ -171,9 +171,13 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
+    from initscope.tui import preload
+
+    # torch loads (and, without a preset, the first run runs) while Textual draws the first frame
+    engine = preload.start(None if ns.preset else specs[0][1])
     from initscope.tui.app import main as app_main
 
-    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
+    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)
     return EXIT_OK
 
 

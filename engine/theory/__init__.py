@@ -65,7 +65,7 @@ class Prediction:
         return self.reason is None
 
     def layer_json(self, layer: int) -> dict:
-        """DESIGN.md's per-layer `theory` object (layer is 1-based); None where there is no prediction."""
+        """The per-layer `theory` object of docs/design.md (layer is 1-based); None where there is no prediction."""
         i = layer - 1
         return {"pre_std": _f(self.pre_std[i]), "post_mean": _f(self.post_mean[i]),
                 "post_std": _f(self.post_std[i]), "grad_std": _f(self.grad_std[i]),

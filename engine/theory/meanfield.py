@@ -1,4 +1,4 @@
-"""The mean-field recursion of reference/theory.md section 7, block by block, for any widths.
+"""The mean-field recursion of docs/formulas.md section 7, block by block, for any widths.
 
 Per block l (fan_in n_{l-1}, fan_out n_l), with sigma_w^2(l) = n_{l-1} Var[W^l] and bias mean beta_l,
 variance sigma_b^2(l):
@@ -37,7 +37,7 @@ class Weights:
 
 
 def weight_variance(init: Call, act: Call, n_in: int, n_out: int) -> tuple[float, str, str | None]:
-    """(Var[W_ij], kind, reason it cannot be predicted or None), theory.md 1.4."""
+    """(Var[W_ij], kind, reason it cannot be predicted or None), docs/formulas.md 1.4."""
     name = init.name
     g = init.get("gain", 1.0)
     if name == "normal":

@@ -1,4 +1,4 @@
-"""SpecForm: the input panes, one row per spec field, every value a text form of DESIGN.md.
+"""SpecForm: the input panes, one row per spec field, every value a text form of docs/design.md.
 
 Each Input validates its own field through engine.parse_spec (so the reason shown is the engine's
 one-sentence SpecError) and is marked `-invalid` where it was typed, with the reason on a line under

@@ -1,8 +1,8 @@
 """Measured (engine.run, torch on CPU) against predicted, with tolerances from theory, not tuned.
 
 ReLU family: >= 8 seeds; the seed average of std^2 must sit within 3 sqrt((prod(1 + 5/n_j) - 1)/seeds)
-of the prediction (theory.md 12.1). Contracting activations: 2% on a single seed at width >= 512
-(theory.md 12.1), or 3 band widths where our band is wider. Runs are seeded, so these are
+of the prediction (docs/formulas.md 12.1). Contracting activations: 2% on a single seed at width >= 512
+(docs/formulas.md 12.1), or 3 band widths where our band is wider. Runs are seeded, so these are
 deterministic on a given machine.
 """
 
@@ -66,7 +66,7 @@ def test_contracting_activations_single_seed(act, init, bias):
         tol = np.maximum(0.02, 3 * band)
         np.testing.assert_array_less(np.abs(got / want - 1), tol)
     # pooled pre mean: per-unit offsets do not average over the batch, only over the n units:
-    # 0 +- std * sqrt((c + 1/batch) / n), c the correlation of two inputs' pre-activations (theory.md 12.1)
+    # 0 +- std * sqrt((c + 1/batch) / n), c the correlation of two inputs' pre-activations (docs/formulas.md 12.1)
     mean_tol = 3 * p.pre_std * np.sqrt((np.clip(p.corr, 0, 1) + 1 / spec.batch) / np.array(spec.fan_out))
     np.testing.assert_array_less(np.abs(r.headline("pre", "mean") - p.pre_mean), mean_tol)
 
