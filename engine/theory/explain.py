@@ -263,10 +263,11 @@ def explain(spec: RunSpec, prediction=None) -> Explanation:
     band = p.pre_std_hi[last] / p.pre_std[last] - 1 if p.pre_std[last] > 0 else math.nan
     if math.isfinite(band) and spec.init.name != "lsuv":
         paras.append(f"Finite width: one network of these widths may sit about +-{_g(100 * band, 2)}% from the "
-                     f"predicted pre std at block {last + 1} (the band, one standard deviation; "
-                     + ("for relu-like activations it grows with the sum of 1/width over the layers"
-                        if activation(spec.act).homogeneous else "this activation contracts fluctuations, so it "
-                        "stays small") + "). Average several seeds before calling a difference real.")
+                     f"predicted pre std at block {last + 1} (the band, one standard deviation over networks: "
+                     "each layer's finite width and the finite batch add to what the layers before it passed "
+                     "on). Average several seeds before calling a difference real.")
+    elif p.band_reason:
+        paras.append(f"No finite-width band is drawn: {p.band_reason}.")
     if p.reason:
         paras.append(f"Not predicted everywhere: {p.reason}.")
     paras += list(p.notes)

@@ -114,3 +114,13 @@ def test_diagnostics_lines_are_words_and_numbers():
         for raw in ("FixedPoint(", "np.float64", "array(", "nan", "None"):
             assert raw not in text, (kw, text)
         assert text.startswith("phase: ") and "fixed point: " in text and "std outside [1e-3, 1e3]" in text
+
+
+def test_where_no_band_is_drawn_explain_says_why():
+    # width 8 over 30 blocks: one network's std spreads beyond +-40%, so no one-sigma band is drawn
+    spec = parse_spec(arch="8-8x30")
+    p = predict(spec)
+    assert p.band_reason and "40%" in p.band_reason
+    text = " ".join(explain(spec, p).paragraphs)
+    assert "No finite-width band is drawn: " + p.band_reason in text
+    assert "may sit about" not in text  # no band width is quoted where none is drawn
