@@ -123,15 +123,35 @@ def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | 
     return lo, hi
 
 
-def legend_notes(styles: dict[str, tuple[int, int, int] | None]) -> list[tuple[str, tuple[int, int, int] | None, str]]:
+def legend_notes(styles: dict[str, tuple[int, int, int] | None], band_gap: str | None = None
+                 ) -> list[tuple[str, tuple[int, int, int] | None, str]]:
     """The line styles the plots use (widgets/layer_plot.py MARKERS), one legend note each; the band and
-    the trials' spread only when drawn, in their own colours."""
+    the trials' spread only when drawn, in their own colours; band_gap (band_gap_note) where it is missing."""
     notes: list[tuple[str, tuple[int, int, int] | None, str]] = [("──", None, "measured"), ("•", None, "theory")]
     if "band" in styles:
         notes.append(("··", styles["band"], "band ±1 sd"))
     if "spread" in styles:
         notes.append(("⣀⣀", styles["spread"], "trials ±1 sd"))
+    if band_gap:
+        notes.append(("", None, band_gap))
     return notes
+
+
+def band_gap_note(theory: object, tensor: str) -> str | None:
+    """'no band (F7 says why)' or 'no band from L5 (F7)' where the std is predicted but the theory draws
+    no band (Prediction.band_reason says why, in Explain); None where the band covers every block."""
+    import numpy as np
+
+    if not hasattr(theory, f"{tensor}_std_lo") or not getattr(theory, "band_reason", None):
+        return None  # the theory draws no band for this tensor at all (gradients), or has nothing to say
+    std, band = theory_curve(theory, tensor, "std"), theory_band(theory, tensor)
+    if std is None:
+        return None
+    gaps = np.isfinite(std) & (~np.isfinite(band[0]) if band is not None else True)
+    if not gaps.any():
+        return None
+    first = int(np.argmax(gaps)) + 1
+    return "no band (F7 says why)" if band is None or first == 1 else f"no band from L{first} (F7)"
 
 
 def notes_summary(notes: tuple[str, ...], width: int = 90) -> str:
@@ -477,6 +497,7 @@ class InitScopeApp(App[None]):
         marks: list[Mark] = []
         missing = False
         styles: dict[str, tuple[int, int, int] | None] = {}  # what is drawn -> the colour the legend shows it in
+        band_gap: str | None = None  # the current run's theory draws no band somewhere: the legend says so
         for key, _name, r, colour, is_current in self.drawn_runs():
             if tensor not in r.stats:
                 missing = True
@@ -497,6 +518,7 @@ class InitScopeApp(App[None]):
                     std_series += [Series("band", band[0], _blend(colour, bg, 0.7), "band"),
                                    Series("band", band[1], _blend(colour, bg, 0.7), "band")]
                     styles["band"] = _blend(colour, bg, 0.7)
+                band_gap = band_gap_note(r.theory, tensor)
             tm = theory_curve(r.theory, tensor, "mean")
             if tm is not None:
                 mean_series.append(Series("theory", tm, colour, "theory"))
@@ -523,7 +545,7 @@ class InitScopeApp(App[None]):
         std_plot.set_data(std_series, marks, title=f"std of {label}{std_note}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
-        self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles) if std_series else [])
+        self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles, band_gap) if std_series else [])
 
     def range_notes(self, tensor: str) -> tuple[str, str]:
         """(mean plot, std plot) title notes for the current run, by engine/signal_range.py's rule: the std

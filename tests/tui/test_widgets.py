@@ -267,3 +267,17 @@ async def test_runs_table_event_shows_at_80_columns_beside_the_form():
         shown = sum(widths[:keys.index("event") + 1])
         assert event and str(table.get_row_at(0)[keys.index("event")]) == event
         assert shown <= table.size.width < sum(widths)  # the event is on screen, the spec may be cut
+
+
+def test_the_legend_says_where_no_band_is_drawn():
+    from initscope.engine.spec import parse_spec
+    from initscope.engine.theory import predict
+    from initscope.tui.app import band_gap_note, legend_notes
+
+    narrow = predict(parse_spec(arch="8-8x30"))  # std spreads beyond +-40% from block 4: no band there
+    first = int(np.argmax(~np.isfinite(narrow.pre_std_hi))) + 1
+    assert 1 < first < 30
+    assert band_gap_note(narrow, "pre") == f"no band from L{first} (F7)"
+    assert ("", None, f"no band from L{first} (F7)") in legend_notes({}, band_gap_note(narrow, "pre"))
+    assert band_gap_note(predict(parse_spec(arch="512-512x20")), "pre") is None  # banded everywhere
+    assert band_gap_note(narrow, "grad") is None  # the theory draws no gradient band anywhere: nothing to flag
