@@ -41,6 +41,7 @@ TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
+MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
 NONFINITE_RGB = (255, 85, 85)
 
 
@@ -539,14 +540,18 @@ class InitScopeApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":  # shown (and bound) only while there is something to cancel
             return self.running or self._debounce is not None
+        if action in MENU_ACTIONS and len(self.screen_stack) > 1:  # one dialog at a time: the key goes to it
+            return False
         return True
 
     def action_command_palette(self) -> None:
         # Textual only checks the top screen: with F1 pushed over an open palette, a second ctrl+p
         # would mount a second palette with the same id and crash.
-        if any(s.has_class("--textual-command-palette") for s in self.screen_stack):
+        if any(s.has_class("--textual-command-palette") for s in self.screen_stack) or not self.use_command_palette:
             return
-        super().action_command_palette()
+        from .commands import InitScopePalette
+
+        self.push_screen(InitScopePalette(id="--command-palette"))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

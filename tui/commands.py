@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+
+
+class InitScopePalette(CommandPalette):
+    """Textual's palette, whose page keys wait for the list's first layout.
+
+    Typed quickly after ctrl+p, pageup/pagedown reach the list once it has hits but before it has a
+    size; Textual 8.2's OptionList then looks up line positions it has not computed yet (KeyError).
+    Before that layout there is no page to move by, so the key does nothing.
+    """
+
+    def _action_command_list(self, action: str) -> None:
+        if action in ("page_up", "page_down") and not self.query_one(CommandList).scrollable_content_region:
+            return
+        super()._action_command_list(action)
 
 
 class InitScopeCommands(Provider):
