@@ -23,6 +23,7 @@ from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
+from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status
 from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
 from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
@@ -41,6 +42,7 @@ TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
+STARTUP_EXIT_WAITS = 100  # x 0.05 s: a quit during startup waits at most 5 s for the mounts
 MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
 NONFINITE_RGB = (255, 85, 85)
 
@@ -253,7 +255,48 @@ class InitScopeApp(App[None]):
             self.start_spec = spec
             self._form_widget.set_spec_before_mount(spec)
 
+    # ------------------------------------------------------------------------------------- process
+    def get_driver_class(self):
+        return driver_class_for(super().get_driver_class())  # the web driver quits with its client
+
+    def get_key_display(self, binding: Binding) -> str:
+        if self.is_web and binding.action in WEB_KEYS:  # the browser keeps ctrl+n and ctrl+t
+            return WEB_KEYS[binding.action]
+        return super().get_key_display(binding)
+
+    def startup_done(self) -> bool:
+        """True once the widgets mounted after the first frame (form, runs table, Explain) are in place."""
+        late = [self.form(), self.runs_table(), *self.query("#explain-view"), *self.query("#dist")]
+        return len(late) == 4 and all(w is not None and w.is_mounted for w in late)
+
+    def exit(self, result=None, return_code: int = 0, message=None) -> None:
+        """Quit; a request made while the app is still mounting waits for it (else Textual's teardown
+        races the mounts and ctrl+q, SIGTERM or a closed browser in the first second end in a crash)."""
+        if self.startup_done() or self._exit_waits > STARTUP_EXIT_WAITS:
+            self.closing = True  # from now on a run's messages are dropped: the widgets are going away
+            self.workers.cancel_group(self, "engine")
+            super().exit(result, return_code, message)
+            return
+        self._exit_waits += 1
+        self.set_timer(0.05, lambda: self.exit(result, return_code, message))
+
+    _exit_waits = 0
+    closing = False
+
+    def check_message_enabled(self, message) -> bool:
+        if self.closing and isinstance(message, (RunProgress, RunFinished, RunFailed, RunCancelled)):
+            return False
+        return super().check_message_enabled(message)
+
+    def keys_text(self, entry: KeyAction) -> str:
+        """The keys of a help or palette entry as they work here (in a browser: no ctrl+n, ctrl+t)."""
+        if self.is_web and entry.action in WEB_KEYS:
+            return f"{WEB_KEYS[entry.action]} (outside a field)"
+        return entry.keys
+
     def on_mount(self) -> None:
+        if not self.is_headless:
+            exit_on_sigterm(self)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
         self.query_one("#tabs Tabs", Tabs).focus()
         self.update_status()
@@ -556,7 +599,7 @@ class InitScopeApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows = [(k.group, k.keys, k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
+        rows = [(k.group, self.keys_text(k), k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
         self.push_screen(HelpScreen(rows))
 
     def action_rerun(self) -> None:
@@ -678,7 +721,8 @@ class InitScopeApp(App[None]):
             if len(self.pins):
                 index = 0
             else:
-                self.notify("No pinned runs: ctrl+n pins the current run.", markup=False)
+                pin_key = WEB_KEYS["pin"] if self.is_web else "ctrl+n"
+                self.notify(f"No pinned runs: {pin_key} pins the current run.", markup=False)
                 return
         self._on_pin_command(PinCommand(kind, index))
 
@@ -834,7 +878,7 @@ class InitScopeApp(App[None]):
     # palette -------------------------------------------------------------------------------------
     def palette_entries(self) -> list[tuple[str, str, str]]:
         """(title, help, action string) for every action, plus one per pin, tensor and preset."""
-        out = [(k.title, f"{k.keys}: {k.help}", k.action) for k in KEY_ACTIONS
+        out = [(k.title, f"{self.keys_text(k)}: {k.help}", k.action) for k in KEY_ACTIONS
                if not k.action.startswith(("table(", "toggle_pin(", "show_tab(", "command_palette", "focus_next"))]
         out += [(f"Show {t} tab", "F5..F8", f"show_tab('{t}')") for t in TABS]
         out += [(f"Tensor: {t}", TENSOR_NAMES[t], f"set_tensor_action('{t}')") for t in TENSORS]
@@ -859,14 +903,19 @@ class InitScopeApp(App[None]):
 
 
 def main(spec: RunSpec | None = None, preset: str | None = None,
-         preset_overrides: dict[str, str] | None = None) -> None:
-    InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides).run()
+         preset_overrides: dict[str, str] | None = None) -> int:
+    """Run the app in this terminal (or a browser, under `textual serve`); returns the exit status."""
+    app = InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides)
+    app.run()
+    return exit_status(app)
 
 
 if __name__ == "__main__":
     if "--fake" in sys.argv:  # development: the fast fake engine from the tests
         from tests.tui.fake_engine import FakeEngine
 
-        InitScopeApp(engine=FakeEngine(delay=0.02)).run()
+        fake_app = InitScopeApp(engine=FakeEngine(delay=0.02))
+        fake_app.run()
+        sys.exit(exit_status(fake_app))
     else:
-        main()
+        sys.exit(main())

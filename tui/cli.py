@@ -6,8 +6,9 @@
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
-allowed), 1 a failure while running. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
-one for anything unexpected).
+allowed), 1 a failure while running (for the app: anything but a clean quit, e.g. a crash), 143 the
+app stopped by SIGTERM. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows one for
+anything unexpected).
 """
 
 from __future__ import annotations
@@ -166,8 +167,7 @@ def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
     from initscope.tui.app import main as app_main
 
-    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))
-    return EXIT_OK
+    return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))  # non-zero unless quit cleanly
 
 
 COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "app": cmd_app}
