@@ -8,13 +8,14 @@ The engine runs in one exclusive worker (a new run cancels the stale one; the en
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from initscope.engine.errors import Cancelled, SpecError
 from initscope.engine.spec import RunSpec, default_spec
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
@@ -42,6 +43,8 @@ TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
+RESIZE_SETTLE_S = 0.08  # a burst of resizes is laid out once it pauses this long...
+RESIZE_MAX_WAIT_S = 0.4  # ...or this long after it began, while it goes on
 STARTUP_EXIT_WAITS = 100  # x 0.05 s: a quit during startup waits at most 5 s for the mounts
 MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
 NONFINITE_RGB = (255, 85, 85)
@@ -287,6 +290,41 @@ class InitScopeApp(App[None]):
         if self.closing and isinstance(message, (RunProgress, RunFinished, RunFailed, RunCancelled)):
             return False
         return super().check_message_enabled(message)
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        """Coalesce bursts of resizes (a browser, a dragged window): lay out once per burst.
+
+        Textual lays out the screen, and every plot rebuilds, up to 120 times a second while resizes
+        keep coming. Here the layout waits until no resize came for RESIZE_SETTLE_S, or at most
+        RESIZE_MAX_WAIT_S into a burst; the first resize (the start) is laid out at once.
+        """
+        if self._resize_burst_start is None and self._pending_resize is None and not self._resized_once:
+            self._resized_once = True
+            return  # Textual's own handler (next in the MRO) lays out the first frame at once
+        event.prevent_default()  # not Textual's handler: the timer below hands it the burst's last size
+        now = time.monotonic()
+        self._pending_resize = event
+        if self._resize_burst_start is None:
+            self._resize_burst_start = now
+        if self._resize_timer_settle is not None:
+            self._resize_timer_settle.stop()
+        wait = min(self.resize_settle_s, max(0.001, self._resize_burst_start + self.resize_max_wait_s - now))
+        self._resize_timer_settle = self.set_timer(wait, self._lay_out_resize)
+
+    async def _lay_out_resize(self) -> None:
+        event, self._pending_resize = self._pending_resize, None
+        self._resize_burst_start = None
+        self._resize_timer_settle = None
+        if event is not None:  # a fresh event: the held one had its default action prevented
+            await App._on_resize(self, events.Resize(event.size, event.virtual_size, event.container_size,
+                                                     event.pixel_size))
+
+    resize_settle_s = RESIZE_SETTLE_S
+    resize_max_wait_s = RESIZE_MAX_WAIT_S
+    _resized_once = False
+    _pending_resize: events.Resize | None = None
+    _resize_burst_start: float | None = None
+    _resize_timer_settle = None
 
     def keys_text(self, entry: KeyAction) -> str:
         """The keys of a help or palette entry as they work here (in a browser: no ctrl+n, ctrl+t)."""

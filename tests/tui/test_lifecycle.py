@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from initscope.tui import cli
-from initscope.tui.app import InitScopeApp
+from initscope.tui.app import RESIZE_MAX_WAIT_S, RESIZE_SETTLE_S, InitScopeApp
 from textual.app import App
 
 
@@ -55,6 +55,53 @@ async def test_quitting_while_the_app_starts_is_a_clean_exit(delay):
             await asyncio.sleep(0.02)
     assert app._exception is None
     assert app.return_code == 0
+
+
+# ------------------------------------------------------------------------------ resizes
+async def test_a_burst_of_resizes_lays_out_and_replots_once(monkeypatch):
+    # a browser (or a dragged window) sends resizes every few ms: the plots rebuild once it pauses
+    from initscope.tui.widgets.layer_plot import LayerPlot
+    from textual.events import Resize
+    from textual.geometry import Size
+
+    from tests.tui.conftest import settle
+    from tests.tui.fake_engine import FakeEngine
+
+    replots: list[str] = []
+    replot = LayerPlot.replot
+    monkeypatch.setattr(LayerPlot, "replot", lambda self: (replots.append(self.id), replot(self))[1])
+    app = InitScopeApp(engine=FakeEngine())
+    # settle 1 s and no forced layout during the burst, so that a loaded machine cannot split it
+    app.resize_settle_s, app.resize_max_wait_s = 1.0, 600.0
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        replots.clear()
+        for i in range(60):  # a new size every 20 ms once the app has handled the last one
+            size = Size(100 + i, 30 + i % 7)
+            app._driver._size = size
+            app.post_message(Resize(size, size))
+            await pilot.pause(0.02)  # Textual alone lays out each size 1/120 s after it arrives
+        assert replots == [], f"{replots.count('plot-std')} replots while the resizes kept coming"
+        for _ in range(100):
+            if replots:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        assert app.size == Size(159, 30 + 59 % 7)
+        std_plot = app.query_one("#plot-std", LayerPlot)
+        assert std_plot.size.width == app.query_one("#plot-mean", LayerPlot).size.width > 62
+        assert std_plot.drawn_points > 0
+        assert replots.count("plot-std") == 1 and replots.count("plot-mean") == 1
+        # with the app's own timings a single resize is laid out as soon as it settles
+        app.resize_settle_s, app.resize_max_wait_s = RESIZE_SETTLE_S, RESIZE_MAX_WAIT_S
+        # a single resize is laid out as soon as it settles
+        width = std_plot.size.width
+        await pilot.resize_terminal(100, 30)
+        for _ in range(100):
+            if std_plot.size.width != width:
+                break
+            await pilot.pause(0.05)
+        assert app.size == Size(100, 30) and std_plot.size.width < width
 
 
 # ------------------------------------------------------------------------------ in a browser
