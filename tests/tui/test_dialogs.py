@@ -87,3 +87,30 @@ async def test_rename_prompt_answers_once():
         assert app._exception is None
         assert len(app.screen_stack) == 1
     assert app.results == ["he relu"]
+
+
+async def test_a_covered_palette_does_not_answer(tmp_path, monkeypatch):
+    # a key or search result still queued for the palette after F1 covered it: dismissing it must not
+    # pop the help over it (nor later fire its spent callback: InvalidStateError in the fuzz)
+    from initscope.tui.screens.help import HelpScreen
+
+    monkeypatch.chdir(tmp_path)
+    app = InitScopeApp(engine=FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        palette = app.screen
+        assert isinstance(palette, CommandPalette)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        palette.dismiss()
+        palette.dismiss()
+        await pilot.pause()
+        assert app._exception is None
+        assert isinstance(app.screen, HelpScreen) and app.screen_stack[-2] is palette
+        await pilot.press("escape")  # help closes, the palette is back and answers normally
+        assert app.screen is palette
+        await pilot.press("escape", "escape")
+        assert len(app.screen_stack) == 1
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
