@@ -194,7 +194,8 @@ def test_sigterm_quits_cleanly_with_status_143():
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
-def test_under_the_web_driver_the_app_quits_when_its_client_is_gone():
+@pytest.mark.parametrize("end", ["input closed", "server says quit"])
+def test_under_the_web_driver_the_app_quits_when_its_client_is_gone(end):
     env = {**os.environ, "TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}
     proc = subprocess.Popen(APP_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=env, start_new_session=True)
@@ -206,7 +207,12 @@ def test_under_the_web_driver_the_app_quits_when_its_client_is_gone():
         for width in range(60, 160):
             payload = resize % width
             proc.stdin.write(b"M" + len(payload).to_bytes(4, "big") + payload)
-        proc.stdin.close()
+        if end == "server says quit":  # textual-serve, when the browser's websocket closes
+            quit_packet = b'{"type": "quit"}'
+            proc.stdin.write(b"M" + len(quit_packet).to_bytes(4, "big") + quit_packet)
+            proc.stdin.flush()
+        else:
+            proc.stdin.close()
         deadline = time.monotonic() + 20
         while proc.poll() is None and time.monotonic() < deadline:
             _read_until(proc.stdout.fileno(), proc, b"\x00never", timeout=0.5)
