@@ -1,4 +1,4 @@
-"""Speed and memory of the engine next to the bare chain of matmuls (DESIGN.md: the physical limit).
+"""Speed and memory of the engine next to the bare chain of matmuls (docs/design.md: the physical limit).
 
     python benchmarks/bench_engine.py                       # width 256 and 1024, depth 50, batch 1024
     python benchmarks/bench_engine.py --width 1024 --depth 50 --batch 1024 --repeats 7

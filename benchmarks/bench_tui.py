@@ -7,6 +7,9 @@ Each number is measured in a fresh process (so torch's import is counted) and pr
 --repeat N runs it N times and reports the median. Times:
   first_frame   process start -> the app's first screen is up (before torch has loaded)
   first_plot    process start -> the default configuration's curves are drawn
+Headless, these two leave out what a terminal adds (writing the frames, and torch's import starting in
+the background, which only the `initscope` command does): benchmarks/bench_startup.py measures them
+as a user sees them, in a real pseudo-terminal.
   change        a config edit (seed) -> curves redrawn, minus the 0.3 s debounce (engine time included)
   change_total  the same including the debounce
   toggle        key '1' (show/hide pin 1) -> curves redrawn

@@ -21,13 +21,15 @@ CancelCheck = Callable[[], bool]
 def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelCheck | None = None) -> RunResult:
     """Run the spec (all trials), measure every block, and attach the theory's prediction (result.theory).
 
-    Imports torch on first call.
+    The measurement stands even where the theory fails: result.theory is then a prediction with no values
+    and its reason (engine/theory/safe.py). Imports torch on first call.
     """
     from .runner import run as _run
-    from .theory import predict
+    from .theory.safe import predict_or_reason
 
     result = _run(spec, progress=progress, cancelled=cancelled)
-    result.theory = predict(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment)
+    result.theory = predict_or_reason(spec, data_mean=result.data_mean, data_second_moment=result.data_second_moment,
+                                      data_kernel=result.data_kernel)
     return result
 
 

@@ -55,14 +55,18 @@ class Param:
         if self.kind in ("float", "int"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SpecError(where, value, f"expected a number ({self.describe()})")
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond the float range
+                number = math.copysign(math.inf, value)
+            if not math.isfinite(number):
+                raise SpecError(where, number, "expected a finite number, at most 1.8e308 in size")
             if self.kind == "int":
-                if isinstance(value, float) and not value.is_integer():
+                if not number.is_integer():
                     raise SpecError(where, value, f"expected an integer ({self.describe()})")
                 value = int(value)
             else:
-                value = float(value)
-                if not math.isfinite(value):
-                    raise SpecError(where, value, "expected a finite number")
+                value = number
             if self.positive and value <= 0:
                 raise SpecError(where, value, "it must be greater than 0")
             if self.low is not None and value < self.low:
@@ -251,9 +255,9 @@ def activation_gain(act: Call) -> float:
     if name == "relu":
         return math.sqrt(2.0)
     if name == "leaky_relu":
-        return math.sqrt(2.0 / (1 + float(act.get("a", 0.01)) ** 2))
+        return _leaky_gain(float(act.get("a", 0.01)))
     if name == "general_relu":
-        return math.sqrt(2.0 / (1 + float(act.get("leak", 0.0)) ** 2))
+        return _leaky_gain(float(act.get("leak", 0.0)))
     if name == "tanh":
         return 5.0 / 3
     if name == "selu":
@@ -261,8 +265,14 @@ def activation_gain(act: Call) -> float:
     if name in ("sigmoid", "identity"):
         return 1.0
     if name == "elu" and float(act.get("alpha", 1.0)) != 1.0:
-        return math.sqrt(2.0 / (1 + float(act.get("alpha", 1.0)) ** 2))
+        return _leaky_gain(float(act.get("alpha", 1.0)))
     return _SECOND_MOMENT_GAIN[name]
+
+
+def _leaky_gain(slope: float) -> float:
+    """sqrt(2/(1 + slope^2)), written sqrt(2)/hypot(1, slope) so that a huge slope gives a tiny gain, not an
+    OverflowError."""
+    return math.sqrt(2.0) / math.hypot(1.0, slope)
 
 
 def listing() -> str:

@@ -8,7 +8,9 @@ malformed, non-numeric or empty file, or a width that does not match) is one Spe
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 import zipfile
 from dataclasses import dataclass
 
@@ -19,7 +21,7 @@ from torch import Tensor
 from .catalog import show
 from .errors import SpecError
 from .spec import RunSpec
-from .textforms import Call
+from .textforms import Call, format_arch
 
 FILE_SUFFIXES = (".npy", ".npz", ".csv", ".pt", ".pth")
 
@@ -50,8 +52,8 @@ class Source:
         return x if draw == dtype else x.to(dtype)
 
 
-def _err(call: Call, allowed: str) -> SpecError:
-    return SpecError("data", show("data", call), allowed)
+def _err(call: Call, allowed: str, fix: tuple[str, str] | None = None) -> SpecError:
+    return SpecError("data", show("data", call), allowed, fix)
 
 
 def _read_file(call: Call) -> np.ndarray:
@@ -66,15 +68,10 @@ def _read_file(call: Call) -> np.ndarray:
         raise _err(call, f"{path!r} is not a regular file")
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            with open(path, "rb") as fh:
+                arr = _read_npy(fh, os.path.getsize(path), call)
         elif suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
-                if not names:
-                    raise _err(call, "the .npz file holds no arrays")
-                if key is not None and key not in names:
-                    raise _err(call, f"the .npz file has no array {key!r}; it has " + ", ".join(names))
-                arr = z[key if key is not None else names[0]]
+            arr = _read_npz(path, key, call)
         elif suffix == ".csv":
             arr = _read_csv(path, call)
         else:
@@ -88,7 +85,45 @@ def _read_file(call: Call) -> np.ndarray:
         raise _err(call, f"the file could not be read as numbers ({_short(e)})") from None
     except (OSError, EOFError, zipfile.BadZipFile, RuntimeError) as e:
         raise _err(call, f"the file could not be read ({_short(e)})") from None
+    except MemoryError:  # a backstop: the size checks above refuse files that promise more than they hold
+        raise _err(call, "the file asks for more memory than this machine has") from None
     return _as_matrix(arr, call)
+
+
+def _read_npy(fh, size: int, call: Call, where: str = "the .npy file") -> np.ndarray:
+    """One .npy array from an open binary stream of `size` bytes. Its header is checked against the size
+    first: numpy allocates what the header promises before reading, so a 200-byte file claiming shape
+    (2^40, 8) would ask for 64 TiB."""
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    need = math.prod(shape) * dtype.itemsize
+    have = size - fh.tell()
+    if need > have:
+        raise _err(call, f"{where} is truncated: its header promises shape {tuple(shape)} of {dtype} "
+                   f"({need:,} bytes) but only {max(have, 0):,} bytes follow")
+    fh.seek(0)
+    return np.lib.format.read_array(fh, allow_pickle=False)
+
+
+def _read_npz(path: str, key: object, call: Call) -> np.ndarray:
+    """The array `key` (or the first array) of a .npz: a zip of .npy members; other members are not arrays."""
+    with zipfile.ZipFile(path) as z:
+        members = {info.filename[:-4]: info for info in z.infolist() if info.filename.endswith(".npy")}
+        others = [info.filename for info in z.infolist() if not info.filename.endswith(".npy")]
+        if not members:
+            listed = f" (its members: {', '.join(others[:5])})" if others else ""
+            raise _err(call, f"the .npz file holds no arrays{listed}")
+        if key is not None and key not in members:
+            what = f"member {key!r} is not an array (.npy)" if key in others else f"file has no array {key!r}"
+            raise _err(call, f"the .npz {what}; it has " + ", ".join(members))
+        info = members[key if key is not None else next(iter(members))]
+        with z.open(info) as fh:
+            return _read_npy(fh, info.file_size, call, f"the .npz member {info.filename!r}")
 
 
 def _short(e: BaseException) -> str:
@@ -106,13 +141,16 @@ def _read_csv(path: str, call: Call) -> np.ndarray:
         [float(v) for v in first.strip().split(",")]
     except ValueError:
         skip = 1  # a header row
-    arr = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "input contained no data": _as_matrix says so in one sentence
+        arr = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    if skip and arr.size == 0:
+        raise _err(call, "the file has a header row but no rows of numbers")
     return arr
 
 
 def _read_torch(path: str, key: object, call: Call) -> np.ndarray:
     import pickle
-    import warnings
 
     try:
         with warnings.catch_warnings():
@@ -130,6 +168,9 @@ def _read_torch(path: str, key: object, call: Call) -> np.ndarray:
         obj = tensors[key if key is not None else next(iter(tensors))]
     if not isinstance(obj, Tensor):
         raise _err(call, f"the file holds a {type(obj).__name__}, not a tensor or a dict of tensors")
+    if obj.layout != torch.strided:
+        raise _err(call, f"the tensor is sparse ({str(obj.layout).removeprefix('torch.')}); "
+                   "save a dense one (tensor.to_dense())")
     if obj.is_complex() or not (obj.is_floating_point() or obj.dtype in (
             torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)):
         raise _err(call, f"the tensor has dtype {obj.dtype}, not a real number type")
@@ -172,9 +213,8 @@ def prepare(spec: RunSpec) -> Source:
     notes: list[str] = []
     rows, features = arr.shape
     if features != spec.arch[0]:
-        rest = "-".join(str(w) for w in spec.arch[1:3]) + ("-..." if len(spec.arch) > 3 else "")
-        raise _err(call, f"the architecture starts with {spec.arch[0]} but the data has {features} features; "
-                   f"use --arch {features}-{rest}")
+        raise _err(call, f"the architecture starts with {spec.arch[0]} but the data has {features} features",
+                   fix=("arch", format_arch((features, *spec.arch[1:]))))  # the whole arch, ready to use
     if rows < spec.batch:
         notes.append(f"The data has {rows} rows, fewer than the batch of {spec.batch}; all {rows} were used.")
     arr = arr[: spec.batch]

@@ -25,7 +25,7 @@ class Preset:
         return [(label, parse_spec(**{**fields, **(overrides or {})})) for label, fields in self.variants]
 
 
-# Tanh at the edge of chaos (theory.md 6.1): sigma_b^2 = 0.05 -> critical sigma_w^2 = 1.760955,
+# Tanh at the edge of chaos (docs/formulas.md 6.1): sigma_b^2 = 0.05 -> critical sigma_w^2 = 1.760955,
 # so kaiming gain sqrt(1.760955) = 1.32701 and bias std sqrt(0.05) = 0.223607.
 _EDGE = {"arch": "512-512x50", "act": "tanh", "bias": "normal(std=0.223607)", "batch": "1024"}
 

@@ -1,6 +1,6 @@
 """Views of a RunResult as text: the results JSON (schema initscope.run/1), CSV, and a terminal table.
 
-JSON contract (DESIGN.md): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
+JSON contract (README, "Results JSON"): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
 layer has layer, fan_in, fan_out, weight {mean, std}, pre/post/grad/grad_pre (each {mean, std, rms,
 min, max, zero_frac, nonfinite_frac}; grad/grad_pre null without gradients) and theory {pre_std,
 post_mean, post_std, grad_std, grad_pre_std} (null where no prediction). Headline values are means
@@ -17,7 +17,9 @@ import math
 
 import numpy as np
 
+from .numbers import fmt_num, nice_int_ticks
 from .result import STAT_NAMES, TENSORS, RunResult
+from .signal_range import RULE, range_event
 
 SCHEMA = "initscope.run/1"
 THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std")
@@ -156,11 +158,25 @@ def to_csv(named_results: list[tuple[str, RunResult]]) -> str:
 
 
 def _fmt(x: float | None, width: int = 9) -> str:
-    if x is None or not math.isfinite(x):
-        return f"{'-' if x is None else str(x):>{width}}"
-    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
-        return f"{x:>{width}.2e}"
-    return f"{x:>{width}.4f}"
+    """A table cell: 4 significant digits (engine/numbers.py), '-' where there is no value."""
+    return f"{fmt_num(x, 4, missing='-'):>{width}}"
+
+
+def _measured(stats: dict | None, key: str, width: int = 9) -> str:
+    """A measured statistic, or 'nan/inf' when some of the tensor's entries at that layer were inf or
+    NaN (the statistic of the finite entries alone would look like a healthy number)."""
+    if stats is None:
+        return f"{'-':>{width}}"
+    if (stats.get("nonfinite_frac") or 0) > 0:
+        return f"{'nan/inf':>{width}}"
+    return _fmt(stats.get(key), width)
+
+
+def _nonfinite_note(layer: dict, names: dict[str, str]) -> str:
+    """'  nan/inf: pre 81%, dL/dh 50%' for the tensors with inf/NaN entries at this layer, else ''."""
+    parts = [f"{label} {100 * layer[t]['nonfinite_frac']:.0f}%" for t, label in names.items()
+             if layer.get(t) and (layer[t].get("nonfinite_frac") or 0) > 0]
+    return "  nan/inf: " + ", ".join(parts) if parts else ""
 
 
 def to_table(result: RunResult, max_rows: int = 0) -> str:
@@ -187,17 +203,22 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
         th = layer["theory"] or {}
         pre, post = layer["pre"], layer["post"]
         fan = f"{layer['fan_in']}->{layer['fan_out']}"
-        line = (f"{layer['layer']:>5} {fan:>11} | {_fmt(pre['std'])} {_fmt(th.get('pre_std'))} | "
-                f"{_fmt(post['mean'])} {_fmt(th.get('post_mean'))} | {_fmt(post['std'])} {_fmt(th.get('post_std'))} | "
-                f"{100 * (post['zero_frac'] or 0):>6.1f}")
+        line = (f"{layer['layer']:>5} {fan:>11} | {_measured(pre, 'std')} {_fmt(th.get('pre_std'))} | "
+                f"{_measured(post, 'mean')} {_fmt(th.get('post_mean'))} | {_measured(post, 'std')} "
+                f"{_fmt(th.get('post_std'))} | {100 * (post['zero_frac'] or 0):>6.1f}")
         if result.has_grad:
-            line += f" | {_fmt(layer['grad_pre']['std'])} {_fmt(th.get('grad_pre_std'))}"
-        if (pre["nonfinite_frac"] or 0) > 0 or (post["nonfinite_frac"] or 0) > 0:
-            line += "  non-finite"
-        lines.append(line)
+            line += f" | {_measured(layer['grad_pre'], 'std')} {_fmt(th.get('grad_pre_std'))}"
+        names = {"pre": "pre", "post": "post", **({"grad_pre": "dL/dh"} if result.has_grad else {})}
+        lines.append(line + _nonfinite_note(layer, names))
     bad = result.first_nonfinite_layer()
+    event = range_event(result, "pre")
+    if event is not None or bad is not None:
+        lines.append("")
+    if event is not None and event.how != "nonfinite":
+        lines.append(f"The pre std {event.words} first at layer {event.layer} (the range is {RULE}).")
     if bad is not None:
-        lines += ["", f"The signal went non-finite (inf/nan) first at layer {bad}."]
+        lines.append(f"The signal went non-finite (inf/nan) first at layer {bad}; nan/inf marks a statistic "
+                     "with inf or NaN entries.")
     if result.lsuv_iterations is not None:
         lines += ["", "LSUV iterations per layer: " + " ".join(str(i) for i in result.lsuv_iterations)]
     for note in result.notes:
@@ -207,8 +228,13 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+CHART_MARKERS = {"measured": "braille", "theory": "•"}  # a line and dots: told apart without colour
+
+
 def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre", color: bool = True) -> str:
-    """A plotext chart of std per layer, measured and predicted, log-scaled by hand when the range is wide."""
+    """A plotext chart of std per layer, measured (a line) and predicted (a point per layer), log-scaled
+    by hand when the range is wide; whole-layer x ticks; the title names the first layer with inf/NaN
+    entries; the key is a line under the chart. Colour (blue measured, red theory) only when `color`."""
     import plotext as plt
 
     measured = result.headline(tensor, "std")
@@ -226,14 +252,24 @@ def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str
         ok = np.isfinite(ys) & ((ys > 0) if log else True)
         if ok.any():
             yv = np.log10(ys[ok]) if log else ys[ok]
-            plt.plot(xs[ok].tolist(), yv.tolist(), label=label, color=shade, marker="braille")
+            draw = plt.scatter if label == "theory" else plt.plot  # a prediction is a value per layer
+            draw(xs[ok].tolist(), yv.tolist(), color=shade, marker=CHART_MARKERS[label])
     if log and finite.size:
         lo, hi = math.floor(np.log10(finite.min())), math.ceil(np.log10(finite.max()))
         hi = max(hi, lo + 1)
         step = max(1, (hi - lo) // 8)
         ticks = list(range(lo, hi + 1, step))
         plt.yticks(ticks, [f"1e{t}" for t in ticks])
-    plt.title(f"{tensor} std per layer" + (" (log scale)" if log else ""))
+    layers = nice_int_ticks(1, len(measured))
+    plt.xticks(layers, [str(t) for t in layers])
+    if len(measured) > 1:
+        plt.xlim(1, len(measured))
+    bad = result.first_nonfinite_layer()
+    plt.title(f"{tensor} std per layer" + (" (log scale)" if log else "")
+              + (f"; nan/inf from layer {bad}" if bad is not None else ""))
     plt.xlabel("layer")
     text = plt.build()
+    key = "  ".join(f"{plt.colorize(glyph, shade) if color else glyph} {label}" for label, glyph, shade in
+                    (("measured", "──", "blue"), ("theory", "•", "red"))[:len(series)])
+    text = text.rstrip("\n") + "\n" + " " * 6 + key + "\n"  # the key under the chart: plotext's covers the data
     return text if color else plt.uncolorize(text)

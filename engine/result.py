@@ -38,6 +38,7 @@ class RunResult:
     notes: tuple[str, ...] = ()
     theory: object | None = field(default=None)  # engine.theory's Prediction, attached by the caller
     hist_counted: tuple[int, ...] = ()  # per layer: entries each histogram counted (a row subsample), if known
+    data_kernel: object | None = None  # engine.theory.band.InputKernel of fixed rows (file, digits), for the band
 
     @property
     def trials(self) -> int:

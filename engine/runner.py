@@ -62,6 +62,7 @@ from .errors import Cancelled, InitscopeError, RunError
 from .inits import init_weight
 from .result import STAT_NAMES, TENSORS, RunResult
 from .spec import RunSpec
+from .theory.band import kernel_of_rows
 
 HIST_BINS = 40
 HIST_RANGE = 4.0
@@ -599,6 +600,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
         data_second_moment=data_m2,
         notes=tuple(notes),
         hist_counted=tuple(r.hist_counted),
+        data_kernel=None if r.source.rows is None else kernel_of_rows(r.source.rows),
     )
 
 

@@ -14,6 +14,9 @@ from .errors import SpecError
 from .textforms import Call, format_arch, parse_arch
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
+# the largest finite value of each dtype (torch.finfo(dtype).max), kept here so that parsing needs no torch
+DTYPE_MAX = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308,
+             "bfloat16": 3.3895313892515355e38, "float16": 65504.0}
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,3})?")
 
 MAX_BATCH = 1 << 24
@@ -149,6 +152,8 @@ def parse_spec(**texts: object) -> RunSpec:
     dtype = str(t["dtype"]).strip().lower()
     if dtype not in DTYPES:
         raise SpecError("dtype", t["dtype"], "choose one of " + ", ".join(DTYPES))
+    for field, call in (("init", init), ("act", act), ("bias", bias), ("data", data)):
+        _check_fits_dtype(field, call, dtype)
     return RunSpec(
         arch=arch,
         init=init,
@@ -162,6 +167,16 @@ def parse_spec(**texts: object) -> RunSpec:
         trials=_int_field("trials", t["trials"], 1, MAX_TRIALS),
         grad=_bool_field("grad", t["grad"]),
     )
+
+
+def _check_fits_dtype(field: str, call: Call, dtype: str) -> None:
+    """Every number of a call must be a finite value of the run's dtype: torch converts activation, bias,
+    data and init parameters to it, and refuses (or overflows) past its largest value."""
+    top = DTYPE_MAX[dtype]
+    for key, value in call.params:
+        if isinstance(value, float) and abs(value) > top:
+            raise SpecError(f"{field} {call.name}: parameter {key}", value,
+                            f"it must be at most {top:.4g} in size, the largest {dtype} (the run's dtype)")
 
 
 def _text(value: object) -> str:

@@ -1,4 +1,4 @@
-"""The text forms of DESIGN.md: one small grammar for CLI flags, TUI inputs and saved sessions.
+"""The text forms of docs/design.md: one small grammar for CLI flags, TUI inputs and saved sessions.
 
     call  := NAME | NAME "(" [ param ("," param)* ] ")"
     param := KEY "=" value
@@ -25,6 +25,7 @@ _INT = re.compile(r"[+-]?\d+")
 _BARE_SAFE = re.compile(r"[A-Za-z0-9_./~:+-]+")
 
 MAX_TEXT = 10_000
+MAX_INT_DIGITS = 300  # integers up to 10^300 stay exact ints (and still convert to a finite float)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,9 @@ def _classify(raw: str) -> Value:
     if low in ("none", "null"):
         return None
     if _INT.fullmatch(raw):
-        return int(raw)
+        # beyond MAX_INT_DIGITS an integer is read as a float (inf past 1.8e308): int() of 4,300+ digits
+        # raises, and a float of a bigger integer overflows; the catalog then names the field
+        return int(raw) if len(raw.lstrip("+-").lstrip("0")) <= MAX_INT_DIGITS else float(raw)
     if _NUMBER.fullmatch(raw):
         return float(raw)
     if low in ("inf", "+inf", "-inf", "nan"):
@@ -184,7 +187,7 @@ def parse_arch(text: str, field: str = "arch") -> tuple[int, ...]:
         if not m:
             raise SpecError(field, text, "expected widths joined by '-', each a positive integer or WxN, "
                             "e.g. 784-50-10 or 512-512x50")
-        width, repeat = int(m.group(1)), int(m.group(2) or 1)
+        width, repeat = _bounded_int(m.group(1), MAX_WIDTH), _bounded_int(m.group(2) or "1", MAX_DEPTH)
         if not 1 <= width <= MAX_WIDTH:
             raise SpecError(field, text, f"every width must be between 1 and {MAX_WIDTH}")
         if not 1 <= repeat <= MAX_DEPTH or len(widths) + repeat > MAX_DEPTH + 1:
@@ -193,6 +196,13 @@ def parse_arch(text: str, field: str = "arch") -> tuple[int, ...]:
     if len(widths) < 2:
         raise SpecError(field, text, "give at least two widths (input and one layer), e.g. 784-50")
     return tuple(widths)
+
+
+def _bounded_int(digits: str, limit: int) -> int:
+    """int(digits), or limit + 1 when it has more digits than limit: never converts a huge digit string
+    (Python refuses int() of more than 4,300 digits)."""
+    significant = digits.lstrip("0") or "0"
+    return int(significant) if len(significant) <= len(str(limit)) else limit + 1
 
 
 def format_arch(widths: tuple[int, ...]) -> str:

@@ -1,6 +1,6 @@
 """The initscope app: the spec form on the left, the results as tabs on the right.
 
-Data flow (DESIGN.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
+Data flow (docs/design.md): form text -> RunSpec -> engine.run in a thread worker -> RunResult -> views.
 The engine runs in one exclusive worker (a new run cancels the stale one; the engine polls
 `cancelled` per layer). torch is imported by the first run, after the first frame.
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.errors import Cancelled, InitscopeError, SpecError
+from initscope.engine.signal_range import first_nonfinite, range_event
 from initscope.engine.spec import RunSpec, default_spec
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -48,6 +49,7 @@ RESIZE_MAX_WAIT_S = 0.4  # ...or this long after it began, while it goes on
 STARTUP_EXIT_WAITS = 100  # x 0.05 s: a quit during startup waits at most 5 s for the mounts
 MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
 NONFINITE_RGB = (255, 85, 85)
+SVG_SETTLE_S = 0.15  # frames for the screen to redraw without its toasts before an SVG screenshot
 
 
 @dataclass(frozen=True)
@@ -127,14 +129,37 @@ def theory_band(theory: object, tensor: str) -> tuple[np.ndarray, np.ndarray] | 
     return lo, hi
 
 
-def first_nonfinite(result: RunResult, tensor: str) -> int | None:
-    import numpy as np
+def legend_notes(styles: dict[str, tuple[int, int, int] | None]) -> list[tuple[str, tuple[int, int, int] | None, str]]:
+    """The line styles the plots use (widgets/layer_plot.py MARKERS), one legend note each; the band and
+    the trials' spread only when drawn, in their own colours."""
+    notes: list[tuple[str, tuple[int, int, int] | None, str]] = [("──", None, "measured"), ("•", None, "theory")]
+    if "band" in styles:
+        notes.append(("··", styles["band"], "band ±1 sd"))
+    if "spread" in styles:
+        notes.append(("⣀⣀", styles["spread"], "trials ±1 sd"))
+    return notes
 
-    if tensor not in result.stats:
-        return None
-    bad = (result.per_trial(tensor, "nonfinite_frac") > 0).any(axis=0) | ~np.isfinite(result.headline(tensor, "std"))
-    idx = np.flatnonzero(bad)
-    return int(idx[0]) + 1 if idx.size else None
+
+def notes_summary(notes: tuple[str, ...], width: int = 90) -> str:
+    """The status line's word on a run's notes: a short single note itself, else a pointer to Explain."""
+    if len(notes) == 1 and len(notes[0]) <= width:
+        return "note: " + notes[0]
+    return f"{len(notes)} run note{'s' if len(notes) > 1 else ''}: see Explain (F7)"
+
+
+def failure_text(e: BaseException) -> str:
+    """What the app says about a failed run: the engine's own sentence (a suggested fix worded for the
+    form, not the command line); only an unexpected exception is named by its class."""
+    if isinstance(e, SpecError):
+        return e.message("app")
+    if isinstance(e, InitscopeError):
+        return str(e)
+    if isinstance(e, MemoryError):
+        return "Out of memory: the run is too large for this machine; lower batch, width or depth."
+    text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
+    if "out of memory" in text.lower():
+        text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+    return text
 
 
 def _commands_provider():
@@ -148,6 +173,7 @@ class InitScopeApp(App[None]):
     TITLE = "initscope"
     COMMANDS = App.COMMANDS | {lambda: _commands_provider()}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (28, "-tall")]  # a short screen splits the plots evenly
     AUTO_FOCUS = None
     NOTIFICATION_TIMEOUT = 6
 
@@ -171,6 +197,11 @@ class InitScopeApp(App[None]):
         Binding("f8", "show_tab('runs')", "Runs", show=False, priority=True),
         Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
+        # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
+        # tab moves focus only once the key has gone to the focused widget and come back unused, and the
+        # keys read meanwhile (a busy app reads a burst at once) went to the widget being left.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True),
         *[Binding(str(i), f"toggle_pin({i - 1})", f"Pin {i}", show=False) for i in range(1, MAX_PINS + 1)],
     ]
 
@@ -194,8 +225,9 @@ class InitScopeApp(App[None]):
         self.run_id = 0
         self.active_run: int | None = None
         self.progress: tuple[int, int] = (0, 0)
-        self.batch: list[tuple[RunSpec, str, bool]] = []  # (spec, pin name, is the main one) still to run
+        self.batch: list[tuple[RunSpec, str | None, bool]] = []  # (spec, pin name or None, is the main one) to run
         self.last_error = ""
+        self._notes_told: tuple[str, ...] = ()  # the notes of the last finished run (told in a toast)
         self._debounce = None
         self.redraws = 0  # curve redraws (tests, benchmarks)
         self.sub_title = "device: starting engine..."
@@ -404,6 +436,10 @@ class InitScopeApp(App[None]):
                 self.current = result
         else:
             self.current = result
+        if result.notes and result.notes != self._notes_told:  # once, not at every re-run (Explain keeps them)
+            self.notify("\n".join(result.notes), markup=False, timeout=10,
+                        title="Run notes" + (f": {message.pin_as}" if message.pin_as else ""))
+        self._notes_told = result.notes
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
         self._next_in_batch_or_idle()
@@ -413,15 +449,7 @@ class InitScopeApp(App[None]):
     def _on_failed(self, message: RunFailed) -> None:
         if message.run_id != self.active_run:
             return
-        e = message.error
-        if isinstance(e, SpecError):
-            text = str(e)
-        elif isinstance(e, MemoryError):
-            text = "Out of memory: the run is too large for this machine; lower batch, width or depth."
-        else:
-            text = f"{type(e).__name__}: {e}" if not str(e).startswith(type(e).__name__) else str(e)
-            if "out of memory" in text.lower():
-                text = "Out of memory on the device: lower batch, width or depth. (" + text[:200] + ")"
+        text = failure_text(message.error)
         self.last_error = text
         self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
         self.batch = []
@@ -448,15 +476,22 @@ class InitScopeApp(App[None]):
         self.running = False
         self.update_status()
 
-    def run_batch(self, entries: list[tuple[RunSpec, str, bool]]) -> None:
-        """Run several specs one after another and pin each (presets with variants, sessions)."""
+    def run_batch(self, entries: list[tuple[RunSpec, str | None, bool]]) -> None:
+        """Run several specs one after another and pin each (presets with variants, sessions).
+
+        Pins are never evicted: entries beyond the free slots are not run, except the main one (a
+        preset's first variant), which then runs unpinned as the current run, so the screen always
+        shows the preset that was asked for."""
         if not entries:
             return
         free = MAX_PINS - len(self.pins)
         if len(entries) > free:
-            self.notify(f"Only {free} pin slots left: remove pins to load all {len(entries)} runs.",
-                        severity="warning", markup=False)
-            entries = entries[:free]
+            left_out = entries[free:]
+            unpinned_main = [(spec, None, True) for spec, _name, is_main in left_out if is_main]
+            skipped = [name for _spec, name, is_main in left_out if not is_main]
+            self.notify(self._pins_full_text(free, len(entries), bool(unpinned_main), skipped),
+                        severity="warning", markup=False, timeout=10)
+            entries = unpinned_main + entries[:free]
             if not entries:
                 return
         spec, name, is_main = entries[0]
@@ -466,12 +501,26 @@ class InitScopeApp(App[None]):
 
     _batch_main = False
 
+    @staticmethod
+    def _pins_full_text(free: int, wanted: int, main_unpinned: bool, skipped: list[str | None]) -> str:
+        """What run_batch did when the pin slots ran out, in one or two sentences."""
+        slots = f"All {MAX_PINS} pin slots are taken" if free == 0 else f"Only {free} of {wanted} runs fit in the pins"
+        parts = [slots + (": the main run is shown as the current run, not pinned" if main_unpinned else "")]
+        if skipped:
+            parts.append("not run: " + ", ".join(str(n) for n in skipped))
+        return "; ".join(parts) + ". Remove pins (d in the Runs tab) to compare them all."
+
     # ------------------------------------------------------------------------------------- form
     @on(SpecEdited)
     def _on_spec_edited(self, message: SpecEdited) -> None:
         if self._debounce is not None:
             self._debounce.stop()
+            self._debounce = None
         spec = message.spec
+        if not self.running and self.current is not None and spec == self.current.spec:
+            self.last_error = ""  # edited back to what the screen shows: nothing to run
+            self.update_status()
+            return
         self._debounce = self.set_timer(DEBOUNCE_S, lambda: self.start_run(spec))
         self.update_status("edited; re-running shortly")
 
@@ -509,6 +558,7 @@ class InitScopeApp(App[None]):
         std_series: list[Series] = []
         marks: list[Mark] = []
         missing = False
+        styles: dict[str, tuple[int, int, int] | None] = {}  # what is drawn -> the colour the legend shows it in
         for key, _name, r, colour, is_current in self.drawn_runs():
             if tensor not in r.stats:
                 missing = True
@@ -522,11 +572,13 @@ class InitScopeApp(App[None]):
                                 Series("spread", mean + mspread, faint, "spread")]
                 std_series += [Series("spread", std - sspread, faint, "spread"),
                                Series("spread", std + sspread, faint, "spread")]
+                styles["spread"] = faint
             if is_current:
                 band = theory_band(r.theory, tensor)
                 if band is not None:
                     std_series += [Series("band", band[0], _blend(colour, bg, 0.7), "band"),
                                    Series("band", band[1], _blend(colour, bg, 0.7), "band")]
+                    styles["band"] = _blend(colour, bg, 0.7)
             tm = theory_curve(r.theory, tensor, "mean")
             if tm is not None:
                 mean_series.append(Series("theory", tm, colour, "theory"))
@@ -539,6 +591,7 @@ class InitScopeApp(App[None]):
             if bad is not None:
                 marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
         label = TENSOR_NAMES[tensor]
+        mean_note, std_note = self.range_notes(tensor)
         message = ""
         if self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
@@ -547,13 +600,25 @@ class InitScopeApp(App[None]):
         mean_plot = self.query_one("#plot-mean", LayerPlot)
         std_plot = self.query_one("#plot-std", LayerPlot)
         mean_plot.log_y = std_plot.log_y = self.log_y
-        mean_plot.set_data(mean_series, marks, title=f"mean of {label}" if not self.log_y else f"|mean| of {label}",
-                           message=message)
-        std_plot.set_data(std_series, marks, title=f"std of {label}", message=message)
+        mean_plot.set_data(mean_series, marks, title=(f"mean of {label}" if not self.log_y else f"|mean| of {label}")
+                           + mean_note, message=message)
+        std_plot.set_data(std_series, marks, title=f"std of {label}{std_note}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
-        notes = "── measured ••• theory" + (" ░ band" if std_series else "")
-        self.query_one("#legend", Legend).show(entries + hidden, notes)
+        self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles) if std_series else [])
+
+    def range_notes(self, tensor: str) -> tuple[str, str]:
+        """(mean plot, std plot) title notes for the current run, by engine/signal_range.py's rule: the std
+        plot says where the std left [1e-3, 1e3] (' · std>1e3 at L3'), both where values went inf/NaN
+        (' · nan/inf from L32'), with a hint to the log view when the linear one is shown."""
+        r = self.current
+        if r is None or tensor not in r.stats:
+            return "", ""
+        event, bad = range_event(r, tensor), first_nonfinite(r, tensor)
+        left = f" · {event.label.split('@')[0]} at L{event.layer}" if event is not None and event.how != "nonfinite" else ""
+        broke = f" · nan/inf from L{bad}" if bad is not None else ""
+        hint = " · l: log" if (left or broke) and not self.log_y else ""
+        return broke + (hint if broke else ""), left + broke + hint
 
     def redraw_table(self) -> None:
         if self.is_mounted:
@@ -600,6 +665,8 @@ class InitScopeApp(App[None]):
             r = self.current
             parts.append(f"{r.device} · {r.spec.depth} layers · {r.trials} trial{'s' if r.trials > 1 else ''}"
                          f" · {r.elapsed_s:.2f} s")
+            if r.notes:
+                parts.append(notes_summary(r.notes))
         if note:
             parts.append(note)
         elif self.last_error and not self.running:
@@ -655,7 +722,7 @@ class InitScopeApp(App[None]):
         if self.running or self._debounce is not None:
             self.action_cancel()
         else:
-            self.query_one("#tabs Tabs", Tabs).focus()
+            self.screen.set_focus(self.query_one("#tabs Tabs", Tabs))  # now: the next key read is for the app
 
     def action_cancel(self) -> None:
         if self.running:
@@ -805,7 +872,7 @@ class InitScopeApp(App[None]):
         try:
             specs = preset.specs(overrides)
         except SpecError as e:
-            self.notify(str(e), severity="error", markup=False)
+            self.notify(e.message("app"), severity="error", markup=False)
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)
@@ -864,7 +931,8 @@ class InitScopeApp(App[None]):
                 elif kind == "csv":
                     out = save_results_csv(path, self._runs_for_export())
                 elif kind == "svg":
-                    out = self._save_svg(path)
+                    self._save_svg(path)  # after the toasts are gone; it says itself when saved
+                    return
                 else:
                     out = save_session(path, list(self.pins), self.form_spec())
             except (ExportError, OSError) as e:
@@ -874,10 +942,22 @@ class InitScopeApp(App[None]):
 
         self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
 
-    def _save_svg(self, path: Path) -> Path:
-        from .export import atomic_write_text
+    def _save_svg(self, path: Path) -> None:
+        """Save what is on screen as SVG without the toasts over it: clear them, give the screen a few
+        frames to redraw without them (the toast rack updates on a later message), then capture."""
+        from .export import ExportError, atomic_write_text
 
-        return atomic_write_text(path, self.export_screenshot(title="initscope"))
+        self.clear_notifications()
+
+        def capture() -> None:
+            try:
+                out = atomic_write_text(path, self.export_screenshot(title="initscope"))
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.set_timer(SVG_SETTLE_S, capture)
 
     def action_open_session(self) -> None:
         from .export import ExportError, default_path, read_session
@@ -941,9 +1021,9 @@ class InitScopeApp(App[None]):
 
 
 def main(spec: RunSpec | None = None, preset: str | None = None,
-         preset_overrides: dict[str, str] | None = None) -> int:
+         preset_overrides: dict[str, str] | None = None, engine=None) -> int:
     """Run the app in this terminal (or a browser, under `textual serve`); returns the exit status."""
-    app = InitScopeApp(spec, preset=preset, preset_overrides=preset_overrides)
+    app = InitScopeApp(spec, engine=engine, preset=preset, preset_overrides=preset_overrides)
     app.run()
     return exit_status(app)
 

@@ -6,9 +6,10 @@
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
-allowed), 1 a failure while running (for the app: anything but a clean quit, e.g. a crash), 143 the
-app stopped by SIGTERM. Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows one for
-anything unexpected).
+allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
+save that fails on a read-only or full disk; the old file is kept; for the app: anything but a
+clean quit, e.g. a crash), 143 the app stopped by SIGTERM. Never a traceback for a user mistake
+(INITSCOPE_DEBUG=1 shows one for anything unexpected).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_spec_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("spec (text forms as in DESIGN.md; `initscope list` shows every name)")
+    g = p.add_argument_group("spec (each a text form: name or name(key=value, ...); `initscope list` shows every name)")
     g.add_argument("--arch", help=f"widths joined by '-', WxN repeats (default {DEFAULTS['arch']})")
     g.add_argument("--init", help=f"init scheme, e.g. kaiming_normal(mode=fan_out) (default {DEFAULTS['init']})")
     g.add_argument("--act", help=f"activation, e.g. leaky_relu(a=0.1) (default {DEFAULTS['act']})")
@@ -99,6 +100,12 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from initscope.engine import report
 
     specs = spec_from_args(ns)
+    if ns.output is not None:  # a folder that is missing is bad input, known before the run starts
+        from initscope.tui.export import unwritable_reason
+
+        reason = unwritable_reason(ns.output)
+        if reason is not None:
+            raise SpecError("output", ns.output, reason)
     results = []
     for label, spec in specs:
         results.append((label, engine.run(spec, progress=_progress_printer())))
@@ -142,12 +149,12 @@ def _term_width() -> int:
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
-    from initscope.engine.theory import explain, predict
+    from initscope.engine.theory.safe import explain_or_reason, predict_or_reason
 
-    for label, spec in spec_from_args(ns):
+    for label, spec in spec_from_args(ns):  # a prediction that fails is explained as absent, with its reason
         if label != "run":
             print(f"== {label} ==")
-        print(explain(spec, predict(spec)).to_text())
+        print(explain_or_reason(spec, predict_or_reason(spec)).to_text())
     return EXIT_OK
 
 
@@ -165,9 +172,13 @@ def cmd_list(ns: argparse.Namespace) -> int:
 
 def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
+    from initscope.tui import preload
+
+    # torch loads (and, without a preset, the first run runs) while Textual draws the first frame
+    engine = preload.start(None if ns.preset else specs[0][1])
     from initscope.tui.app import main as app_main
 
-    return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns))  # non-zero unless quit cleanly
+    return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)  # non-zero unless quit cleanly
 
 
 COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "app": cmd_app}
@@ -181,23 +192,32 @@ def main(argv: list[str] | None = None) -> int:
         ns = build_parser()[command].parse_args(args)
         return COMMANDS[command](ns)
     except (UsageError, SpecError) as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_USAGE
     except RunError as e:
-        print(f"initscope: run failed: {e}", file=sys.stderr)
+        _complain(f"run failed: {e}")
         return EXIT_FAILED
     except InitscopeError as e:
-        print(f"initscope: {e}", file=sys.stderr)
+        _complain(str(e))
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("initscope: interrupted", file=sys.stderr)
+        _complain("interrupted")
         return 130
     except Exception as e:  # a bug: say so in one line; INITSCOPE_DEBUG=1 shows the traceback
         if os.environ.get("INITSCOPE_DEBUG"):
             raise
-        print(f"initscope: unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 "
-              "for details", file=sys.stderr)
+        _complain(f"unexpected failure ({type(e).__name__}: {e}); rerun with INITSCOPE_DEBUG=1 for details")
         return EXIT_FAILED
+
+
+def one_line(text: str) -> str:
+    """text with every character that is not printable written as its escape (a newline as \\n, U+2028 as
+    \\u2028, NUL as \\x00): a message that quotes what the user typed stays one line on any terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _complain(message: str) -> None:
+    print(f"initscope: {one_line(message)}", file=sys.stderr)
 
 
 def entry() -> None:

@@ -1,9 +1,14 @@
 """Saving and loading from the TUI: results (JSON, CSV), sessions (pinned specs), safe file writes.
 
-Pure functions, no Textual. Every failure raises ExportError (an OSError) whose str() is one
+Pure functions, no Textual. Every failure raises ExportError (an OSError and an InitscopeError, so the
+CLI reports it like any of its own errors) whose str() is one
 sentence for `notify(str(err), severity="error", markup=False)`; no traceback reaches the user.
 
 API
+    unwritable_reason(path) -> str | None
+        Why `path` cannot be saved to before anything is written (it is a directory, its folder does not
+        exist or is not a folder, the name is not a valid path), or None. The CLI checks --output with it
+        before a run starts.
     atomic_write_text(path, text) -> Path
         Write to a temp file in the same directory, fsync, os.replace over `path`. A failure at any step
         leaves the old file untouched and removes the temp file. A new file gets 0666 & ~umask; an
@@ -25,7 +30,8 @@ API
     load_session(path) -> list[SessionEntry]          (read_session(path).pins)
         Every spec goes through engine.spec.parse_spec; the first bad entry is reported in one sentence
         ("Session file x.json: pin 2 ("relu deep"): init: 'kaiminq' is not valid; choose one of ...").
-        Unknown schema, bad JSON, wrong shapes: one sentence too.
+        Unknown schema, bad JSON (also nesting too deep for the parser, or an integer of more than 4,300
+        digits), wrong shapes: one sentence too.
     default_path(kind, *, clock=datetime.now, directory=None) -> Path
         kind "json" | "csv" | "svg" -> <cwd>/initscope-YYYYmmdd-HHMMSS.<kind>; "session" ->
         <cwd>/initscope-session.json. `clock` returns a datetime (inject a fixed one in tests).
@@ -42,7 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from initscope.engine.errors import SpecError
+from initscope.engine.errors import InitscopeError, SpecError
 from initscope.engine.spec import RunSpec, parse_spec
 
 EXPORT_SCHEMA = "initscope.export/1"
@@ -52,7 +58,7 @@ KINDS = ("json", "csv", "svg", "session")
 RGB = tuple[int, int, int]
 
 
-class ExportError(OSError):
+class ExportError(InitscopeError, OSError):
     """A save or load failed; str(err) is one sentence naming the file and the reason."""
 
     def __init__(self, message: str) -> None:
@@ -92,14 +98,29 @@ def _reason(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+def unwritable_reason(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be saved to, in words that follow "Could not save <path>: ", or None."""
+    try:
+        target = Path(path).expanduser()
+        directory = target.parent
+        if target.is_dir():
+            return "it is a directory"
+        if not directory.exists():
+            return f"the folder {directory} does not exist"
+        if not directory.is_dir():
+            return f"{directory} is not a folder"
+    except (OSError, ValueError, RuntimeError) as err:  # a NUL byte, a name too long, ~nobody
+        return f"it is not a usable path ({_reason(err)})"
+    return None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Replace `path` with `text` (UTF-8) atomically; see the module docstring. Returns the path."""
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise ExportError(f"Could not save {path}: {reason}.")
     target = Path(path).expanduser()
     directory = target.parent
-    if target.is_dir():
-        raise ExportError(f"Could not save {target}: it is a directory.")
-    if not directory.is_dir():
-        raise ExportError(f"Could not save {target}: the folder {directory} does not exist.")
     try:
         mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:
@@ -240,8 +261,8 @@ def _spec_from(where: str, texts: object) -> RunSpec:
         return parse_spec(**{str(k): v for k, v in texts.items()})
     except SpecError as err:
         raise ExportError(f"{where}: {str(err).rstrip('.')}.") from err
-    except TypeError as err:  # pragma: no cover - defensive: odd keys
-        raise ExportError(f"{where}: {err}.") from err
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as err:  # defensive: the app gets a sentence
+        raise ExportError(f"{where}: the spec could not be read ({_reason(err).rstrip('.')}).") from err
 
 
 def read_session(path: str | os.PathLike) -> Session:
@@ -262,6 +283,11 @@ def read_session(path: str | os.PathLike) -> Session:
         doc = json.loads(text)
     except json.JSONDecodeError as err:
         raise ExportError(f"{where} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).") from err
+    except RecursionError:
+        raise ExportError(f"{where} nests its brackets too deeply to be a session file.") from None
+    except ValueError as err:  # Python reads no integer of more than 4,300 digits
+        what = "an integer of more than 4,300 digits" if "digits" in str(err) else "a value JSON cannot hold"
+        raise ExportError(f"{where} is not a session file: it holds {what}.") from None
     if not isinstance(doc, dict):
         raise ExportError(f"{where} must hold a JSON object with a schema, not a {type(doc).__name__}.")
     schema = doc.get("schema")

@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..spec import RunSpec
-from .band import band
+from .band import InputKernel, band, iid_kernel
 from .diagnostics import Diagnostics, diagnose
 from .explain import Explanation, explain  # a name bound here, so the submodule can never shadow it
 from .gaussian import activation
 from .meanfield import MeanField, run_meanfield
 
 BAND_NOTE = ("band: one standard deviation of a single network's pooled std around the infinite-width value "
-             "(finite-width fluctuation, theory.md 8; exact for He-Gaussian relu with one input, an "
-             "approximation otherwise)")
+             "(finite width, finite batch and the batch's own kernel; derived in docs/band.md)")
 
 
 def _f(x) -> float | None:
@@ -55,6 +54,7 @@ class Prediction:
     notes: tuple[str, ...]
     diagnostics: Diagnostics
     meanfield: MeanField = field(repr=False)
+    band_reason: str | None = None  # why the band is NaN where the std is predicted
 
     @property
     def depth(self) -> int:
@@ -65,7 +65,7 @@ class Prediction:
         return self.reason is None
 
     def layer_json(self, layer: int) -> dict:
-        """DESIGN.md's per-layer `theory` object (layer is 1-based); None where there is no prediction."""
+        """The per-layer `theory` object of docs/design.md (layer is 1-based); None where there is no prediction."""
         i = layer - 1
         return {"pre_std": _f(self.pre_std[i]), "post_mean": _f(self.post_mean[i]),
                 "post_std": _f(self.post_std[i]), "grad_std": _f(self.grad_std[i]),
@@ -94,6 +94,7 @@ class Prediction:
             "reason": self.reason,
             "notes": list(self.notes),
             "band": BAND_NOTE,
+            "band_reason": self.band_reason,
         }
 
     def to_json(self) -> dict:
@@ -101,11 +102,13 @@ class Prediction:
                 "diagnostics": self.diagnostics_json()}
 
 
-def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment: float | None = None
-            ) -> Prediction:
+def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment: float | None = None,
+            data_kernel: InputKernel | None = None) -> Prediction:
     """The infinite-width prediction for spec. data_*: measured on the input batch (RunResult fields);
-    needed only for file/digits data, whose moments the spec does not say."""
-    mf = run_meanfield(spec, data_mean, data_second_moment)
+    needed only for file/digits data, whose moments the spec does not say (data_kernel: the batch's
+    kernel, band.kernel_of_rows, for the band)."""
+    kernel = data_kernel if data_kernel is not None else _iid_kernel(spec)
+    mf = run_meanfield(spec, data_mean, data_second_moment, None if data_kernel is None else data_kernel.corr)
     act = activation(spec.act)
     homogeneous = act.homogeneous
     with np.errstate(invalid="ignore"):
@@ -115,7 +118,15 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         grad_std = np.sqrt(mf.var_g)
         grad_pre_std = np.sqrt(mf.var_delta)
     lsuv_tol = float(spec.init.get("tol")) if spec.init.name == "lsuv" else None
-    rel_pre, rel_post = band(mf, spec.fan_in, spec.fan_out, spec.batch, homogeneous, lsuv_tol)
+    if kernel is None:
+        nan = np.full(spec.depth, math.nan)
+        rel_pre, rel_post = nan, nan.copy()
+        band_reason = (f"the band needs the kernel of the {spec.data.name} rows, measured by a run "
+                       "(predict(spec, data_kernel=...))")
+    else:
+        lsuv = (float(spec.init.get("target")), lsuv_tol) if lsuv_tol is not None else None
+        b = band(mf, act, spec.fan_in, spec.fan_out, kernel, _BIAS_KURTOSIS.get(spec.bias.name, 2.0), lsuv)
+        rel_pre, rel_post, band_reason = b.rel_pre, b.rel_post, b.reason
     notes = list(mf.notes)
     if spec.init.name == "orthogonal":
         notes.append("orthogonal weights: same means and stds as Gaussian ones with sigma_w^2 = "
@@ -131,7 +142,27 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         grad_pre_std=grad_pre_std, pre_std_lo=lo, pre_std_hi=hi,
         post_std_lo=post_std * np.maximum(0.0, 1.0 - rel_post), post_std_hi=post_std * (1.0 + rel_post),
         chi1=diag.chi1, corr=mf.corr, sigma_w2=mf.sw2, sigma_b2=mf.sb2, input_mean=mf.m0,
-        input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf)
+        input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf,
+        band_reason=mf.reason or band_reason)
+
+
+_BIAS_KURTOSIS = {"normal": 2.0, "uniform": 0.8, "torch_default": 0.8}  # Var(b^2)/Var(b)^2, zero-mean b
+
+
+def _iid_kernel(spec: RunSpec) -> InputKernel | None:
+    """The input kernel of Gaussian or uniform data (fresh entries every trial); None for fixed rows."""
+    d = spec.data
+    if d.name == "gaussian":
+        m, sd = float(d.get("mean")), float(d.get("std"))
+        s0, m4 = m * m + sd * sd, m**4 + 6 * m * m * sd * sd + 3 * sd**4
+    elif d.name == "uniform":
+        lo, hi = float(d.get("low")), float(d.get("high"))
+        s0 = (lo * lo + lo * hi + hi * hi) / 3
+        m = 0.5 * (lo + hi)
+        m4 = (hi**5 - lo**5) / (5 * (hi - lo)) if hi != lo else lo**4
+    else:
+        return None
+    return iid_kernel(m, s0, m4, spec.arch[0], spec.batch)
 
 
 __all__ = ["predict", "explain", "Explanation", "Prediction", "Diagnostics"]

@@ -1,6 +1,6 @@
 """What the predicted curves mean: phase, fixed point, growth per layer, depth of vanishing/exploding.
 
-- chi_1 = sigma_w^2 E[phi'(h)^2] (Poole et al. 2016; theory.md 6): the mean squared singular value of
+- chi_1 = sigma_w^2 E[phi'(h)^2] (Poole et al. 2016): the mean squared singular value of
   one layer's Jacobian. < 1 ordered (inputs collapse together, gradients vanish), = 1 critical,
   > 1 chaotic (inputs decorrelate, gradients explode). Tolerance PHASE_TOL.
 - the length map q -> sigma_w^2 E[phi(sqrt(q) z + beta)^2] + sigma_b^2 with the last block's
@@ -8,7 +8,12 @@
   of q in [1e-12, 1e12] with bisection if Newton fails).
 - per-layer growth factors of the pre-activation std (std_l / std_{l-1}) and of the gradient std
   (std g^{l-1} / std g^l, going backwards), and the layer at which the predicted pre std leaves
-  [1e-3, 1e3], extrapolated past the last block when it does not within the net.
+  [1e-3, 1e3] (engine/signal_range.py, the rule every view uses), extrapolated past the last block
+  when it does not within the net.
+- what the gradients do over the net, from R = std(g^1)/std(g^L): they keep their size when R is
+  within a factor 1 + GRAD_TOL of 1, else they shrink (R < 1) or grow (R > 1) toward the input. Per
+  block the gradient variance is multiplied by n_l Var[W] E[phi'^2] = chi_1 n_l/n_{l-1} (sigma_w^2 =
+  n_{l-1} Var[W]), so a critical chi_1 = 1 still shrinks gradients where the widths narrow.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..numbers import fmt_num
+from ..signal_range import HIGH, LOW, RULE, first_out_of_range
+
 PHASE_TOL = 0.01
-LOW, HIGH = 1e-3, 1e3
+GRAD_TOL = 0.1
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,60 @@ class Diagnostics:
     leaves_extrapolated: bool  # the block is past the net's depth (estimated)
     grad_ratio: float  # std(g^1)/std(g^L): > 1 gradients grow toward the input
     depth_scale: float | None  # -1/log chi_1 (layers per e-fold of the gradient), None at chi_1 = 1
+
+    @property
+    def gradient_trend(self) -> str:
+        return gradient_trend(self.grad_ratio)
+
+    def lines(self) -> list[str]:
+        """The diagnostics in words and numbers, one line each (Explain's Diagnostics section)."""
+        f = fmt_num
+        out = [f"phase: {self.phase} (chi_1 = {f(self.phase_chi1)}; ordered below {f(1 - PHASE_TOL)}, "
+               f"chaotic above {f(1 + PHASE_TOL)})"]
+        chi = np.asarray(self.chi1, dtype=float)
+        if chi.size > 1 and np.allclose(chi, chi[0], rtol=1e-9, equal_nan=True):
+            out.append(f"chi_1 per block: {f(chi[0])} at every block")
+        elif chi.size > 1:
+            out.append(f"chi_1 per block: {f(chi[0])} at block 1 ... {f(chi[-1])} at block {chi.size}")
+        out.append("fixed point: " + _fixed_point_words(self.fixed_point))
+        if self.signal_growth.size > 1:
+            out.append(f"pre std growth per block (last block): x{f(self.signal_growth[-1])}")
+        if self.grad_growth.size > 1:
+            out.append(f"gradient std from block 2 to block 1: x{f(self.grad_growth[1])}")
+        if self.leaves_at is None:
+            out.append(f"signal range ({RULE}): stays inside")
+        else:
+            words = {"vanish": "vanishes", "explode": "explodes"}.get(self.leaves_how or "", "leaves")
+            where = (f"at block ~{self.leaves_at} (extrapolated past this net)" if self.leaves_extrapolated
+                     else f"at block {self.leaves_at}")
+            out.append(f"signal range ({RULE}): {words} {where}")
+        trend = self.gradient_trend
+        out.append(f"gradient std, block 1 / block L: {f(self.grad_ratio)}" + (f" ({trend})" if trend else ""))
+        if self.depth_scale is not None:
+            out.append(f"depth scale: the gradient changes by a factor e every {f(self.depth_scale, 3)} blocks "
+                       "of equal width")
+        return out
+
+
+def gradient_trend(ratio: float) -> str:
+    """What R = std(g^1)/std(g^L) means: 'keep their size' within a factor 1 + GRAD_TOL of 1, else
+    'shrink toward the input' (R < 1) or 'grow toward the input' (R > 1); '' when R is not finite."""
+    if not math.isfinite(ratio) or ratio < 0:
+        return ""
+    if 1 / (1 + GRAD_TOL) <= ratio <= 1 + GRAD_TOL:
+        return "keep their size"
+    return "shrink toward the input" if ratio < 1 else "grow toward the input"
+
+
+def _fixed_point_words(fp: FixedPoint) -> str:
+    if fp.kind == "every":
+        return "every length is a fixed point (chi_1 = 1, no bias): the std neither grows nor shrinks"
+    if fp.kind == "zero":
+        return "the signal decays to 0 (the only fixed point is q = 0)"
+    if fp.kind == "stable" and fp.q is not None:
+        return (f"stable at pre std {fmt_num(math.sqrt(fp.q))}, post mean {fmt_num(fp.post_mean)}, "
+                f"post std {fmt_num(fp.post_std)} (chi_1 there {fmt_num(fp.chi1)})")
+    return "none (the length map has no stable fixed point)"
 
 
 def _phase(chi1: float) -> str:
@@ -124,11 +186,9 @@ def _leaves_linear(L: int, q: float, a: float, b: float) -> tuple[int | None, st
 def _leaves(pre_std: np.ndarray, fp: FixedPoint, sb2: float, act, sw2: float, mu: float,
             linear: tuple[float, float] | None) -> tuple[int | None, str | None, bool]:
     L = len(pre_std)
-    for i, s in enumerate(pre_std):
-        if math.isfinite(s) and s < LOW:
-            return i + 1, "vanish", False
-        if math.isfinite(s) and s > HIGH:
-            return i + 1, "explode", False
+    inside = first_out_of_range(pre_std)
+    if inside is not None:
+        return inside.layer, inside.how, False
     if L < 2 or not (math.isfinite(pre_std[-1]) and math.isfinite(pre_std[-2])) or pre_std[-2] <= 0:
         return None, None, False
     q_l, q_p = pre_std[-1] ** 2, pre_std[-2] ** 2

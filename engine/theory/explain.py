@@ -13,7 +13,9 @@ import textwrap
 from dataclasses import dataclass
 
 from ..catalog import activation_gain, show
+from ..numbers import fmt_num
 from ..spec import RunSpec
+from .diagnostics import GRAD_TOL, PHASE_TOL
 from .gaussian import activation
 
 WIDTH = 100
@@ -39,14 +41,11 @@ def _ascii(s: str) -> str:
     return s.encode("ascii", "replace").decode("ascii")
 
 
-def _g(x: float, digits: int = 4) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if abs(x) < 1e-12:
-        return "0"
-    if 1e-3 <= abs(x) < 1e5:
-        return f"{x:.{digits}f}".rstrip("0").rstrip(".") if abs(x) >= 1 else f"{x:.{digits}g}"
-    return f"{x:.3g}"
+def _g(x: float | None, digits: int = 4) -> str:
+    """A number in the text (engine/numbers.py): `digits` significant digits below 1, one more from 1
+    up (1.4142, 0.5642, 4.5e-48); "n/a" when missing."""
+    big = x is not None and math.isfinite(x) and abs(x) >= 1
+    return fmt_num(x, digits + 1 if big else digits)
 
 
 def _scheme_sentence(spec: RunSpec, sw2: float) -> str:
@@ -76,7 +75,7 @@ def _scheme_sentence(spec: RunSpec, sw2: float) -> str:
                 "the Jacobian spectrum, and in a smaller finite-width spread.")
     if name == "torch_default":
         return ("torch_default is what nn.Linear does on its own: W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), so "
-                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))} (theory.md 1.3). "
+                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))}. "
                 "It is not He's init.")
     if name == "trunc_normal":
         return (f"trunc_normal redraws N(0, std^2) samples outside [a, b] (absolute bounds, no variance correction): "
@@ -221,9 +220,10 @@ def explain(spec: RunSpec, prediction=None) -> Explanation:
     elif fp.kind == "every":
         s += " Every length is a fixed point here (chi_1 = 1, no bias): the std neither grows nor shrinks."
     if d.leaves_at is not None:
-        what = "vanish (std below 1e-3)" if d.leaves_how == "vanish" else "explode (std above 1e3)"
-        s += (f" The signal would {what} at block ~{d.leaves_at} (extrapolated past this net)." if d.leaves_extrapolated
-              else f" The signal {what.split(' (')[0]}es at block {d.leaves_at}{' (std below 1e-3)' if d.leaves_how == 'vanish' else ' (std above 1e3)'}.")  # noqa: E501
+        how = {"vanish": ("vanish", "vanishes", "below 1e-3"), "explode": ("explode", "explodes", "above 1e3")}
+        verb, verbs, bound = how[d.leaves_how]
+        s += (f" The signal would {verb} (std {bound}) at block ~{d.leaves_at} (extrapolated past this net)."
+              if d.leaves_extrapolated else f" The signal {verbs} at block {d.leaves_at} (std {bound}).")
     paras.append(s)
     # gradients
     chi = d.phase_chi1
@@ -231,14 +231,28 @@ def explain(spec: RunSpec, prediction=None) -> Explanation:
           f"n_l Var[W] E[phi'(h)^2] (chi_1 = sigma_w^2 E[phi'^2] = {_g(float(p.chi1[last]))} at block {last + 1}). "
           f"The gradient std at block 1 is {_g(d.grad_ratio)} times that at block L; grad_pre std at block 1 "
           f"{_g(p.grad_pre_std[0])}, at block L {_g(p.grad_pre_std[L - 1])}.")
-    gs += {"ordered": f" Ordered phase (chi_1 = {_g(chi)} < 1): gradients shrink toward the input",
-           "chaotic": f" Chaotic phase (chi_1 = {_g(chi)} > 1): gradients grow toward the input",
-           "critical": f" Critical (chi_1 = {_g(chi)} ~ 1): gradients keep their size",
-           "unknown": ""}[d.phase]
-    if d.depth_scale is not None and d.phase != "critical":
-        gs += f", by a factor e every {_g(d.depth_scale, 3)} blocks."
-    elif d.phase != "unknown":
+    phase = {"ordered": f" Ordered phase (chi_1 = {_g(chi)} < 1)",
+             "chaotic": f" Chaotic phase (chi_1 = {_g(chi)} > 1)",
+             "critical": f" Critical (chi_1 = {_g(chi)}, within {_g(PHASE_TOL)} of 1)",
+             "unknown": ""}[d.phase]
+    trend = d.gradient_trend
+    if phase and trend:
+        gs += f"{phase}: over this net gradients {trend} (x{_g(d.grad_ratio, 4)} from block L to block 1"
+        gs += f", within {_g(100 * GRAD_TOL)}%)" if trend == "keep their size" else ")"
+        if d.depth_scale is not None and d.phase != "critical":
+            gs += f", by a factor e every {_g(d.depth_scale, 3)} blocks of equal width"
+        expected = {"ordered": "shrink", "chaotic": "grow", "critical": "keep"}[d.phase]
+        if not trend.startswith(expected):
+            if len(set(spec.arch[1:])) > 1:
+                gs += (". Per block the gradient variance is multiplied by chi_1 x n_l/n_(l-1): the widths "
+                       "change, so that factor is not chi_1 alone")
+            else:
+                lo, hi = float(min(p.chi1)), float(max(p.chi1))
+                gs += (f". The phase is chi_1 where the signal settles; on the way there the blocks have chi_1 "
+                       f"from {_g(lo, 4)} to {_g(hi, 4)}")
         gs += "."
+    elif phase:
+        gs += phase + "."
     paras.append(gs)
     c = p.corr
     if math.isfinite(c[0]) and math.isfinite(c[last]) and last > 0:

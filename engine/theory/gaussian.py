@@ -360,8 +360,9 @@ class Activation:
         neg1, neg2 = e[1] - e[0], e[2] - 2 * e[1] + e[0]  # E[(e^h - 1)^p 1_(h <= 0)]
         neg4 = e[4] - 4 * e[3] + 6 * e[2] - 4 * e[1] + e[0]
         dneg1, dneg2 = de[1] - de[0], de[2] - 2 * de[1] + de[0]
-        return GMoments(p1 + sa * neg1, p2 + sa**2 * neg2, p4 + sa**4 * neg4, pd + sa**2 * e[2],
-                        pe1 / (2 * q) + sa * dneg1, pe2 / (2 * q) + sa**2 * dneg2)
+        sa2 = sa * sa  # products, not **: a huge alpha gives inf (no prediction), not an OverflowError
+        return GMoments(p1 + sa * neg1, p2 + sa2 * neg2, p4 + sa2 * sa2 * neg4, pd + sa2 * e[2],
+                        pe1 / (2 * q) + sa * dneg1, pe2 / (2 * q) + sa2 * dneg2)
 
     def pair(self, mu: float, q: float, c: float) -> tuple[float, float]:
         """(E[phi(u) phi(v)], E[phi(u)^2 phi(v)^2]), (u, v) ~ N(mu, q) each with correlation c."""

@@ -189,3 +189,79 @@ def test_digits_without_scikit_learn(monkeypatch):
     with pytest.raises(SpecError) as e:
         load_data(parse_spec(arch="64-10", data="digits"))
     assert "data digits needs scikit-learn: pip install 'initscope[digits]'" in one_sentence(e.value)
+
+
+def _one_line_spec_error(spec, *fragments):
+    with pytest.raises(SpecError) as err:
+        load_data(spec)
+    message = str(err.value)
+    assert message.startswith("data: ") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_npz_members_that_are_not_arrays(tmp_path):
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "notes.npz", "w") as z:
+        z.writestr("notes.txt", "not an array")
+    _one_line_spec_error(spec_for(f"file(path={tmp_path / 'notes.npz'})"), "holds no arrays", "notes.txt")
+    buf = io.BytesIO()
+    np.save(buf, np.full((9, 5), 2.0))
+    with zipfile.ZipFile(tmp_path / "mixed.npz", "w") as z:
+        z.writestr("readme.txt", "not an array")
+        z.writestr("x.npy", buf.getvalue())
+    x, _ = load_data(spec_for(f"file(path={tmp_path / 'mixed.npz'})"))  # the first member that is an array
+    assert float(x.sum()) == 2.0 * 8 * 5
+    _one_line_spec_error(spec_for(f"file(path={tmp_path / 'mixed.npz'}, key=readme.txt)"),
+                         "member 'readme.txt' is not an array", "it has x")
+
+
+def _npy_claiming(shape) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    buf.write(b"\0" * 64)
+    return buf.getvalue()
+
+
+def test_npy_header_larger_than_the_file_is_refused_before_allocating(tmp_path):
+    # 2^40 x 8 float64 = 64 TiB promised by a file of under 200 bytes: refused by comparing sizes, not by
+    # numpy's allocation (MemoryError, or worse, an allocation that succeeds on an overcommitting system)
+    import zipfile
+
+    data = _npy_claiming((2**40, 8))
+    assert len(data) < 200
+    (tmp_path / "huge.npy").write_bytes(data)
+    _one_line_spec_error(spec_for(f"file(path={tmp_path / 'huge.npy'})", arch="8-4"), "truncated",
+                         "(1099511627776, 8)", "70,368,744,177,664 bytes", "only 64 bytes follow")
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w") as z:
+        z.writestr("x.npy", data)
+    _one_line_spec_error(spec_for(f"file(path={tmp_path / 'huge.npz'})", arch="8-4"), "member 'x.npy' is truncated")
+    (tmp_path / "ok.npy").write_bytes(_npy_claiming((8,)))  # 8 float64 = exactly the 64 bytes that follow
+    x, _ = load_data(spec_for(f"file(path={tmp_path / 'ok.npy'})", arch="8-4"))
+    assert x.shape == (1, 8) and float(x.abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("layout", ["coo", "csr"])
+def test_sparse_tensor_is_refused_with_the_fix(tmp_path, layout):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch: "sparse CSR support is in beta"
+        t = torch.eye(5).to_sparse() if layout == "coo" else torch.eye(5).to_sparse_csr()
+    torch.save(t, tmp_path / "s.pt")
+    _one_line_spec_error(spec_for(f"file(path={tmp_path / 's.pt'})"), f"sparse (sparse_{layout})", "to_dense()")
+
+
+def test_csv_with_only_a_header_is_one_sentence(tmp_path):
+    import warnings
+
+    (tmp_path / "h.csv").write_text("a,b,c,d,e\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _one_line_spec_error(spec_for(f"file(path={tmp_path / 'h.csv'})"), "a header row but no rows of numbers")
+    assert [str(w.message) for w in caught] == []  # numpy's "input contained no data" would print 2 lines

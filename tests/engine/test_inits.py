@@ -1,6 +1,6 @@
 """Init schemes against torch.nn.init: bit parity on the same generator state, PyTorch's own KS method
-(scipy.stats.kstest, p > 1e-4, see reference/theory.md section 13), exact bounds, orthogonality, and the
-reference numbers G1-G8 and B1-B8 of theory.md section 12."""
+(scipy.stats.kstest, p > 1e-4, see docs/formulas.md section 13), exact bounds, orthogonality, and the
+reference numbers G1-G8 and B1-B8 of docs/formulas.md section 12."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ def test_B8_orthogonal(shape, gain):
     w = draw(f"orthogonal(gain={gain})", shape, seed=11).double()
     r, c = shape
     prod = w @ w.T if r <= c else w.T @ w
-    # float32 QR: theory.md measured 2.9e-6 at 300x500; 1e-5 scaled by gain^2 leaves room, still tight
+    # float32 QR: docs/formulas.md (B8) lists 2.9e-6 at 300x500; 1e-5 scaled by gain^2 leaves room, still tight
     assert torch.allclose(prod, gain ** 2 * torch.eye(min(r, c), dtype=torch.float64), atol=1e-5 * gain ** 2, rtol=0)
 
 

@@ -82,3 +82,35 @@ def test_table_marks_the_first_non_finite_layer():
     assert len([line for line in text.splitlines() if line.strip().startswith(("1 ", "2 ", "3 ", "4 "))]) == 4
     chart = report.std_chart(_result(depth=4, blow_up_at=3), width=60, height=12)
     assert "pre std per layer" in chart
+
+
+def test_table_marks_statistics_with_inf_or_nan_entries():
+    # half of layer 1's dL/dh entries are inf/NaN: the std of the finite half (0 here) must not show as a number
+    res = _result(depth=3, trials=1)
+    res.stats["grad_pre"][:, 0, STAT_NAMES.index("std")] = 0.0
+    res.stats["grad_pre"][:, 0, STAT_NAMES.index("nonfinite_frac")] = 0.5
+    rows = {line.split()[0]: line for line in report.to_table(res).splitlines() if line[:5].strip().isdigit()}
+    assert "nan/inf" in rows["1"].split("|")[5] and "dL/dh 50%" in rows["1"]
+    assert "nan/inf" not in rows["2"]
+
+
+def test_table_names_the_layer_where_the_std_leaves_the_range():
+    res = _result(depth=4, trials=1)
+    res.stats["pre"][:, :, STAT_NAMES.index("std")] = [1.0, 30.0, 900.0, 2.7e4]  # x30 per layer: past 1e3 at 4
+    text = report.to_table(res)
+    assert "The pre std explodes (std above 1e3) first at layer 4" in text
+    assert "2.7e+4" in text  # 4 significant digits, short exponent
+
+
+def test_chart_has_whole_layer_ticks_and_tells_theory_from_measured_without_colour():
+    res = _result(depth=4, trials=1)
+    res.theory = SimpleNamespace(pre_std=np.array([0.5, 0.45, 0.4, 0.5]))
+    chart = report.std_chart(res, width=60, height=12, color=False)
+    lines = chart.splitlines()
+    axis = next(i for i, line in enumerate(lines) if line.strip().startswith("└"))
+    assert lines[axis + 1].split() == ["1", "2", "3", "4"]
+    assert lines[-1].split() == ["──", "measured", "•", "theory"]  # a key under the chart, not over the data
+    canvas = lines[1:axis]
+    assert sum(line.count("•") for line in canvas) == 4  # one point per layer, its own marker
+    assert "\x1b[" not in chart
+    assert "\x1b[" in report.std_chart(res, width=60, height=12, color=True)

@@ -1,4 +1,4 @@
-"""The runner against theory (reference/theory.md sections 7 and 12), against autograd, and its contract:
+"""The runner against theory (docs/formulas.md sections 7 and 12), against autograd, and its contract:
 reproducible, no crash on overflow, cancellable, flat memory in forward-only runs, clean errors."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def stat(result, tensor, name):
 
 
 def finite_width_tol(widths, trials, sigmas=3.0):
-    """theory.md 12 tolerance guidance: 3 sqrt((prod(1 + 5/n_j) - 1)/seeds) on seed-averaged std^2."""
+    """docs/formulas.md 12.1 tolerance guidance: 3 sqrt((prod(1 + 5/n_j) - 1)/seeds) on seed-averaged std^2."""
     return sigmas * math.sqrt((np.prod([1 + 5 / n for n in widths]) - 1) / trials)
 
 
@@ -46,7 +46,7 @@ def test_R2_he_relu_first_layer():
 
 def test_R3_he_relu_grad_pre_std_every_layer():
     # Backward from u ~ N(0,1) has no shared per-unit offsets (u is zero-mean and fresh), so the backward
-    # std is preserved up to small finite-width noise: theory.md 12.1 measured 0.7092-0.7156 (<= 1.2%) at
+    # std is preserved up to small finite-width noise: docs/formulas.md 12.1 lists 0.7092-0.7156 (<= 1.2%) at
     # width 1024, depth 10; at width 512 the noise is sqrt(2) larger, so 3% (~2.5x that) is the bound.
     r = run(parse_spec(arch="512-512x6", batch="1024", trials="2", seed="1"))
     gp = stat(r, "grad_pre", "std").mean(axis=0)

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, resolve, show
 from initscope.engine.errors import SpecError
-from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
+from initscope.engine.spec import DEFAULTS, DTYPES, RunSpec, parse_spec
 from initscope.engine.textforms import Call, format_call
 
 
@@ -133,3 +133,46 @@ def test_importing_engine_and_parsing_does_not_import_torch():
     code = ("import sys; from initscope import engine; import initscope.engine.spec, initscope.engine.catalog, initscope.engine.report, initscope.engine.presets; "
             "engine.parse_spec(init='lsuv'); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("field, text", [
+    ("init", "normal(std=1{zeros})"),
+    ("bias", "const(value=-1{zeros})"),
+    ("act", "leaky_relu(a=1{zeros})"),
+    ("data", "gaussian(mean=1{zeros})"),
+    ("init", "lsuv(max_iter=1{zeros})"),
+])
+@pytest.mark.parametrize("digits", [400, 5000])
+def test_numbers_beyond_float_range_are_one_spec_error_naming_the_parameter(field, text, digits):
+    with pytest.raises(SpecError) as err:
+        parse_spec(**{field: text.format(zeros="0" * digits)})
+    message = str(err.value)
+    assert message.startswith(f"{field} ") and "parameter" in message and "finite number" in message
+
+
+@pytest.mark.parametrize("texts, field", [
+    ({"act": "elu(alpha=1e300)"}, "act elu: parameter alpha"),
+    ({"act": "general_relu(maxv=1e5)", "dtype": "float16"}, "act general_relu: parameter maxv"),
+    ({"bias": "const(value=-1e39)"}, "bias const: parameter value"),
+    ({"init": "uniform(bound=1e39)", "dtype": "bfloat16"}, "init uniform: parameter bound"),
+    ({"data": "uniform(low=-1e300, high=1e300)"}, "data uniform: parameter low"),
+])
+def test_a_parameter_beyond_the_dtype_is_bad_input_naming_it(texts, field):
+    # torch converts these to the run's dtype and failed mid-run ("value cannot be converted to type float
+    # without overflow"); the largest float32 is 3.4028e38, float16 65504
+    with pytest.raises(SpecError) as err:
+        parse_spec(**texts)
+    dtype = texts.get("dtype", "float32")
+    assert str(err.value).startswith(field + ":") and f"the largest {dtype}" in str(err.value)
+
+
+def test_the_same_parameter_fits_a_wider_dtype():
+    assert parse_spec(act="elu(alpha=1e300)", dtype="float64").act.get("alpha") == 1e300
+    assert parse_spec(act="general_relu(maxv=65504)", dtype="float16").act.get("maxv") == 65504.0
+
+
+def test_dtype_max_is_torch_finfo():
+    import torch
+    from initscope.engine.spec import DTYPE_MAX
+
+    assert DTYPE_MAX == {name: torch.finfo(getattr(torch, name)).max for name in DTYPES}

@@ -133,3 +133,28 @@ def test_format_value_numbers():
     assert format_value(0.1) == "0.1"
     assert float(format_value(1e-300)) == 1e-300
     assert math.isinf(parse_call("x(v=inf)", "f").get("v"))
+
+
+@pytest.mark.parametrize("digits", [20, 4301, 5000])
+def test_parse_arch_refuses_huge_widths_and_repeats_in_one_short_sentence(digits):
+    # Python's int() refuses strings of more than 4,300 digits; any width past 2^20 is out of range anyway
+    big = "9" * digits
+    for text in (f"{big}-10", f"10-10x{big}", f"10-{big}x2"):
+        with pytest.raises(SpecError) as err:
+            parse_arch(text)
+        message = str(err.value)
+        assert message.startswith("arch: ") and ("between 1 and" in message or "depth" in message)
+        assert len(message) < 300  # the value is quoted by its start and its length, not all its digits
+
+
+def test_parse_arch_reads_leading_zeros_as_the_number():
+    assert parse_arch("0" * 5000 + "16-8") == (16, 8)
+
+
+@pytest.mark.parametrize("digits, expected", [(300, 10.0**299), (301, 10.0**300), (309, 1e308), (310, math.inf),
+                                               (5000, math.inf)])
+def test_huge_integer_values_read_as_floats(digits, expected):
+    # 10^(digits-1): exact int up to 300 digits, a float beyond (inf past the float range), never a crash
+    value = parse_call(f"x(v=1{'0' * (digits - 1)})", "init").get("v")
+    assert float(value) == pytest.approx(expected, rel=1e-15)
+    assert (type(value) is int) == (digits <= 300)

@@ -197,7 +197,7 @@ async def test_nonfinite_layer_is_marked_and_log_copes():
         await pilot.press("ctrl+l")
         assert f"nan/inf L{bad}" in drawn(app, "#plot-std")
         table = app.query_one(RunsTable)
-        assert "non-finite@L" in " ".join(str(c) for c in table.get_row_at(0)) or "exploded@L" in " ".join(
+        assert "nan/inf@L" in " ".join(str(c) for c in table.get_row_at(0)) or "std>1e3@L" in " ".join(
             str(c) for c in table.get_row_at(0))
 
 
@@ -254,11 +254,11 @@ async def test_runs_table_headline_numbers(fake):
         await pilot.press("f8")
         row = [str(c) for c in app.query_one(RunsTable).get_row_at(0)]
         assert row[1] == "current"
-        assert "xavier_normal relu" in row[2]
+        assert "xavier_normal relu" in row[7]
         growth = float(row[5])
         assert 0.6 < growth < 0.8  # relu with xavier halves the variance: std x 1/sqrt(2) per layer
-        assert row[6].startswith("vanished@L")
-        assert row[7] == "0.05s"
+        assert row[2].startswith("std<1e-3@L")
+        assert row[6] == "0.05s"
 
 
 async def test_failure_is_a_notification_and_the_app_stays_usable():
@@ -379,7 +379,7 @@ def test_every_action_is_in_the_palette_and_help():
         assert needed in titles
     actions = {b.action.split("(")[0] for b in app.BINDINGS}
     palette_actions = {a.split("(")[0] for _t, _h, a in app.palette_entries()}
-    assert actions - {"toggle_pin"} <= palette_actions | {"help"}
+    assert actions - {"toggle_pin", "focus_next", "focus_previous"} <= palette_actions | {"help"}
 
 
 async def test_export_json_csv_svg_and_session_roundtrip(fake, tmp_path):
@@ -441,9 +441,11 @@ async def test_layout_fits(fake, size):
 
 
 async def test_progress_is_shown_in_the_status_line(fake):
-    app = InitScopeApp(engine=FakeEngine(delay=0.05))  # 20 layers, 50 ms each: progress arrives mid-run
+    # 20 layers, 200 ms each: progress arrives mid-run, and a loaded machine (the full suite beside other
+    # work) that polls late still finds the run going (50 ms layers ran out before the polling saw them)
+    app = InitScopeApp(engine=FakeEngine(delay=0.2))
     async with app.run_test(size=(100, 30)) as pilot:
-        for _ in range(200):
+        for _ in range(1000):
             await pilot.pause(0.01)
             if app.running and app.progress[0] >= 2:
                 break
@@ -452,3 +454,289 @@ async def test_progress_is_shown_in_the_status_line(fake):
         assert f"running {done}/{total}" in status(app)  # the line follows every progress message
         await pilot.press("escape")
         await settle(pilot)
+
+
+# -- issue 8: the screen never shows a run that did not happen ---------------------------------------------
+async def burst_into(pilot, selector: str, keys: str) -> None:
+    """Keys that reach the field faster than the app handles them, as a terminal delivers fast typing: every
+    Key is queued on the field before the first Changed it causes is handled."""
+    from textual import events
+
+    box = pilot.app.query_one(selector)
+    for ch in keys:
+        box.post_message(events.Key(ch, ch))
+    await pilot.pause()
+
+
+async def test_fast_typing_into_a_cleared_field_runs_the_final_value(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-arch", Input)
+        box.focus()
+        await pilot.pause()
+        box.value = ""  # cleared: invalid for a moment
+        await burst_into(pilot, "#f-arch", "256-256x8")  # valid prefixes (256-2) and an invalid one (256-256x)
+        await settle(pilot)
+        assert box.value == "256-256x8"
+        assert not box.has_class("-invalid") and "arch" not in app.query_one(SpecForm).errors
+        assert app.current.spec.arch == (256,) * 9  # the curves are the field's run
+        assert "invalid" not in status(app)
+
+
+async def test_clearing_then_pasting_the_same_value_leaves_no_invalid_status(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-arch", Input)
+        box.focus()
+        await pilot.pause()
+        before = box.value
+        box.value = ""
+        box.post_message(events.Paste(before))  # pasted before the clear's Changed was handled
+        await settle(pilot)
+        assert box.value == before
+        assert not app.query_one(SpecForm).errors
+        assert "invalid" not in status(app)
+        assert app.current.spec.to_text()["arch"] == before
+        assert len(fake.calls) == 1  # the screen already showed this configuration's run
+
+
+async def test_editing_back_to_the_shown_configuration_cancels_the_pending_run(fake, monkeypatch):
+    monkeypatch.setattr(app_module, "DEBOUNCE_S", 2.0)
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.value = "5"
+        await pilot.pause()
+        assert app._debounce is not None  # seed 5 is pending
+        box.value = "0"  # back to the run on screen before seed 5 ran
+        await settle(pilot)
+        assert [s.seed for s in fake.calls] == [0]
+        assert app.current.spec.seed == 0 and "edited" not in status(app)
+
+
+async def test_a_preset_runs_when_every_pin_slot_is_taken(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        for i in range(app_module.MAX_PINS):
+            app.pins.add(app.current, f"mine {i + 1}")
+        await pilot.press("f3")
+        await pilot.press("4")  # he30: xavier (the main run) vs he
+        await settle(pilot)
+        main = parse_spec(arch="512-512x30", init="xavier_normal", act="relu")
+        assert app.current.spec == main  # the curves, Explain and Runs show the preset's run
+        assert fake.calls[-1] == main
+        assert [p.name for p in app.pins] == [f"mine {i + 1}" for i in range(app_module.MAX_PINS)]  # none evicted
+        panel = app.query_one("#explain-view", ExplainPanel)
+        assert panel.sections[0].key == "preset" and "he30" in panel.sections[0].title
+        row = [str(c) for c in app.query_one(RunsTable).get_row_at(0)]
+        assert row[1] == "current" and "xavier_normal relu" in row[-1]  # the spec is the last column
+        warning = [n.message for n in app._notifications if n.severity == "warning"]
+        assert warning and "not pinned" in warning[-1] and "he" in warning[-1]
+
+
+async def test_a_preset_with_one_free_slot_pins_its_main_run(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for i in range(app_module.MAX_PINS - 1):
+            app.pins.add(app.current, f"mine {i + 1}")
+        app.apply_preset("he30")
+        await settle(pilot)
+        assert app.current.spec.init.name == "xavier_normal"
+        assert app.pins[-1].name == "xavier" and app.pins[-1].result is app.current
+        assert len(app.pins) == app_module.MAX_PINS
+
+
+async def test_typing_a_name_into_a_list_field_chooses_it_and_fires_no_shortcut(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#init-name", Select).focus()
+        await pilot.pause()
+        await pilot.press(*"xavier_normal")
+        await settle(pilot)
+        assert not app.log_y  # the l of xavier_normal is a letter of the name, not the log-y key
+        assert app.query_one("#init-name", Select).value == "xavier_normal"
+        assert app.current.spec.init.name == "xavier_normal"
+        app.query_one("#act-name", Select).focus()
+        await pilot.pause()
+        await pilot.press(*"tanh")  # t is next-tensor elsewhere
+        await settle(pilot)
+        assert app.tensor == "post"
+        assert app.current.spec.act.name == "tanh"
+        await pilot.press("escape")  # off the field, single keys act again
+        await pilot.press("l")
+        assert app.log_y
+
+
+def test_type_ahead_prefers_a_name_that_starts_with_the_text():
+    from initscope.tui.widgets.form import best_match
+
+    acts = ["relu", "leaky_relu", "general_relu", "tanh", "sigmoid", "gelu", "silu", "selu", "elu"]
+    assert best_match(acts, "r") == "relu"
+    assert best_match(acts, "el") == "elu"  # starts with el; gelu and selu only contain it
+    assert best_match(acts, "si") == "sigmoid" and best_match(acts, "sil") == "silu"
+    assert best_match(acts, "_re") == "leaky_relu"  # no name starts with it: the first that contains it
+    assert best_match(acts, "TANH") == "tanh"
+    assert best_match(acts, "xyz") is None
+
+
+async def test_field_help_follows_a_preset(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#act-name", Select).focus()
+        await pilot.pause()
+        help_pane = app.query_one("#field-help", Static)
+        assert str(help_pane.content).startswith("relu:")
+        app.apply_preset("edge_of_chaos")  # tanh
+        await settle(pilot)
+        assert app.query_one("#act-name", Select).value == "tanh"
+        assert str(help_pane.content).startswith("tanh:")
+
+
+async def test_run_notes_reach_the_status_line_a_toast_and_explain(fake):
+    import dataclasses
+
+    note = "The data has 600 rows, fewer than the batch of 1024; all 600 were used."
+    measure = fake.run
+    fake.run = lambda spec, **kw: dataclasses.replace(measure(spec, **kw), notes=(note,))
+    app = InitScopeApp(parse_spec(batch="1024"), engine=fake)
+    async with app.run_test(size=(120, 30), notifications=True) as pilot:
+        await settle(pilot)
+        assert app.current.notes == (note,)
+        assert note in status(app)
+        assert [n.message for n in app._notifications].count(note) == 1
+        app.query_one("#f-seed", Input).value = "2"  # the same note again: in the status line, not a new toast
+        await settle(pilot)
+        assert app.current.spec.seed == 2 and note in status(app)
+        assert [n.message for n in app._notifications].count(note) == 1
+        panel = app.query_one("#explain-view", ExplainPanel)
+        assert [s for s in panel.sections if s.key == "notes"][0].body == note
+        assert panel.query_one("#explain-notes-body").display
+        assert panel.query_one("#explain-notes-title").has_class("-first")
+        assert not panel.query_one("#explain-init-title").has_class("-first")
+        fake.run = measure  # a run without notes: they leave the status line and Explain
+        app.query_one("#f-seed", Input).value = "3"
+        await settle(pilot)
+        assert app.current.spec.seed == 3 and not app.current.notes
+        assert note not in status(app)
+        assert "notes" not in [s.key for s in panel.sections]
+        assert not panel.query_one("#explain-notes-body").display
+        assert panel.query_one("#explain-init-title").has_class("-first")
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_help_scrolls_to_its_last_line_without_tab(fake, size):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        box = app.screen.query_one("#help-box")
+        assert box.max_scroll_y > 0  # at this size the help is taller than its box
+        for _ in range(60):  # the keys a reader tries first; one of them must reach the end
+            await pilot.press("pagedown")
+            await pilot.press("down")
+        await pilot.pause(0.5)
+        assert box.scroll_y == box.max_scroll_y
+        last = str(app.screen.query_one("#help-text", Static).content).splitlines()[-1]
+        assert "closes this screen" in last
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_refused_run_shows_the_engines_sentence_without_its_class():
+    refusal = RunError("This run needs about 80.0 GiB but cpu has 4.0 GiB available; reduce the batch or the widths.")
+    app = InitScopeApp(engine=FakeEngine(fail=refusal))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        note = list(app._notifications)[-1]
+        assert note.message == str(refusal)  # not "RunError: This run needs ..."
+        assert "RunError" not in status(app)
+
+
+async def test_a_suggested_fix_names_the_form_field_not_a_flag():
+    from initscope.engine.errors import SpecError
+
+    mismatch = SpecError("data", "file(path=x.npy)", "the architecture starts with 512 but the data has 64 features",
+                         fix=("arch", "64-512-10"))
+    app = InitScopeApp(engine=FakeEngine(fail=mismatch))
+    async with app.run_test(size=(100, 30), notifications=True) as pilot:
+        await settle(pilot)
+        text = list(app._notifications)[-1].message
+        assert text.endswith("64 features; set the arch field to 64-512-10.")
+        assert "--arch" not in text and "--arch" not in status(app)
+
+
+async def test_keys_typed_after_tab_land_in_the_next_field_even_when_the_app_lags(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#tabs Tabs").focus()
+        await pilot.pause()
+        # a busy app reads these from the terminal all at once: six tabs from the tab bar to arch (the form,
+        # init, its parameters, act, its parameters, arch), clear the field, a new value
+        for key, char in [*[("tab", "\t")] * 6, ("ctrl+u", None), *[(c, c) for c in "256-256x8"]]:
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert app.focused is app.query_one("#f-arch", Input)
+        for field in ("init", "act"):  # nothing typed in a field on the way
+            assert app.query_one(f"#{field}-params", Input).value == ""
+        assert app.query_one("#f-arch", Input).value == "256-256x8"
+        assert app.current.spec.arch == (256,) * 9
+
+
+async def test_a_burst_with_backspace_types_what_was_meant(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.focus()
+        await pilot.pause()
+        for key, char in [("ctrl+u", None), ("4", "4"), ("9", "9"), ("backspace", "\x7f"), ("2", "2")]:
+            box.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert box.value == "42"
+        assert app.current.spec.seed == 42
+
+
+async def test_a_key_typed_right_after_escape_acts_outside_the_field(fake):
+    from textual import events
+
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        box = app.query_one("#f-seed", Input)
+        box.focus()
+        await pilot.pause()
+        for key, char in [("escape", "\x1b"), ("l", "l")]:  # read at once by a busy app
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert box.value == "0"  # the l did not go into the field being left
+        assert app.log_y
+
+
+async def test_escape_closes_an_open_list_before_it_leaves_the_form(fake):
+    app = InitScopeApp(engine=fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        select = app.query_one("#act-name", Select)
+        select.focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        assert select.expanded
+        await pilot.press("escape")
+        assert not select.expanded and app.focused is select
+        await pilot.press("escape")
+        assert app.focused is app.query_one("#tabs Tabs")

@@ -102,3 +102,65 @@ def test_console_script_module_exit_code():
     proc = subprocess.run([sys.executable, "-m", "initscope.tui", "run", "--trials", "0"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "initscope: trials: '0' is not valid; expected a whole number from 1 to 1000."
+
+
+@pytest.mark.parametrize("flags, reason", [
+    (["--init", "normal(std=1e308)", "--dtype", "float64"],
+     "No prediction: layer 1: the predicted pre-activation variance overflows"),
+    (["--init", "trunc_normal(std=1, a=50, b=60)"], "No prediction: trunc_normal(a=50, b=60) is not symmetric"),
+    (["--init", "normal(std=1)", "--act", "elu(alpha=1e300)", "--dtype", "float64"],
+     "the post-activation second moment is not finite"),
+    (["--act", "elu(alpha=1e300)", "--dtype", "float64"], "Block 1: pre std 0,"),
+])
+def test_explain_prints_why_a_valid_spec_has_no_prediction(capsys, flags, reason):
+    code, out, err = run_cli(capsys, "explain", "--arch", "8-8x2", *flags)
+    assert code == 0 and err == ""
+    assert reason in " ".join(out.split())
+
+
+TINY = ["run", "--arch", "4-4", "--batch", "8", "--format", "json"]
+
+
+@pytest.mark.parametrize("where, fragment", [("missing/out.json", "the folder"), ("", "it is a directory")])
+def test_output_that_cannot_be_a_file_is_bad_input(capsys, tmp_path, where, fragment):
+    target = tmp_path / where if where else tmp_path
+    code, out, err = run_cli(capsys, *TINY, "--output", str(target))
+    assert code == 2 and out == ""
+    assert err.startswith("initscope: output: ") and fragment in err
+    assert err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("errno, words", [(28, "no space left on device"), (30, "read-only file system")])
+def test_a_save_that_fails_on_the_disk_is_one_line_and_keeps_the_old_file(capsys, tmp_path, monkeypatch,
+                                                                            errno, words):
+    from initscope.tui import export
+
+    target = tmp_path / "out.json"
+    target.write_text("precious")
+
+    def broken_fsync(fd):
+        raise OSError(errno, words.capitalize())
+
+    monkeypatch.setattr(export.os, "fsync", broken_fsync)
+    code, out, err = run_cli(capsys, *TINY, "--output", str(target))
+    assert code == 1 and out == ""
+    assert err == f"initscope: Could not save {target}: {words}.\n"
+    assert target.read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+@pytest.mark.parametrize("text", ["4-4\u20284", "4-4\n4", "4-4\x00", "relu\x85"])
+def test_a_complaint_quoting_odd_characters_stays_one_line(capsys, text):
+    # argparse echoes what it did not understand as is; a line separator in it made two lines
+    code, out, err = run_cli(capsys, "run", "--arch", "4-4", "stray" + text)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("initscope: unrecognized arguments")
+    assert repr(text[-2:])[1:-1] in err or repr(text[-1])[1:-1] in err
+
+
+def test_explain_refuses_a_std_no_float32_can_hold(capsys):
+    # the run's dtype is float32 by default: a std of 1e308 is no float32 value (the largest is 3.4e38)
+    code, out, err = run_cli(capsys, "explain", "--init", "normal(std=1e308)")
+    assert code == 2 and out == ""
+    assert err == ("initscope: init normal: parameter std: '1e+308' is not valid; it must be at most 3.403e+38 "
+                   "in size, the largest float32 (the run's dtype).\n")

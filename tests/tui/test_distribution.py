@@ -187,3 +187,27 @@ async def test_theme_change_restyles_empty_cells():
         light_bg = view.rendering.lines[view.rendering.heat_top][-1].style.bgcolor
         assert dark_bg is not None and light_bg is not None and dark_bg != light_bg
         assert luminance(light_bg.triplet) > luminance(dark_bg.triplet)
+
+
+def test_relu_post_uses_the_positive_half_of_the_axis():
+    # relu: half the entries are exactly 0 (counted in the bin that starts at 0), the rest > 0; nothing < 0
+    edges = np.linspace(-10, 10, 41)
+    result = make_result("16-16x6", bins=40, lo=-10, hi=10, centre=2.0, spread=1.0)
+    mids = (edges[:-1] + edges[1:]) / 2
+    result.hist["post"][:, :, mids < 0] = 0.0
+    result.hist["post"][:, :, 20] += 512 * 256  # the zeros
+    r = render_distribution(result, "post", 60, 16)
+    heat = ["".join(s.text for s in line) for line in r.lines[r.heat_top:r.heat_top + r.heat_rows]]
+    assert heat[-1][:r.gutter].strip() == "0" and heat[0][:r.gutter].strip() == "10"
+    # the lowest row holds the zeros: lit, and every row is inside the data's range
+    assert r.grid.shape[0] == 2 * r.heat_rows and np.isfinite(r.grid[0]).all()
+    # a symmetric tensor keeps the symmetric axis
+    pre = render_distribution(result, "pre", 60, 16)
+    assert "".join(s.text for s in pre.lines[pre.heat_top + pre.heat_rows - 1])[:pre.gutter].strip() == "-10"
+
+
+def test_labels_keep_three_significant_digits():
+    from initscope.tui.widgets.distribution import fmt_value
+
+    # the count legend and the value axis used one digit past 1e4 (262144 read '3e5'); now the shared formatter
+    assert fmt_value(262144) == "2.62e+5" and fmt_value(2.5e-5) == "2.5e-5" and fmt_value(-4) == "-4"

@@ -231,3 +231,20 @@ def test_a_guide_comes_first_and_only_when_given():
                                                                "Xavier vs He. Look for: the std under Xavier halves")
     assert [s.key for s in guided[1:]] == [s.key for s in explain_sections(spec, None)]
     assert "preset" not in [s.key for s in explain_sections(spec, None)]
+
+
+def test_real_diagnostics_are_words_and_numbers_and_broken_statistics_are_marked():
+    from initscope.engine.result import STAT
+    from initscope.engine.theory import predict
+
+    result = make_result("512-512x20", spread=math.sqrt(2), trials=1)
+    result.stats["grad_pre"][:, 0, STAT["std"]] = 0.0  # the std of the finite half of the entries
+    result.stats["grad_pre"][:, 0, STAT["nonfinite_frac"]] = 0.5
+    result.theory = predict(result.spec)
+    sections = explain_sections(result.spec, result)
+    diag = body(sections, "diagnostics")
+    for raw in ("FixedPoint(", "np.float64", "array(", "nan", "None"):
+        assert raw not in diag
+    assert "fixed point: every length is a fixed point" in diag and "std outside [1e-3, 1e3]" in diag
+    grad_pre = next(line for line in body(sections, "compare").splitlines() if line.startswith("grad_pre std"))
+    assert grad_pre.split()[2] == "nan/inf" and grad_pre.split()[-1] == "-"

@@ -270,3 +270,28 @@ def test_default_paths(tmp_path, monkeypatch):
     assert default_path("csv", clock=clock) == tmp_path / "initscope-20260307-090502.csv"
     with pytest.raises(ValueError):
         default_path("png")
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"schema": "initscope.session/1", "pins": ' + "[" * 100_000 + "]" * 100_000 + "}",
+     "nests its brackets too deeply"),
+    ('{"schema": "initscope.session/1", "current": {"batch": ' + "9" * 5000 + "}}",
+     "holds an integer of more than 4,300 digits"),
+    ({"schema": SESSION_SCHEMA, "current": {**GOOD, "init": "normal(std=1" + "0" * 400 + ")"}},
+     "current configuration: init normal: parameter std: 'inf' is not valid; expected a finite number"),
+    ({"schema": SESSION_SCHEMA, "pins": [{"spec": {**GOOD, "arch": "9" * 5000 + "-10"}}]},
+     "pin 1: arch: '99999"),
+], ids=["deep-nesting", "5000-digit-int", "std-beyond-float", "5000-digit-width"])
+def test_tampered_session_files_give_one_sentence(tmp_path, content, expected):
+    # each of these crashed the app's loader (RecursionError, ValueError, OverflowError)
+    path = write(tmp_path, content)
+    with pytest.raises(ExportError) as info:
+        read_session(path)
+    msg = one_sentence(info.value)
+    assert msg.startswith(f"Session file {path}") and expected in msg and len(msg) < 400
+
+
+def test_export_error_is_an_initscope_error():
+    from initscope.engine.errors import InitscopeError
+
+    assert issubclass(ExportError, InitscopeError) and issubclass(ExportError, OSError)

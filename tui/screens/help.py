@@ -10,13 +10,14 @@ from textual.widgets import Static
 
 INTRO = (
     "initscope: what an init scheme does to the signal, layer by layer. Edit the form on the left; "
-    "a valid change re-runs on its own. The curves show the measured mean and std per layer "
+    "a valid change re-runs on its own. In a list field, type a name to choose it. The curves show the measured mean and std per layer "
     "(solid) beside the theory (dotted) and its finite-width band (faint)."
 )
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,question_mark,q", "dismiss(None)", "Close")]
+    AUTO_FOCUS = "#help-box"  # focused from the start, so the arrows and page keys scroll it (the app focuses none)
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         """rows: (group, keys, what it does)."""
@@ -31,6 +32,6 @@ class HelpScreen(ModalScreen[None]):
                 lines += ["", g] if group is not None else [g]
                 group = g
             lines.append(f"  {keys:<18} {what}")
-        lines += ["", "escape / F1 / ? closes this screen."]
+        lines += ["", "up/down, page up/down, home/end scroll; escape / F1 / ? closes this screen."]
         with VerticalScroll(id="help-box"):
             yield Static("\n".join(lines), id="help-text", markup=False)

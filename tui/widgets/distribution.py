@@ -9,7 +9,7 @@ API (small on purpose; the app only needs `show`):
 
 What is drawn (content area W x H, every row optional when H is small):
 
-    post x^l · histogram per layer · colour log(1+count)      0 ▀▀▀▀▀▀ 1.2e+03   <- header + colour ramp
+    post x^l · histogram per layer · colour log(1+count)      0 ▀▀▀▀▀▀ 1.23e+3   <- header + colour ramp
       10 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                <- heatmap: x = layers,
        0 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                   y = value bins (two bins
      -10 ▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀▀                                                   per text row, half blocks)
@@ -21,7 +21,8 @@ Colour = log(1 + count) scaled by the largest cell, on a viridis ramp (readable 
 themes, survives Textual's 256-colour downsampling); empty cells take the widget's background and text
 colours come from the theme, so a theme change restyles the view. Counts are averaged over trials;
 NaN/inf/negative counts count as 0. More layers than columns: adjacent layers are averaged into one
-column; more bins than pixel rows: adjacent bins are summed (fewer: each bin is stretched).
+column; more bins than pixel rows: adjacent bins are summed (fewer: each bin is stretched). The engine's
+bins are symmetric about 0; a half that no layer uses is dropped (a relu's post starts at 0).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from initscope.engine.numbers import fmt_num
+from initscope.engine.signal_range import first_nonfinite
 from rich.color import Color as RichColor
 from rich.segment import Segment
 from rich.style import Style
@@ -99,16 +102,8 @@ class Rendering:
 
 
 def fmt_value(v: float) -> str:
-    if not math.isfinite(v):
-        return str(v)
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e4:
-        s = f"{v:.3g}"
-    else:
-        s = f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e")
-    return s
+    """An axis or count label: 3 significant digits by the shared formatter (engine/numbers.py)."""
+    return fmt_num(v, 3)
 
 
 def _clean_counts(result, tensor: str) -> np.ndarray | None:
@@ -120,6 +115,23 @@ def _clean_counts(result, tensor: str) -> np.ndarray | None:
         h = h[None]
     h = np.where(np.isfinite(h) & (h > 0), h, 0.0)
     return h.mean(axis=0)  # [L, B]
+
+
+def _one_sided(counts: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the half of a symmetric value axis that no layer uses: a relu's post x^l >= 0 starts the axis
+    at 0 instead of leaving the lower half empty (likewise a tensor with nothing above 0 ends at 0)."""
+    per_bin = counts.sum(axis=0)
+    if not per_bin.sum() > 0:
+        return counts, edges
+    below = edges[1:] <= 0  # bins entirely at or below 0 (an exact 0 counts in the bin that starts at 0)
+    above = edges[:-1] >= 0
+    if below.any() and not per_bin[below].any() and (~below).sum() >= 1:
+        k = int(below.sum())
+        return counts[:, k:], edges[k:]
+    if above.any() and not per_bin[above].any() and (~above).sum() >= 1:
+        k = int((~above).sum())
+        return counts[:, :k], edges[:k + 1]
+    return counts, edges
 
 
 def _columns(n_layers: int, avail: int) -> tuple[list[tuple[int, int]], int]:
@@ -217,6 +229,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         fill = finite if finite.size else np.array([0.0, 1.0])
         edges = np.where(np.isfinite(edges), edges, np.interp(np.arange(len(edges)), [0, len(edges) - 1],
                                                               [fill.min(), fill.max()]))
+    counts, edges = _one_sided(counts, edges)
 
     n_layers = counts.shape[0]
     # which rows exist, most important first: heatmap, x axis, zero sparkline, header, zero numbers
@@ -388,19 +401,10 @@ def _zero_summary(result, tensor: str) -> str:
     if finite.any() and n > 2:
         i = int(np.nanargmax(np.where(finite, z, -np.inf)))
         parts.append(f"max {f(z[i])} (L{i + 1})")
-    bad = _first_nonfinite(result, tensor)
+    bad = first_nonfinite(result, tensor)
     if bad is not None:  # first: it is the thing to notice, and the line may be cut at the right
         parts.insert(0, f"non-finite from L{bad}")
     return " · ".join(parts)
-
-
-def _first_nonfinite(result, tensor: str) -> int | None:
-    try:
-        nf = np.asarray(result.per_trial(tensor, "nonfinite_frac"), dtype=float)
-    except (KeyError, IndexError, AttributeError):
-        return None
-    hits = np.flatnonzero((nf > 0).any(axis=0))
-    return int(hits[0]) + 1 if hits.size else None
 
 
 class DistributionView(Widget):

@@ -11,6 +11,8 @@ API
 Sections:
   Preset       only for a preset's run: what it shows and what to look for (the words of its toast,
                which fades).
+  Run notes    only when the run has notes: what the engine did differently from what was asked
+               (e.g. fewer data rows than the batch), one per line (RunResult.notes).
   Init         the catalog formula, then the numbers for layer 1 filled in, e.g.
                "std = gain/sqrt(fan_in) = 1.4142/sqrt(512) = 0.0625", and sigma_w^2 = fan_in * Var[W]
                (plus other fans when widths vary, and the measured std(W) once a run exists).
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
+from initscope.engine.numbers import fmt_num
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
@@ -54,15 +57,8 @@ class Section:
 
 
 def g(x: float) -> str:
-    """A number for formulas: 5 significant digits, no trailing zeros."""
-    if x is None:
-        return "n/a"
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-4):
-        return f"{x:.4e}"
-    return f"{x:.5g}"
+    """A number for formulas: 5 significant digits, no trailing zeros (the engine's one formatter)."""
+    return fmt_num(x, 5)
 
 
 def _trunc_std(std: float, a: float, b: float) -> float:
@@ -253,11 +249,11 @@ def _items(diag) -> list[tuple[str, object]]:
         return []
     if isinstance(diag, dict):
         return list(diag.items())
+    lines = getattr(diag, "lines", None)
+    if callable(lines):  # the engine's own words (engine/theory/diagnostics.py)
+        return [("", line) for line in lines()]
     if dataclasses.is_dataclass(diag):
         return [(f.name, getattr(diag, f.name)) for f in dataclasses.fields(diag)]
-    lines = getattr(diag, "lines", None)
-    if callable(lines):
-        return [("", line) for line in lines()]
     if hasattr(diag, "__dict__"):
         return [(k, v) for k, v in vars(diag).items() if not k.startswith("_")]
     return [("", diag)]
@@ -306,27 +302,35 @@ def compare_lines(result, pred) -> list[str]:
             if tensor not in result.stats:
                 continue
             m = float(result.headline(tensor, stat)[li])
+            broken = float(result.per_trial(tensor, "nonfinite_frac")[:, li].max()) > 0 or not math.isfinite(m)
             p_arr = _arr(pred, attr)
             p = float(p_arr[li]) if p_arr is not None and li < p_arr.size else math.nan
-            ratio = m / p if math.isfinite(m) and math.isfinite(p) and p != 0 else math.nan
-            cells = [_cell(m), _cell(p), f"{ratio:6.3f}" if math.isfinite(ratio) else "   -  "]
+            ratio = m / p if not broken and math.isfinite(p) and p != 0 else math.nan
+            cells = ["nan/inf" if broken else _cell(m), _cell(p), _ratio(ratio)]
             out.append(f"{label:<12} {cells[0]:>10} {cells[1]:>10} {cells[2]:>6}")
         out.append("")
+    if any("nan/inf" in line for line in out):
+        out.append("nan/inf: some of that tensor's entries were inf or NaN at that layer.")
     if pred is None:
         out.append("(no prediction to compare with)")
     return out[:-1] if out and out[-1] == "" else out
 
 
 def _cell(x: float) -> str:
-    if not math.isfinite(x):
-        return "-" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return f"{x:.4g}" if 1e-3 <= abs(x) < 1e5 or x == 0 else f"{x:.2e}"
+    return fmt_num(x, 4, missing="-")
+
+
+def _ratio(r: float) -> str:
+    """measured/predicted: three decimals near 1, the shared formatter far from it, '-' when undefined."""
+    return f"{r:.3f}" if math.isfinite(r) and 1e-2 <= abs(r) < 1e3 else fmt_num(r, 3, missing="-")
 
 
 def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) -> list[Section]:
     """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict).
     `guide` is the (heading, text) of the preset that made this run: it comes first."""
     sections = [Section("preset", *guide)] if guide else []
+    if result is not None and getattr(result, "notes", ()):
+        sections.append(Section("notes", "Run notes", "\n".join(result.notes)))
     sections += [
         Section("init", "Init", "\n".join(init_formula_lines(spec, result))),
         Section("activation", "Activation", "\n".join(activation_lines(spec))),
@@ -376,7 +380,8 @@ class ExplainPanel(VerticalScroll):
     }
     """
 
-    KEYS = ("preset", "init", "activation", "theory", "diagnostics", "compare")
+    KEYS = ("preset", "notes", "init", "activation", "theory", "diagnostics", "compare")
+    OPTIONAL = ("preset", "notes")  # shown only for the runs that have them
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
@@ -392,7 +397,7 @@ class ExplainPanel(VerticalScroll):
                          id=f"explain-{key}-body", classes="explain-body", markup=False)
 
     def on_mount(self) -> None:
-        self._show_preset(False)
+        self._show_optional(set())
         if self._spec is not None:
             self._apply()
 
@@ -408,14 +413,18 @@ class ExplainPanel(VerticalScroll):
     def text(self) -> str:
         return "\n\n".join(f"{s.title}\n{s.body}" for s in self.sections)
 
-    def _show_preset(self, shown: bool) -> None:
-        self.query_one("#explain-preset-title", Label).display = shown
-        self.query_one("#explain-preset-body", Static).display = shown
-        self.query_one("#explain-init-title", Label).set_class(not shown, "-first")
+    def _show_optional(self, keys: set[str]) -> None:
+        """Show the optional sections in `keys`, hide the others; the first title shown has no margin."""
+        for key in self.OPTIONAL:
+            self.query_one(f"#explain-{key}-title", Label).display = key in keys
+            self.query_one(f"#explain-{key}-body", Static).display = key in keys
+        first = next(k for k in self.KEYS if k in keys or k not in self.OPTIONAL)
+        for key in self.KEYS:
+            self.query_one(f"#explain-{key}-title", Label).set_class(key == first, "-first")
 
     def _apply(self) -> None:
         by_key = {s.key: s for s in self.sections}
-        self._show_preset("preset" in by_key)
+        self._show_optional(set(by_key))
         for key in self.KEYS:
             s = by_key.get(key)
             self.query_one(f"#explain-{key}-title", Label).update(s.title if s else "")

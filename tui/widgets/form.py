@@ -1,19 +1,25 @@
-"""SpecForm: the input panes, one row per spec field, every value a text form of DESIGN.md.
+"""SpecForm: the input panes, one row per spec field, every value a text form of docs/design.md.
 
 Each Input validates its own field through engine.parse_spec (so the reason shown is the engine's
 one-sentence SpecError) and is marked `-invalid` where it was typed, with the reason on a line under
 it. When every field is valid and the spec changed, the form posts SpecEdited; the app debounces
 and re-runs. Loading a spec (recall, presets, sessions) posts nothing.
+
+Validity is decided from the value a field holds when its change is handled, never from the value an
+event carried: keys typed or pasted faster than the app handles them change the field several times
+before the first Changed is handled, so every Changed but the field's last is stale and skipped. After
+the form said SpecInvalid, the next valid spec is posted even when it equals the last one posted (the
+app dropped the pending run when it heard SpecInvalid).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from initscope.engine.catalog import KINDS
 from initscope.engine.errors import SpecError
 from initscope.engine.spec import DTYPES, RunSpec, default_spec, parse_spec
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -88,16 +94,85 @@ class FieldValidator(Validator):
         try:
             parse_spec(**{self.field: self.compose(value)})
         except SpecError as e:
-            return self.failure(str(e))
+            return self.failure(e.message("app"))
         return self.success()
+
+
+TYPE_AHEAD_S = 1.0  # keys further apart than this start a new name
+
+
+def best_match(names: Sequence[str], typed: str) -> str | None:
+    """The first name that starts with `typed`, else the first that contains it (case-insensitive)."""
+    typed = typed.lower()
+    for name in names:
+        if name.lower().startswith(typed):
+            return name
+    return next((name for name in names if typed in name.lower()), None)
+
+
+class FieldInput(Input):
+    """An Input whose own bindings (backspace, ctrl+u, home, ...) act in order with the characters typed
+    around them. Textual runs a focused widget's bindings only once the key has bubbled up to the app
+    unused; the characters read after it (a busy app reads a burst at once) were typed in before that, so
+    the burst "ctrl+u 4 9 backspace 2" into a field holding 0 left "0492", not "42"."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
+        await super()._on_key(event)
+
+
+class NameSelect(Select[str]):
+    """A list of names chosen by typing one: printable keys (space aside, which opens the list) pick
+    best_match of what was typed within TYPE_AHEAD_S, and never reach the app's single-key shortcuts
+    (the l of xavier_normal is not log-y). enter, space and the arrows open the list as usual."""
+
+    def __init__(self, names: Sequence[str], value: str, *, id: str | None = None) -> None:
+        super().__init__([(n, n) for n in names], value=value, allow_blank=False, compact=True, id=id)
+        self.names = tuple(names)
+        self._typed = ""
+        self._typed_at = -1e9
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return character is not None and character.isprintable() and character != " "
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not self.expanded and self.check_consume_key(event.key, event.character):
+            event.stop()
+            event.prevent_default()
+            assert event.character is not None
+            self.type_ahead(event.character, event.time)
+            return
+        await super()._on_key(event)
+
+    def type_ahead(self, character: str, at: float) -> None:
+        """Add `character` to the name being typed (`at`: when the key was read) and choose its match."""
+        typed = (self._typed if at - self._typed_at <= TYPE_AHEAD_S else "") + character
+        self._typed_at = at
+        name = best_match(self.names, typed)
+        if name is None:
+            self.app.bell()  # no such name: the key is dropped, what was typed before still counts
+            return
+        self._typed = typed
+        self.value = name
 
 
 class SpecForm(VerticalScroll):
     """The spec as text inputs. `load(spec)` fills it; `texts()` reads it; `spec` is the last valid one."""
 
-    BINDINGS = [Binding("escape", "leave", "Leave form", show=False)]
+    # Priority, like the app's tab: the keys typed right after escape go where escape sent focus.
+    BINDINGS = [Binding("escape", "leave", "Leave form", show=False, priority=True)]
 
     def action_leave(self) -> None:
+        """escape: close an open list (focus back on it), else leave the form (app.leave_field)."""
+        for select in self.query(Select):
+            if select.expanded:
+                select.expanded = False
+                self.screen.set_focus(select)  # now, not after the keys already read
+                return
         leave = getattr(self.app, "leave_field", None)
         if leave is not None:
             leave()
@@ -106,6 +181,9 @@ class SpecForm(VerticalScroll):
         super().__init__(id=id)
         self.spec = spec or default_spec()
         self.errors: dict[str, str] = {}
+        self._spec_wide_error: str | None = None  # the field holding an error of the whole spec, not its own
+        self._said_invalid = False  # the last message posted was SpecInvalid
+        self._help_field = "init"  # the field whose help is shown
         self._help_text = ""
         self._names = {f: split_call(self.spec.to_text()[f])[0] for f in CALL_FIELDS}  # names shown now
 
@@ -123,9 +201,9 @@ class SpecForm(VerticalScroll):
                 yield from self._widget(field, t)
             if field in CALL_FIELDS:
                 name, params = split_call(t[field])
-                yield Input(params, placeholder=params_hint(field, name), id=f"{field}-params", compact=True,
-                            classes="params", validators=[FieldValidator(field, self._composer(field))],
-                            select_on_focus=False)
+                yield FieldInput(params, placeholder=params_hint(field, name), id=f"{field}-params", compact=True,
+                                 classes="params", validators=[FieldValidator(field, self._composer(field))],
+                                 select_on_focus=False)
             yield Static("", id=f"err-{field}", classes="field-error", markup=False)
         yield Static(field_help("init", self.spec.init.name), id="field-help", markup=False)
 
@@ -144,15 +222,14 @@ class SpecForm(VerticalScroll):
     def _widget(self, field: str, t: dict[str, str]) -> ComposeResult:
         if field in CALL_FIELDS:
             name, _ = split_call(t[field])
-            yield Select([(n, n) for n in KINDS[field]], value=name, allow_blank=False, compact=True,
-                         id=f"{field}-name")
+            yield NameSelect(list(KINDS[field]), name, id=f"{field}-name")
         elif field == "dtype":
-            yield Select([(d, d) for d in DTYPES], value=t["dtype"], allow_blank=False, compact=True, id="dtype")
+            yield NameSelect(DTYPES, t["dtype"], id="dtype")
         elif field == "grad":
             yield Checkbox("gradients", value=self.spec.grad, compact=True, id="grad")
         else:
-            yield Input(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
-                        select_on_focus=False)
+            yield FieldInput(t[field], id=f"f-{field}", compact=True, validators=[FieldValidator(field)],
+                             select_on_focus=False)
 
     # -- reading and writing ----------------------------------------------------------------------
     def texts(self) -> dict[str, str]:
@@ -190,11 +267,15 @@ class SpecForm(VerticalScroll):
             self.query_one("#grad", Checkbox).value = spec.grad
         for field in list(self.errors):
             self._set_error(field, "")
+        self._said_invalid = False
         for box in self.query(Input):
             box.validate(box.value)
+        self._show_help(self._help_field)  # the help shown was about the name before
 
     # -- reacting ---------------------------------------------------------------------------------
     def _set_error(self, field: str, reason: str) -> None:
+        if field == self._spec_wide_error:
+            self._spec_wide_error = None  # whoever sets it now decides it
         if self.errors.get(field, "") == reason:
             return
         if reason:
@@ -217,6 +298,8 @@ class SpecForm(VerticalScroll):
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         field = self._field_of(event.select)
+        if event.value != event.select.value:
+            return  # stale, like a stale Input.Changed: the Select's last Changed is still to come
         if field in CALL_FIELDS:
             name = str(event.value)
             if self._names.get(field) == name:
@@ -226,39 +309,53 @@ class SpecForm(VerticalScroll):
             box.placeholder = params_hint(field, name)
             with self.prevent(Input.Changed):
                 box.value = ""  # the old scheme's parameters rarely fit the new one
-            box.validate("")
-            self._set_error(field, "")
+            self._validate_field(field)
             self._show_help(field)
         self._check(field)
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         field = self._field_of(event.input)
-        if field is None:
-            return
-        vr = event.validation_result
-        self._set_error(field, "" if vr is None or vr.is_valid else vr.failure_descriptions[0])
+        if field is None or event.value != event.input.value:
+            return  # stale: the field changed again since, and its last Changed is still to come
+        self._validate_field(field)
         self._check(field)
+
+    def _validate_field(self, field: str) -> None:
+        """Mark `field` from the value its box holds now (call parameters against the name chosen now)."""
+        box = self.input_for(field)
+        assert isinstance(box, Input)
+        vr = box.validate(box.value)
+        self._set_error(field, "" if vr is None or vr.is_valid else vr.failure_descriptions[0])
 
     @on(Checkbox.Changed)
     def _checkbox_changed(self, event: Checkbox.Changed) -> None:
         self._check("grad")
 
     def _check(self, field: str | None) -> None:
+        """Post SpecInvalid (the first field in error) or, for a new valid spec, SpecEdited."""
+        if self._spec_wide_error is not None:  # an error of the whole spec is decided again each time
+            self._set_error(self._spec_wide_error, "")
         if self.errors:
             f = next(iter(self.errors))
-            self.post_message(SpecInvalid(f, self.errors[f]))
+            self._say_invalid(f, self.errors[f])
             return
         try:
             spec = parse_spec(**self.texts())
         except SpecError as e:
             f = e.field.split()[0] if e.field.split() and e.field.split()[0] in LABELS else (field or "arch")
-            self._set_error(f, str(e))
-            self.post_message(SpecInvalid(f, str(e)))
+            self._set_error(f, e.message("app"))
+            self._spec_wide_error = f
+            self._say_invalid(f, e.message("app"))
             return
-        if spec != self.spec:
+        if spec != self.spec or self._said_invalid:
             self.spec = spec
+            self._said_invalid = False
             self.post_message(SpecEdited(spec))
+
+    def _say_invalid(self, field: str, reason: str) -> None:
+        self._said_invalid = True
+        self.post_message(SpecInvalid(field, reason))
 
     def on_descendant_focus(self, event) -> None:
         field = self._field_of(event.widget)
@@ -266,6 +363,7 @@ class SpecForm(VerticalScroll):
             self._show_help(field)
 
     def _show_help(self, field: str) -> None:
+        self._help_field = field
         name = self._select_name(field) if field in CALL_FIELDS else None
         text = field_help(field, name)
         if text != self._help_text:

@@ -3,7 +3,9 @@
 It never hands plotext a value it cannot draw: non-finite points are dropped (a gap), log-y is done
 here (log10 of the values, `1eN` tick labels, zeros and negatives dropped) because plotext 5's own log
 scale crashes on the second render, long curves are downsampled to the canvas width, and a layer that
-went non-finite gets a vertical mark. The legend lives outside the plot (widgets/legend.py).
+went non-finite gets a vertical mark. Linear ticks are round numbers written by the shared formatter
+(1.5e+72, not 73 digits). Measured curves are lines; the prediction is a point per layer (•), drawn
+last so that it shows on top; the band is dotted (·). The legend lives outside the plot (widgets/legend.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from initscope.engine.numbers import fmt_num, nice_int_ticks
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
 
 RGB = tuple[int, int, int]
 
-MARKERS = {"measured": "braille", "theory": "dot", "band": "braille", "spread": "braille"}
+# what each kind of curve looks like; the legend (tui/app.py) shows the same glyphs
+MARKERS = {"measured": "braille", "theory": "•", "band": "·", "spread": "braille"}
+DRAW_ORDER = {"spread": 0, "band": 1, "measured": 2, "theory": 3}  # the predicted points on top, always visible
 
 
 @dataclass
@@ -41,20 +46,6 @@ class Mark:
     layer: int
     text: str
     color: RGB
-
-
-def nice_int_ticks(lo: int, hi: int, most: int = 8) -> list[int]:
-    span = max(hi - lo, 1)
-    step = 1
-    for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
-        step = s
-        if span / s <= most:
-            break
-    start = lo if lo % step == 0 else lo + (step - lo % step)
-    ticks = list(range(start, hi + 1, step))
-    if lo not in ticks and (not ticks or ticks[0] - lo >= step / 2):
-        ticks.insert(0, lo)
-    return ticks
 
 
 def prepare(y: np.ndarray, log_y: bool, abs_for_log: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +82,47 @@ def decade_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
     if ticks[-1] < b:
         ticks.append(ticks[-1] + step)
     return [float(t) for t in ticks], [f"1e{t}" for t in ticks], float(ticks[0]), float(ticks[-1])
+
+
+def linear_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list[str]]:
+    """Round ticks (1, 2 or 5 x 10^k apart) inside [lo, hi], at most about `most`, labelled by the shared
+    formatter (engine/numbers.py): 1.5e+72 stays eight characters where plotext writes all 73 digits."""
+    span = hi - lo
+    if not (math.isfinite(span) and span > 0):
+        return [lo], [fmt_num(lo, 3)]
+    raw = span / max(most - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    steps = [m * power for m in (0.1, 0.2, 0.5, 1, 2, 5, 10)]
+    step = next(st for st in steps if st >= raw)
+    while True:  # at least two ticks, so the scale can be read
+        ticks = [k * step for k in range(math.ceil(lo / step), math.floor(hi / step) + 1)]
+        if len(ticks) >= 2 or step == steps[0]:
+            break
+        step = steps[steps.index(step) - 1]
+    top = max([abs(t) for t in ticks] + [step])
+    digits = max(1, math.floor(math.log10(top)) - math.floor(math.log10(step)) + 1)  # enough to tell ticks apart
+    return ticks, [fmt_num(0.0 if abs(t) < step * 1e-9 else t, digits) for t in ticks]
+
+
+def fit_title(title: str, width: int) -> str:
+    """A title that fits `width` (plotext drops one that does not): its ' · '-separated notes give way
+    in order: the 'l: log' hint, then the name shrinks to its first word ('std of post x^l' -> 'std'),
+    then its '(log)', then notes from the first (the last, nan/inf, stays); what is left is cut."""
+    parts = title.split(" · ")
+
+    def text() -> str:
+        return " · ".join(parts)
+
+    if len(text()) > width and "l: log" in parts:
+        parts.remove("l: log")
+    if len(text()) > width and " " in parts[0]:
+        head, _, rest = parts[0].partition(" ")
+        parts[0] = head + (rest[rest.index("  ("):] if "  (" in rest else "")
+    if len(text()) > width and "  (log)" in parts[0] and len(parts) > 1:  # the status bar says log too
+        parts[0] = parts[0].replace("  (log)", "")
+    while len(text()) > width and len(parts) > 1:
+        parts.pop(1)  # the last note (where the values went inf/NaN) matters most: it stays longest
+    return text()[:max(width, 0)]
 
 
 class LayerPlot(PlotextPlot):
@@ -138,7 +170,7 @@ class LayerPlot(PlotextPlot):
         lo, hi = math.inf, -math.inf
         xmax = 1.0
         drawn = 0
-        for s in self.series:
+        for s in sorted(self.series, key=lambda s: DRAW_ORDER.get(s.kind, 2)):
             xmax = max(xmax, float(len(s.y)))
             y_in = s.y
             if log and self.abs_for_log and s.kind == "theory":
@@ -146,17 +178,20 @@ class LayerPlot(PlotextPlot):
 
                 y_in = np.where(np.abs(y_in) < 1e-12, np.nan, y_in)  # a predicted 0 is not a decade
             x, y = prepare(y_in, log, self.abs_for_log)
-            x, y = downsample(x, y, most)
+            # a point per layer would cover the measured line on a deep net: at most one every other column
+            x, y = downsample(x, y, max(most // 4, 8) if s.kind == "theory" else most)
             if x.size == 0:
                 continue
             lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
-            plt.plot(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
+            draw = plt.scatter if s.kind == "theory" else plt.plot  # a prediction is a value per layer: points
+            draw(x.tolist(), y.tolist(), marker=MARKERS.get(s.kind, "braille"), color=s.color)
             drawn += int(x.size)
         self.drawn_points = drawn
-        title = self.title + ("  (log)" if log else "")
+        name, _, notes = self.title.partition(" · ")
+        title = name + ("  (log)" if log else "") + (f" · {notes}" if notes else "")
         if self.message:
             title = f"{title}: {self.message}" if title else self.message
-        plt.title(title)
+        tick_labels: list[str] = []
         if drawn:
             if log:
                 # at most one label per two rows: when two labels share a row, plotext picks one by
@@ -165,9 +200,15 @@ class LayerPlot(PlotextPlot):
                 ticks, labels, a, b = decade_ticks(lo, hi, most=max(2, min(6, rows // 2)))
                 plt.ylim(a, b)
                 plt.yticks(ticks, labels)
-            elif hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
-                pad = abs(hi) * 0.1 or 1.0
-                plt.ylim(lo - pad, hi + pad)
+                tick_labels = labels
+            else:
+                if hi - lo < 1e-9 * max(abs(hi), 1e-300) or hi == lo:
+                    pad = abs(hi) * 0.1 or 1.0
+                    lo, hi = lo - pad, hi + pad
+                    plt.ylim(lo, hi)
+                rows = max((self.size.height or 20) - 4, 2)
+                ticks, tick_labels = linear_ticks(lo, hi, most=max(2, min(6, rows // 2)))
+                plt.yticks(ticks, tick_labels)
             xt = nice_int_ticks(1, int(xmax))
             plt.xticks([float(t) for t in xt], [str(t) for t in xt])
             if xmax > 1:
@@ -176,4 +217,8 @@ class LayerPlot(PlotextPlot):
                 plt.vertical_line(float(m.layer), color=m.color)
                 ytop = (b if log else hi)
                 plt.text(m.text, float(m.layer), ytop, color=m.color, alignment="left")
+        # plotext centres the title on the canvas and drops one wider than it: the canvas is the width
+        # less the tick labels and the frame
+        label_w = max((len(label) for label in tick_labels), default=0)
+        plt.title(fit_title(title, (self.size.width or 100) - label_w - 5))
         self.refresh()

@@ -29,8 +29,10 @@ class Legend(Static):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("", id=id, classes=classes, markup=False)
         self.entries: list[LegendEntry] = []
+        self.notes: str | list = ""
 
-    def show(self, entries: list[LegendEntry], notes: str = "") -> None:
+    def show(self, entries: list[LegendEntry], notes: str | list[tuple[str, tuple[int, int, int] | None, str]] = "") -> None:
+        """notes: a dim text, or (glyph, colour or None, meaning) per line style, the glyph drawn in its colour."""
         self.entries = list(entries)
         parts: list[str | tuple[str, str]] = []
         for e in entries:
@@ -42,8 +44,15 @@ class Legend(Static):
             else:
                 parts.append(("┄┄", "dim"))
                 parts.append((f" {e.key} {e.label} (hidden)", "dim"))
-        if notes:
-            parts.append(("   " + notes, "dim"))
+        if isinstance(notes, str):
+            if notes:
+                parts.append(("   " + notes, "dim"))
+        else:
+            for i, (glyph, color, meaning) in enumerate(notes):  # the line styles on a line of their own
+                parts.append(("\n" if i == 0 and parts else "  " if i else "", ""))
+                parts.append((glyph, rgb_css(color) if color else "dim"))
+                parts.append((f" {meaning}", "dim"))
+        self.notes = notes
         self.update(Content.assemble(*parts))
 
     @property

@@ -1,8 +1,9 @@
 """RunsTable: the current run and the pinned runs with their spec and headline numbers.
 
 Headline numbers for the chosen tensor's std per layer: first- and last-layer std, growth per layer
-(last/first)^(1/(L-1)), the first layer where the signal vanished (std < 1e-3 x layer 1's), exploded
-(std > 1e3 x layer 1's) or went non-finite, and the run's time.
+(last/first)^(1/(L-1)), the first layer where the std left [1e-3, 1e3] or the values went non-finite
+(engine/signal_range.py, the rule Explain and the CLI use too; the cell says which bound:
+std<1e-3@L7, std>1e3@L3, nan/inf@L32), and the run's time.
 Keys while the table has focus: space toggles a pin's visibility, r renames, d/delete removes,
 enter recalls its configuration into the form.
 """
@@ -19,58 +20,41 @@ from textual.widgets import DataTable
 if TYPE_CHECKING:
     from initscope.engine.result import RunResult
 
+from initscope.engine.numbers import fmt_num
+from initscope.engine.signal_range import nonfinite_layers, range_event
+
 from ..messages import PinCommand
 from ..pins import Pin
 
-VANISH, EXPLODE = 1e-3, 1e3
-
 
 def fmt(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "-" if x is None else ("inf" if x > 0 else "-inf") if math.isinf(x) else "nan"
-    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e4):
-        return f"{x:.2e}"
-    return f"{x:.4g}"
+    """A cell number: 4 significant digits (engine/numbers.py); '-' when missing; a NaN std (some
+    entries were inf or NaN) reads 'nan/inf'."""
+    return fmt_num(x, 4, missing="-") if x is None or not math.isnan(x) else "nan/inf"
 
 
 def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
-    """first, last, growth, event ('vanished@L7', 'exploded@L3', 'non-finite@L12' or ''), seconds."""
-    import numpy as np
-
+    """first, last, growth, event ('std<1e-3@L7', 'std>1e3@L3', 'nan/inf@L12' or ''), seconds."""
     out: dict[str, object] = {"first": None, "last": None, "growth": None, "event": "", "seconds": result.elapsed_s}
     if tensor not in result.stats:
         out["event"] = "no grad"
         return out
     std = result.headline(tensor, "std")
-    bad = result.per_trial(tensor, "nonfinite_frac").max(axis=0) > 0
+    bad = nonfinite_layers(result, tensor)
     L = std.size
-    first, last = float(std[0]), float(std[-1])
+    first = math.nan if bad[0] else float(std[0])  # a std over the finite entries only is not the layer's
+    last = math.nan if bad[-1] else float(std[-1])
     out["first"], out["last"] = first, last
     if L > 1 and math.isfinite(first) and math.isfinite(last) and first > 0 and last > 0:
         out["growth"] = (last / first) ** (1 / (L - 1))
-    events: list[tuple[int, str]] = []
-    nonfinite = np.flatnonzero(bad | ~np.isfinite(std))
-    if nonfinite.size:
-        events.append((int(nonfinite[0]) + 1, "non-finite"))
-    if math.isfinite(first) and first > 0:
-        with np.errstate(all="ignore"):
-            ratio = std / first
-        v = np.flatnonzero(np.isfinite(ratio) & (ratio < VANISH))
-        e = np.flatnonzero(np.isfinite(ratio) & (ratio > EXPLODE))
-        if v.size:
-            events.append((int(v[0]) + 1, "vanished"))
-        if e.size:
-            events.append((int(e[0]) + 1, "exploded"))
-    elif math.isfinite(first) and first == 0:
-        events.append((1, "vanished"))
-    if events:
-        layer, what = min(events)
-        out["event"] = f"{what}@L{layer}"
+    event = range_event(result, tensor)
+    out["event"] = event.label if event is not None else ""
     return out
 
 
-COLUMNS = (("", "key"), ("name", "name"), ("spec", "spec"), ("first", "first"), ("last", "last"),
-           ("growth/layer", "growth"), ("event", "event"), ("time", "time"))
+# the event right after the name, the long spec last: at 80 columns beside the form the event still shows
+COLUMNS = (("", "key"), ("name", "name"), ("event", "event"), ("first", "first"), ("last", "last"),
+           ("growth/layer", "growth"), ("time", "time"), ("spec", "spec"))
 
 
 class RunsTable(DataTable):
@@ -109,9 +93,9 @@ class RunsTable(DataTable):
         h = headline_numbers(result, tensor)
         swatch = Text.assemble(("━━ " if visible else "┄┄ ", f"rgb{tuple(colour)}" if colour else "bold"), key)
         self.add_row(
-            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"),
+            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"), str(h["event"]),
+            fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), f"{result.elapsed_s:.2f}s",
             Text(result.spec.label() + f" b{result.spec.batch} s{result.spec.seed}"),
-            fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), str(h["event"]), f"{result.elapsed_s:.2f}s",
         )
 
     def selected_pin(self) -> int | None:

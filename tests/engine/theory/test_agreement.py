@@ -1,8 +1,8 @@
 """Measured (engine.run, torch on CPU) against predicted, with tolerances from theory, not tuned.
 
 ReLU family: >= 8 seeds; the seed average of std^2 must sit within 3 sqrt((prod(1 + 5/n_j) - 1)/seeds)
-of the prediction (theory.md 12.1). Contracting activations: 2% on a single seed at width >= 512
-(theory.md 12.1), or 3 band widths where our band is wider. Runs are seeded, so these are
+of the prediction (docs/formulas.md 12.1). Contracting activations: 2% on a single seed at width >= 512
+(docs/formulas.md 12.1), or 3 band widths where our band is wider. Runs are seeded, so these are
 deterministic on a given machine.
 """
 
@@ -66,7 +66,7 @@ def test_contracting_activations_single_seed(act, init, bias):
         tol = np.maximum(0.02, 3 * band)
         np.testing.assert_array_less(np.abs(got / want - 1), tol)
     # pooled pre mean: per-unit offsets do not average over the batch, only over the n units:
-    # 0 +- std * sqrt((c + 1/batch) / n), c the correlation of two inputs' pre-activations (theory.md 12.1)
+    # 0 +- std * sqrt((c + 1/batch) / n), c the correlation of two inputs' pre-activations (docs/formulas.md 12.1)
     mean_tol = 3 * p.pre_std * np.sqrt((np.clip(p.corr, 0, 1) + 1 / spec.batch) / np.array(spec.fan_out))
     np.testing.assert_array_less(np.abs(r.headline("pre", "mean") - p.pre_mean), mean_tol)
 
@@ -101,7 +101,10 @@ def test_file_data_uses_the_measured_second_moment(tmp_path):
                       init="xavier_normal", grad="false")
     r = engine.run(spec)
     assert not predict(spec).ok
-    p = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment)
+    bare = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment)
+    assert bare.ok and np.isnan(bare.pre_std_hi).all() and "kernel" in bare.band_reason  # rows unknown: no band
+    p = predict(spec, data_mean=r.data_mean, data_second_moment=r.data_second_moment, data_kernel=r.data_kernel)
+    np.testing.assert_array_equal(p.pre_std_hi, r.theory.pre_std_hi)  # what engine.run attaches
     assert p.ok and p.input_second_moment == pytest.approx(4 / 3, rel=0.01)
     # inputs with mean 1 are strongly correlated (c = 0.75): the band, not 2%, sets the tolerance
     np.testing.assert_array_less(np.abs(r.headline("pre", "std") / p.pre_std - 1),

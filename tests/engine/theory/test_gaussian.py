@@ -1,4 +1,4 @@
-"""Gaussian expectations against closed forms (theory.md 5, 6.2, 6.3) and scipy quadrature."""
+"""Gaussian expectations against closed forms (docs/formulas.md 5, 6.2, 6.3) and scipy quadrature."""
 
 import math
 
@@ -82,7 +82,7 @@ def test_leaky_closed_forms(a, mean, second, std):
     assert math.sqrt(g.var) == pytest.approx(std, rel=1e-6)
 
 
-# theory.md 6.3: z ~ N(0, 1)
+# docs/formulas.md 6.3: z ~ N(0, 1)
 TABLE_63 = [
     ("identity", 0, 1, 1, 1),
     ("relu", 0.3989423, 0.5, 0.5838194, 0.5),
@@ -116,12 +116,12 @@ def test_selu_constants_S5_and_fixed_point_S1():
     g = act("selu").moments(0.0, 1.0)
     assert g.m1 == pytest.approx(0.0, abs=1e-12)
     assert g.var == pytest.approx(1.0, rel=1e-12)
-    # the mean/variance map's Jacobian entries at (0, 1) (theory.md 5): d var/d nu = 0.782648
+    # the mean/variance map's Jacobian entries at (0, 1) (docs/formulas.md 5): d var/d nu = 0.782648
     assert g.dm2 == pytest.approx(0.782648, rel=1e-5)
 
 
 def test_gauss_hermite_is_not_used_at_kinks():
-    # plain 301-node Gauss-Hermite gives 0.39785 for the relu mean (theory.md 6.3 numerics)
+    # plain 301-node Gauss-Hermite gives 0.39785 for the relu mean (docs/formulas.md 6.3 numerics)
     assert moments(resolve("act", "relu"), 0.0, 1.0).m1 == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-14)
 
 
@@ -135,7 +135,7 @@ def test_general_relu_clamp_edge_cases():
 
 
 def test_arccos_kernel_C1():
-    # c' = 2 k1(c) at sigma_w^2 = 2 (theory.md 6.2)
+    # c' = 2 k1(c) at sigma_w^2 = 2 (docs/formulas.md 6.2)
     pairs = {0: 0.3183099, 0.25: 0.4533099, 0.5: 0.6089978, 0.75: 0.7880021, 0.9: 0.9095384, 0.99: 0.9903003,
              -0.5: 0.1089978, -1: 0}
     for c, want in pairs.items():

@@ -1,4 +1,4 @@
-"""predict() against theory.md's reference numbers (sections 1.4, 5, 6, 7, 12, 15)."""
+"""predict() against the reference numbers of docs/formulas.md (sections 1.4, 5, 6, 7, 12, 15)."""
 
 import json
 import math
@@ -101,7 +101,7 @@ def test_S3_selu_torch_gain():
     p = P(arch="1024x200", act="selu")  # kaiming_normal with gain auto = 3/4
     fp = p.diagnostics.fixed_point
     assert math.sqrt(fp.q) == pytest.approx(0.15177, abs=1e-5)
-    # theory.md lists post mean -0.03335 and post std 0.19959; scipy quadrature at the same q* gives
+    # docs/formulas.md lists post mean -0.03335 and post std 0.19959; scipy quadrature at the same q* gives
     # -0.0334695 and 0.1995714 (checked while writing this test), which is what we get
     assert fp.post_mean == pytest.approx(-0.0334695, abs=2e-7)
     assert fp.post_std == pytest.approx(0.1995714, abs=2e-7)
@@ -125,7 +125,7 @@ def test_T5_tanh_torch_default_floor(n, want):
     assert p.pre_std[-1] == pytest.approx(want, rel=1e-3)
 
 
-# theory.md 12.1, the "pred" column (width 1024, depth 10, batch 4096, N(0,1) input)
+# docs/formulas.md 12.1, the "pred" column (width 1024, depth 10, batch 4096, N(0,1) input)
 TABLE_121 = [
     ("kaiming_normal", "relu", 1, 1.4142, 0.5642, 0.8256, 0.7071),
     ("kaiming_normal", "relu", 10, 1.4142, 0.5642, 0.8256, 0.7071),

@@ -1,0 +1,190 @@
+"""Start-up as a user sees it: `initscope` in a real pseudo-terminal, launch -> first frame -> first plot.
+
+    python benchmarks/bench_startup.py                      # median of 5 fresh processes at 120x40
+    python benchmarks/bench_startup.py --repeat 9 --size 80x24
+    python benchmarks/bench_startup.py --env INITSCOPE_PRELOAD=0      # torch loads with the first run
+    python benchmarks/bench_startup.py --env INITSCOPE_PRELOAD=process --compare INITSCOPE_PRELOAD=0
+                                   # the first run in a child process against none, interleaved, one run
+
+Without INITSCOPE_PRELOAD, `initscope` picks its start-up by the machine's load (tui/preload.py: the
+child process only when a CPU is free), so name the mode when comparing.
+
+Each repeat spawns a fresh `initscope` (default configuration) on a new pty of the given size with
+TERM=xterm-256color, reads everything it writes to the terminal, and stops it with ctrl+q once the
+curves are on screen. Times are from just before the process is spawned (so the interpreter's start
+and every import count) to the moment the bytes reach the terminal:
+  first_frame  the first frame is written (the Footer's "Presets" key label appears)
+  first_plot   the curves are written: braille dots (U+2801-U+28FF), which the plots use for measured
+               curves and nothing else on the default screen draws
+  cpu_at_plot  CPU seconds (user + system, all threads) the process had used by then: less sensitive
+               to other load on the machine than the wall-clock times
+With --compare, the runs alternate between the plain environment and the one given, so both see the
+same machine load; the table shows each median, and the headline ratio is the median over rounds of
+the ratio within a round (the ratio of the medians is printed too). No Textual or torch import happens
+in this process; only the standard library is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import fcntl
+import os
+import select
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_FRAME_TEXT = "Presets"
+KEYS = ("first_frame", "first_plot", "cpu_at_plot")
+
+
+def has_braille_dot(text: str) -> bool:
+    """True when text holds a braille cell with at least one dot (U+2800 is the blank cell)."""
+    return any("\u2801" <= ch <= "\u28ff" for ch in text)
+
+
+def initscope_command() -> list[str]:
+    """The `initscope` next to this interpreter (a virtualenv's bin/), else the one on PATH."""
+    beside = Path(sys.executable).with_name("initscope")
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which("initscope")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "initscope.tui"]
+
+
+def one_start(cmd: list[str], cols: int, rows: int, extra_env: dict[str, str], timeout: float) -> dict[str, float]:
+    """Spawn cmd on a fresh pty of cols x rows; seconds from spawn to the first frame and to the first plot."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows), **extra_env}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+                            close_fds=True)
+    os.close(slave)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    seen = ""
+    out: dict[str, float] = {}
+    try:
+        while "first_plot" not in out:
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"no plot after {timeout:.0f} s; the screen so far ends with {seen[-300:]!r}")
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if not ready:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"initscope exited ({proc.returncode}) before a plot: {seen[-600:]!r}")
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise RuntimeError(f"initscope closed the terminal before a plot: {seen[-600:]!r}")
+            now = time.perf_counter() - t0
+            text = decoder.decode(chunk)
+            seen = (seen + text)[-20000:]
+            if "first_frame" not in out and FIRST_FRAME_TEXT in seen:
+                out["first_frame"] = now
+            if "first_frame" in out and has_braille_dot(text):
+                out["first_plot"] = now
+                out["cpu_at_plot"] = process_cpu_seconds(proc.pid)
+    finally:
+        _stop(proc, master)
+    return out
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far, all its threads (Linux /proc), else nan."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def _stop(proc: subprocess.Popen, master: int) -> None:
+    """ctrl+q, then SIGTERM, then SIGKILL; drain the terminal meanwhile so the child never blocks on it."""
+    try:
+        os.write(master, b"\x11")
+    except OSError:
+        pass
+    deadline = time.perf_counter() + 5
+    while proc.poll() is None and time.perf_counter() < deadline:
+        if select.select([master], [], [], 0.05)[0]:
+            try:
+                os.read(master, 65536)
+            except OSError:
+                break
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                pass
+    os.close(master)
+
+
+def parse_env(items: list[str]) -> dict[str, str]:
+    env = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            sys.exit(f"--env/--compare expects NAME=VALUE, got {item!r}")
+        env[key] = value
+    return env
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5, help="fresh processes per configuration (default 5)")
+    ap.add_argument("--size", default="120x40", help="terminal COLSxROWS (default 120x40)")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="set in every run's environment")
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
+                    help="also run with this set, interleaved with the plain runs")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a run counts as failed")
+    ns = ap.parse_args()
+    cols, _, rows = ns.size.partition("x")
+    cols, rows = int(cols), int(rows)
+    cmd = initscope_command()
+    base = parse_env(ns.env)
+    configs = {"plain" if not ns.env else " ".join(ns.env): base}
+    if ns.compare:
+        configs[" ".join(ns.compare)] = {**base, **parse_env(ns.compare)}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
+    for _ in range(ns.repeat):
+        for name, env in configs.items():
+            runs[name].append(one_start(cmd, cols, rows, env, ns.timeout))
+    from initscope.tui import preload  # the mode `initscope` picks now without INITSCOPE_PRELOAD (stdlib only)
+
+    print(f"start-up mode by default now: {preload.mode() if 'INITSCOPE_PRELOAD' not in os.environ else 'set'}"
+          f" (load average {os.getloadavg()[0]:.2f}, after the runs)")
+    print(f"{' '.join(cmd)} in a {cols}x{rows} pty; median of {ns.repeat} fresh processes"
+          f"{' each, interleaved' if len(configs) > 1 else ''}; load average {os.getloadavg()[0]:.2f}")
+    medians = {name: {k: statistics.median(r[k] for r in rs) for k in KEYS}
+               for name, rs in runs.items()}
+    for name, med in medians.items():
+        spread = {k: (min(r[k] for r in runs[name]), max(r[k] for r in runs[name])) for k in med}
+        print(f"  {name}")
+        for k, v in med.items():
+            print(f"    {k:<12} {v:6.3f} s   (min {spread[k][0]:.3f}, max {spread[k][1]:.3f})")
+    if len(medians) == 2:
+        (a, ma), (b, mb) = medians.items()
+        for k in KEYS:
+            within = statistics.median(ra[k] / rb[k] for ra, rb in zip(runs[a], runs[b], strict=True))
+            print(f"  {k}: {a} / {b} = {within:.2f} (median of the ratio within a round; "
+                  f"ratio of the medians {ma[k] / mb[k]:.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Start-up: get torch (about 1-2 s to import, most of the time to the first plot) off the first frame's path.
+
+`initscope` (the app) calls `start(spec)` as soon as its flags are valid. `INITSCOPE_PRELOAD` picks how:
+
+- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child interpreter imports torch and
+  runs the first spec while this process imports Textual and draws the first frame; the app's engine is
+  a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
+  progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
+  the app to draw it), this process starts importing torch in the background for the runs that follow.
+  Should the child fail, the run is simply done here, so any error is the engine's own. The child runs
+  at niceness 5: with a CPU to itself that changes nothing; on a busy machine it lets the first frame go
+  first.
+- `thread`: a background thread imports torch, the runner and the theory from the start. Python runs
+  one thread at a time (the GIL), so this only fills the time the app's thread waits; while it runs,
+  the thread switch interval is 0.5 ms, so Textual's thread is not starved of the interpreter.
+- `0` (or off, the default on a busy machine): nothing; torch loads with the first run, after the
+  first frame.
+
+Either way the first frame never waits for torch (tests/tui/test_startup.py), and
+benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from initscope.engine import RunResult, RunSpec
+
+MODULES = ("torch", "initscope.engine.runner", "initscope.engine.theory")
+SWITCH_INTERVAL_S = 0.0005  # how long a thread may hold the interpreter while the background import runs
+done = threading.Event()  # set when the background import has finished (or failed, or was never started)
+_thread: threading.Thread | None = None
+
+# the child's messages on its stdout: b"P" + (done, total) as two uint64, then b"R" + length + pickle
+_PROGRESS = struct.Struct("<QQ")
+_LENGTH = struct.Struct("<Q")
+DRAW_FIRST_S = 0.3  # after the child's result, the app draws it before this process starts importing torch
+# the child yields to this process where they share a CPU (a busy machine), so the first frame is not
+# slowed by it; with a CPU to itself (what the child is for) its niceness changes nothing
+CHILD_NICENESS = 5
+
+
+def mode() -> str:
+    """`process`, `thread` or `off`, from INITSCOPE_PRELOAD; unset: process when a CPU is free, else off."""
+    value = os.environ.get("INITSCOPE_PRELOAD", "").strip().lower()
+    if value in ("0", "off", "false", "no"):
+        return "off"
+    if value in ("thread", "process"):
+        return value
+    if os.name == "posix" and spare_cpu():  # (the parent waits on the child's pipe with select)
+        return "process"
+    return "off"
+
+
+def spare_cpu() -> bool:
+    """Whether a CPU is free for the child: two or more CPUs and a 1-minute load average below CPUs - 1.
+
+    On a machine already busy the child cannot run beside the app; it would only add a second import
+    of torch (measured under a load of 6-11 on 2 CPUs: first frame and first plot no better, often
+    worse, than loading torch with the first run).
+    """
+    cpus = _cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return cpus >= 2 and load < cpus - 1
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the platform has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+
+
+def start(spec: RunSpec | None = None):
+    """Begin loading the engine; returns the engine object the app should use, or None for the default.
+
+    In process mode with a spec (the app's first run) that is a FirstRunInChild; in thread mode the
+    background import starts; otherwise nothing happens. Except for the child, the app keeps the plain
+    engine.
+    """
+    how = mode()
+    if how == "off":
+        done.set()
+        return None
+    if how == "process":
+        if spec is None:  # a preset's several runs: torch loads with the first of them, as with `0`
+            done.set()
+            return None
+        from initscope import engine
+
+        return FirstRunInChild(spec, engine)
+    start_import()
+    return None
+
+
+def start_import(delay_s: float = 0.0) -> threading.Thread:
+    """Import torch, the runner and the theory in a daemon thread (once), after delay_s seconds."""
+    global _thread
+    if _thread is None:
+        done.clear()
+        _thread = threading.Thread(target=_load, args=(delay_s,), name="initscope-preload", daemon=True)
+        _thread.start()
+    return _thread
+
+
+def _import_after_first_run() -> None:
+    start_import(delay_s=DRAW_FIRST_S)
+
+
+def _load(delay_s: float = 0.0) -> None:
+    if delay_s > 0:
+        time.sleep(delay_s)
+    interval = sys.getswitchinterval()
+    # Textual's thread wakes often for short work; with the default 5 ms interval each wake waits up to
+    # 5 ms for the import to hand over the interpreter, so the screen would crawl meanwhile
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - the run imports the same modules and reports the failure
+        pass
+    finally:
+        sys.setswitchinterval(interval)
+        done.set()
+
+
+class FirstRunInChild:
+    """The engine, except that the first run of `spec` is computed by a child process started now.
+
+    run(spec, progress=, cancelled=) has engine.run's contract: the child's progress is passed on, a
+    cancel stops the child and raises Cancelled, and if the child fails (or the spec differs, or it
+    was used already) the engine runs the spec in this process.
+    """
+
+    def __init__(self, spec: RunSpec, engine, command: list[str] | None = None, after_first=None) -> None:
+        self.spec = spec
+        self.engine = engine
+        self.after_first = after_first or _import_after_first_run  # then torch for the runs that follow
+        self.served_by_child = False  # whether the first run's result came from the child (tests)
+        self._pending = True
+        self._proc: subprocess.Popen | None = subprocess.Popen(
+            command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            self._proc.stdin.write(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+            self._proc.stdin.close()
+        except OSError:  # the child died at once: the first run happens here
+            self.close()
+        atexit.register(self.close)
+
+    def run(self, spec: RunSpec, *, progress=None, cancelled=None) -> RunResult:
+        if self._pending and spec == self.spec:
+            self._pending = False
+            try:
+                result = self._take(progress, cancelled)
+            finally:
+                self.after_first()
+            if result is not None:
+                self.served_by_child = True
+                return result
+        elif self._pending:  # the first run is another spec: the child's work is not needed
+            self._pending = False
+            self.close()
+            self.after_first()
+        return self.engine.run(spec, progress=progress, cancelled=cancelled)
+
+    def _take(self, progress, cancelled) -> RunResult | None:
+        """The child's result (passing on its progress), None if it failed; Cancelled if cancelled."""
+        from initscope.engine.errors import Cancelled
+
+        proc = self._proc
+        if proc is None:
+            return None
+        buf = b""
+        fd = proc.stdout.fileno()
+        try:
+            while True:
+                if cancelled is not None and cancelled():
+                    raise Cancelled("run cancelled")
+                if not select.select([fd], [], [], 0.05)[0]:
+                    continue
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    return None  # the child ended without a result
+                buf += chunk
+                while buf[:1] == b"P" and len(buf) >= 1 + _PROGRESS.size:
+                    if progress is not None:
+                        progress(*_PROGRESS.unpack_from(buf, 1))
+                    buf = buf[1 + _PROGRESS.size:]
+                if buf[:1] == b"R" and len(buf) >= 1 + _LENGTH.size:
+                    (length,) = _LENGTH.unpack_from(buf, 1)
+                    body = buf[1 + _LENGTH.size:]
+                    while len(body) < length:
+                        chunk = os.read(fd, 1 << 20)
+                        if not chunk:
+                            return None
+                        body += chunk
+                    return pickle.loads(body[:length])  # our own child's RunResult, over a private pipe
+                if buf[:1] not in (b"", b"P", b"R"):
+                    return None
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child if it is still running (at exit, after a cancel or once its result is in)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        proc.wait()
+
+
+def _first_run_child() -> int:
+    """The child: read a pickled RunSpec on stdin, run it, write progress and the pickled RunResult."""
+    try:
+        os.nice(CHILD_NICENESS)
+    except (AttributeError, OSError):
+        pass
+    out = sys.stdout.buffer
+    spec = pickle.load(sys.stdin.buffer)
+    from initscope import engine
+
+    def progress(done_steps: int, total: int) -> None:
+        out.write(b"P" + _PROGRESS.pack(done_steps, total))
+        out.flush()
+
+    try:
+        result = engine.run(spec, progress=progress)
+    except Exception:  # noqa: BLE001 - the parent runs the spec itself and shows the engine's error
+        return 1
+    body = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    out.write(b"R" + _LENGTH.pack(len(body)) + body)
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--first-run"]:
+    sys.exit(_first_run_child())
