@@ -8,6 +8,7 @@ The engine runs in one exclusive worker (a new run cancels the stale one; the en
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 from initscope.engine.errors import Cancelled, InitscopeError, SpecError
 from initscope.engine.signal_range import first_nonfinite, range_event
 from initscope.engine.spec import RunSpec, default_spec
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.color import Color
@@ -24,6 +25,7 @@ from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
+from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status
 from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
 from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
@@ -42,6 +44,10 @@ TENSORS = ("pre", "post", "grad", "grad_pre")
 TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
+RESIZE_SETTLE_S = 0.08  # a burst of resizes is laid out once it pauses this long...
+RESIZE_MAX_WAIT_S = 0.4  # ...or this long after it began, while it goes on
+STARTUP_EXIT_WAITS = 100  # x 0.05 s: a quit during startup waits at most 5 s for the mounts
+MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
 NONFINITE_RGB = (255, 85, 85)
 SVG_SETTLE_S = 0.15  # frames for the screen to redraw without its toasts before an SVG screenshot
 
@@ -304,7 +310,83 @@ class InitScopeApp(App[None]):
             self.start_spec = spec
             self._form_widget.set_spec_before_mount(spec)
 
+    # ------------------------------------------------------------------------------------- process
+    def get_driver_class(self):
+        return driver_class_for(super().get_driver_class())  # the web driver quits with its client
+
+    def get_key_display(self, binding: Binding) -> str:
+        if self.is_web and binding.action in WEB_KEYS:  # the browser keeps ctrl+n and ctrl+t
+            return WEB_KEYS[binding.action]
+        return super().get_key_display(binding)
+
+    def startup_done(self) -> bool:
+        """True once the widgets mounted after the first frame (form, runs table, Explain) are in place."""
+        late = [self.form(), self.runs_table(), *self.query("#explain-view"), *self.query("#dist")]
+        return len(late) == 4 and all(w is not None and w.is_mounted for w in late)
+
+    def exit(self, result=None, return_code: int = 0, message=None) -> None:
+        """Quit; a request made while the app is still mounting waits for it (else Textual's teardown
+        races the mounts and ctrl+q, SIGTERM or a closed browser in the first second end in a crash)."""
+        if self.startup_done() or self._exit_waits > STARTUP_EXIT_WAITS:
+            self.closing = True  # from now on a run's messages are dropped: the widgets are going away
+            self.workers.cancel_group(self, "engine")
+            super().exit(result, return_code, message)
+            return
+        self._exit_waits += 1
+        self.set_timer(0.05, lambda: self.exit(result, return_code, message))
+
+    _exit_waits = 0
+    closing = False
+
+    def check_message_enabled(self, message) -> bool:
+        if self.closing and isinstance(message, (RunProgress, RunFinished, RunFailed, RunCancelled)):
+            return False
+        return super().check_message_enabled(message)
+
+    async def _on_resize(self, event: events.Resize) -> None:
+        """Coalesce bursts of resizes (a browser, a dragged window): lay out once per burst.
+
+        Textual lays out the screen, and every plot rebuilds, up to 120 times a second while resizes
+        keep coming. Here the layout waits until no resize came for RESIZE_SETTLE_S, or at most
+        RESIZE_MAX_WAIT_S into a burst; the first resize (the start) is laid out at once.
+        """
+        if self._resize_burst_start is None and self._pending_resize is None and not self._resized_once:
+            self._resized_once = True
+            return  # Textual's own handler (next in the MRO) lays out the first frame at once
+        event.prevent_default()  # not Textual's handler: the timer below hands it the burst's last size
+        now = time.monotonic()
+        self._pending_resize = event
+        if self._resize_burst_start is None:
+            self._resize_burst_start = now
+        if self._resize_timer_settle is not None:
+            self._resize_timer_settle.stop()
+        wait = min(self.resize_settle_s, max(0.001, self._resize_burst_start + self.resize_max_wait_s - now))
+        self._resize_timer_settle = self.set_timer(wait, self._lay_out_resize)
+
+    async def _lay_out_resize(self) -> None:
+        event, self._pending_resize = self._pending_resize, None
+        self._resize_burst_start = None
+        self._resize_timer_settle = None
+        if event is not None:  # a fresh event: the held one had its default action prevented
+            await App._on_resize(self, events.Resize(event.size, event.virtual_size, event.container_size,
+                                                     event.pixel_size))
+
+    resize_settle_s = RESIZE_SETTLE_S
+    resize_max_wait_s = RESIZE_MAX_WAIT_S
+    _resized_once = False
+    _pending_resize: events.Resize | None = None
+    _resize_burst_start: float | None = None
+    _resize_timer_settle = None
+
+    def keys_text(self, entry: KeyAction) -> str:
+        """The keys of a help or palette entry as they work here (in a browser: no ctrl+n, ctrl+t)."""
+        if self.is_web and entry.action in WEB_KEYS:
+            return f"{WEB_KEYS[entry.action]} (outside a field)"
+        return entry.keys
+
     def on_mount(self) -> None:
+        if not self.is_headless:
+            exit_on_sigterm(self)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
         self.query_one("#tabs Tabs", Tabs).focus()
         self.update_status()
@@ -628,19 +710,23 @@ class InitScopeApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":  # shown (and bound) only while there is something to cancel
             return self.running or self._debounce is not None
+        if action in MENU_ACTIONS and len(self.screen_stack) > 1:  # one dialog at a time: the key goes to it
+            return False
         return True
 
     def action_command_palette(self) -> None:
         # Textual only checks the top screen: with F1 pushed over an open palette, a second ctrl+p
         # would mount a second palette with the same id and crash.
-        if any(s.has_class("--textual-command-palette") for s in self.screen_stack):
+        if any(s.has_class("--textual-command-palette") for s in self.screen_stack) or not self.use_command_palette:
             return
-        super().action_command_palette()
+        from .commands import InitScopePalette
+
+        self.push_screen(InitScopePalette(id="--command-palette"))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows = [(k.group, k.keys, k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
+        rows = [(k.group, self.keys_text(k), k.title + (": " + k.help if k.help else "")) for k in KEY_ACTIONS]
         self.push_screen(HelpScreen(rows))
 
     def action_rerun(self) -> None:
@@ -762,7 +848,8 @@ class InitScopeApp(App[None]):
             if len(self.pins):
                 index = 0
             else:
-                self.notify("No pinned runs: ctrl+n pins the current run.", markup=False)
+                pin_key = WEB_KEYS["pin"] if self.is_web else "ctrl+n"
+                self.notify(f"No pinned runs: {pin_key} pins the current run.", markup=False)
                 return
         self._on_pin_command(PinCommand(kind, index))
 
@@ -931,7 +1018,7 @@ class InitScopeApp(App[None]):
     # palette -------------------------------------------------------------------------------------
     def palette_entries(self) -> list[tuple[str, str, str]]:
         """(title, help, action string) for every action, plus one per pin, tensor and preset."""
-        out = [(k.title, f"{k.keys}: {k.help}", k.action) for k in KEY_ACTIONS
+        out = [(k.title, f"{self.keys_text(k)}: {k.help}", k.action) for k in KEY_ACTIONS
                if not k.action.startswith(("table(", "toggle_pin(", "show_tab(", "command_palette", "focus_next"))]
         out += [(f"Show {t} tab", "F5..F8", f"show_tab('{t}')") for t in TABS]
         out += [(f"Tensor: {t}", TENSOR_NAMES[t], f"set_tensor_action('{t}')") for t in TENSORS]
@@ -956,14 +1043,19 @@ class InitScopeApp(App[None]):
 
 
 def main(spec: RunSpec | None = None, preset: str | None = None,
-         preset_overrides: dict[str, str] | None = None, engine=None) -> None:
-    InitScopeApp(spec, engine=engine, preset=preset, preset_overrides=preset_overrides).run()
+         preset_overrides: dict[str, str] | None = None, engine=None) -> int:
+    """Run the app in this terminal (or a browser, under `textual serve`); returns the exit status."""
+    app = InitScopeApp(spec, engine=engine, preset=preset, preset_overrides=preset_overrides)
+    app.run()
+    return exit_status(app)
 
 
 if __name__ == "__main__":
     if "--fake" in sys.argv:  # development: the fast fake engine from the tests
         from tests.tui.fake_engine import FakeEngine
 
-        InitScopeApp(engine=FakeEngine(delay=0.02)).run()
+        fake_app = InitScopeApp(engine=FakeEngine(delay=0.02))
+        fake_app.run()
+        sys.exit(exit_status(fake_app))
     else:
-        main()
+        sys.exit(main())

@@ -7,8 +7,9 @@
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
 allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
-save that fails on a read-only or full disk; the old file is kept). Never a traceback for a user mistake (INITSCOPE_DEBUG=1 shows
-one for anything unexpected).
+save that fails on a read-only or full disk; the old file is kept; for the app: anything but a
+clean quit, e.g. a crash), 143 the app stopped by SIGTERM. Never a traceback for a user mistake
+(INITSCOPE_DEBUG=1 shows one for anything unexpected).
 """
 
 from __future__ import annotations
@@ -177,8 +178,7 @@ def cmd_app(ns: argparse.Namespace) -> int:
     engine = preload.start(None if ns.preset else specs[0][1])
     from initscope.tui.app import main as app_main
 
-    app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)
-    return EXIT_OK
+    return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)  # non-zero unless quit cleanly
 
 
 COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "app": cmd_app}

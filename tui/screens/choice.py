@@ -1,7 +1,8 @@
 """ChoiceScreen: a keyboard modal listing options, each with its own key; returns the chosen value.
 
 Used for the presets menu (F3) and the save/open menu (ctrl+s). Press an option's key, or move with
-up/down and press enter; escape closes it with None.
+up/down and press enter; escape closes it with None. It answers once (see Dialog): an option key typed
+after the choice, as in a quick `ctrl+s j c`, is dropped.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.events import Key
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
+
+from .dialog import Dialog
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,8 @@ class Choice:
     value: str
 
 
-class ChoiceScreen(ModalScreen[str | None]):
+class ChoiceScreen(Dialog[str | None]):
+    AUTO_FOCUS = "#choice-list"
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
 
     def __init__(self, title: str, choices: list[Choice]) -> None:
@@ -47,10 +50,9 @@ class ChoiceScreen(ModalScreen[str | None]):
             yield OptionList(*options, id="choice-list")
             yield Static("key or enter: choose · escape: close", id="choice-hint", markup=False)
 
-    def on_mount(self) -> None:
-        self.query_one(OptionList).focus()
-
     def on_key(self, event: Key) -> None:
+        if not self.accepts_input:
+            return
         for c in self.choices:
             if event.character and event.character == c.key:
                 event.stop()

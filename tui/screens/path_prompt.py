@@ -1,7 +1,7 @@
 """PathPrompt: a small keyboard-only modal that asks for a file path.
 
 API
-    PathPrompt(title: str, default: str | Path, *, must_exist: bool = False)   # ModalScreen[Path | None]
+    PathPrompt(title: str, default: str | Path, *, must_exist: bool = False)   # Dialog[Path | None]
         enter  -> validates, then dismiss(Path) (absolute, ~ expanded; relative paths are taken from the cwd)
         escape -> dismiss(None)
         An invalid path shows one sentence under the input and the prompt stays open. must_exist=True is
@@ -25,8 +25,9 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+
+from .dialog import Dialog
 
 
 def validate_path(text: str, *, must_exist: bool = False, cwd: str | os.PathLike | None = None
@@ -50,7 +51,7 @@ def validate_path(text: str, *, must_exist: bool = False, cwd: str | os.PathLike
     return path, ""
 
 
-class PathPrompt(ModalScreen[Path | None]):
+class PathPrompt(Dialog[Path | None]):
     """Ask for a path; dismisses with the Path, or None on escape."""
 
     DEFAULT_CSS = """
@@ -84,6 +85,7 @@ class PathPrompt(ModalScreen[Path | None]):
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=True)]
+    AUTO_FOCUS = "#path"  # focused when the screen is shown; Input puts the cursor after the prefilled path
 
     def __init__(self, title: str, default: str | Path, *, must_exist: bool = False, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
@@ -98,11 +100,6 @@ class PathPrompt(ModalScreen[Path | None]):
             yield Input(self.default, id="path", select_on_focus=False)
             yield Static("", id="error", markup=False, classes="-empty")
             yield Static(self._hint(self.default), id="hint", markup=False)
-
-    def on_mount(self) -> None:
-        field = self.query_one("#path", Input)
-        field.focus()
-        field.cursor_position = len(field.value)
 
     @property
     def error(self) -> str:

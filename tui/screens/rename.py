@@ -5,11 +5,13 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from .dialog import Dialog
 
-class RenamePrompt(ModalScreen[str | None]):
+
+class RenamePrompt(Dialog[str | None]):
+    AUTO_FOCUS = "#rename-input"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, current: str) -> None:
@@ -21,9 +23,6 @@ class RenamePrompt(ModalScreen[str | None]):
             yield Label(f"Rename pinned run '{self.current}'", markup=False)
             yield Input(self.current, id="rename-input", max_length=40)
             yield Static("enter: save · escape: cancel", id="rename-error", markup=False)
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         name = event.value.strip()
