@@ -14,6 +14,8 @@ TERM=xterm-256color, reads everything it writes to the terminal, and stops it wi
 curves are on screen. Times are from just before the process is spawned (so the interpreter's start
 and every import count) to the moment the bytes reach the terminal:
   first_frame  the first frame is written (the Footer's "Presets" key label appears)
+  first_theory the prediction is drawn: its points (U+2022 '•'), which the app draws while the first run
+               still measures (nothing else on the default screen uses that glyph before then)
   first_plot   the curves are written: braille dots (U+2801-U+28FF), which the plots use for measured
                curves and nothing else on the default screen draws
   cpu_at_plot  CPU seconds (user + system, all threads) the process had used by then: less sensitive
@@ -43,7 +45,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_FRAME_TEXT = "Presets"
-KEYS = ("first_frame", "first_plot", "cpu_at_plot")
+KEYS = ("first_frame", "first_theory", "first_plot", "cpu_at_plot")
+THEORY_POINT = "\u2022"
 
 
 def has_braille_dot(text: str) -> bool:
@@ -94,7 +97,10 @@ def one_start(cmd: list[str], cols: int, rows: int, extra_env: dict[str, str], t
             seen = (seen + text)[-20000:]
             if "first_frame" not in out and FIRST_FRAME_TEXT in seen:
                 out["first_frame"] = now
+            if "first_frame" in out and "first_theory" not in out and THEORY_POINT in text:
+                out["first_theory"] = now
             if "first_frame" in out and has_braille_dot(text):
+                out.setdefault("first_theory", now)  # drawn together with the measured curves
                 out["first_plot"] = now
                 out["cpu_at_plot"] = process_cpu_seconds(proc.pid)
     finally:

@@ -33,5 +33,15 @@ def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelChe
     return result
 
 
-__all__ = ["run", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",
+def preview(spec: RunSpec):
+    """The prediction alone, before any run: numpy only, milliseconds (the app draws it while torch loads).
+
+    For data the spec describes (gaussian, uniform) it equals what run() attaches; for file and digits data
+    it has no values (the prediction needs the rows' measured moments) and its reason says so."""
+    from .theory.safe import predict_or_reason
+
+    return predict_or_reason(spec)
+
+
+__all__ = ["run", "preview", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",
            "InitscopeError"]

@@ -26,7 +26,16 @@ from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, 
 from textual.worker import get_current_worker
 
 from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status
-from .messages import PinCommand, RunCancelled, RunFailed, RunFinished, RunProgress, SpecEdited, SpecInvalid
+from .messages import (
+    PinCommand,
+    PreviewReady,
+    RunCancelled,
+    RunFailed,
+    RunFinished,
+    RunProgress,
+    SpecEdited,
+    SpecInvalid,
+)
 from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
@@ -238,6 +247,7 @@ class InitScopeApp(App[None]):
         self.preset_guide: tuple[RunSpec, str, str] | None = None  # (its run's spec, heading, text)
         self.preset_overrides = dict(preset_overrides or {})  # command-line flags applied on top of it
         self.current: RunResult | None = None
+        self.preview: object | None = None  # the prediction drawn while the first run measures (engine.preview)
         self.pins = PinBoard()
         self.tensor = "post"
         self.log_y = False
@@ -414,11 +424,19 @@ class InitScopeApp(App[None]):
         self.running = True
         self.progress = (0, spec.depth)
         self.update_status()
-        self._engine_worker(spec, self.run_id, pin_as)
+        # nothing on screen yet (the app's first run): draw the prediction while torch loads and the run measures
+        with_preview = self.current is None and not len(self.pins)
+        self._engine_worker(spec, self.run_id, pin_as, with_preview)
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False, description="engine run")
-    def _engine_worker(self, spec: RunSpec, run_id: int, pin_as: str | None) -> None:
+    def _engine_worker(self, spec: RunSpec, run_id: int, pin_as: str | None, with_preview: bool = False) -> None:
         worker = get_current_worker()
+        preview = getattr(self.engine, "preview", None) if with_preview else None
+        if preview is not None:
+            try:
+                self.post_message(PreviewReady(run_id, preview(spec)))
+            except Exception:  # noqa: BLE001 - a preview is a courtesy: the run below says what went wrong
+                pass
 
         def progress(done: int, total: int) -> None:
             self.post_message(RunProgress(run_id, done, total))
@@ -444,10 +462,22 @@ class InitScopeApp(App[None]):
             bar.update(total=max(message.total, 1), progress=message.done)
             self.update_status()
 
+    @on(PreviewReady)
+    def _on_preview(self, message: PreviewReady) -> None:
+        if message.run_id == self.active_run and self.current is None:
+            self.preview = message.prediction
+            self.redraw_curves()
+
+    def _drop_preview(self) -> None:
+        if self.preview is not None:
+            self.preview = None
+            self.redraw_curves()
+
     @on(RunFinished)
     def _on_finished(self, message: RunFinished) -> None:
         if message.run_id != self.active_run:
             return  # a stale run that finished before it noticed the cancel
+        self.preview = None
         result = message.result
         if message.pin_as is not None:
             is_main = self._batch_main
@@ -475,6 +505,7 @@ class InitScopeApp(App[None]):
         self.batch = []
         self.active_run = None
         self.running = False
+        self._drop_preview()  # the screen never shows a prediction for a run that did not happen
         self.update_status()
 
     @on(RunCancelled)
@@ -484,6 +515,7 @@ class InitScopeApp(App[None]):
         self.active_run = None
         self.running = False
         self.batch = []
+        self._drop_preview()
         self.update_status("cancelled")
 
     def _next_in_batch_or_idle(self) -> None:
@@ -580,6 +612,25 @@ class InitScopeApp(App[None]):
         missing = False
         styles: dict[str, tuple[int, int, int] | None] = {}  # what is drawn -> the colour the legend shows it in
         band_gap: str | None = None  # the current run's theory draws no band somewhere: the legend says so
+
+        def add_theory(theory: object, colour: tuple[int, int, int], with_band: bool) -> None:
+            nonlocal band_gap
+            if with_band:
+                band = theory_band(theory, tensor)
+                if band is not None:
+                    std_series.extend(Series("band", b, _blend(colour, bg, 0.7), "band") for b in band)
+                    styles["band"] = _blend(colour, bg, 0.7)
+                band_gap = band_gap_note(theory, tensor)
+            tm = theory_curve(theory, tensor, "mean")
+            if tm is not None:
+                mean_series.append(Series("theory", tm, colour, "theory"))
+            ts = theory_curve(theory, tensor, "std")
+            if ts is not None:
+                std_series.append(Series("theory", ts, colour, "theory"))
+
+        previewing = self.current is None and self.preview is not None and self.running
+        if previewing:  # the first run is still measuring: its prediction (and band) comes first
+            add_theory(self.preview, self.current_rgb(), with_band=True)
         for key, _name, r, colour, is_current in self.drawn_runs():
             if tensor not in r.stats:
                 missing = True
@@ -594,19 +645,7 @@ class InitScopeApp(App[None]):
                 std_series += [Series("spread", std - sspread, faint, "spread"),
                                Series("spread", std + sspread, faint, "spread")]
                 styles["spread"] = faint
-            if is_current:
-                band = theory_band(r.theory, tensor)
-                if band is not None:
-                    std_series += [Series("band", band[0], _blend(colour, bg, 0.7), "band"),
-                                   Series("band", band[1], _blend(colour, bg, 0.7), "band")]
-                    styles["band"] = _blend(colour, bg, 0.7)
-                band_gap = band_gap_note(r.theory, tensor)
-            tm = theory_curve(r.theory, tensor, "mean")
-            if tm is not None:
-                mean_series.append(Series("theory", tm, colour, "theory"))
-            ts = theory_curve(r.theory, tensor, "std")
-            if ts is not None:
-                std_series.append(Series("theory", ts, colour, "theory"))
+            add_theory(r.theory, colour, with_band=is_current)
             mean_series.append(Series(key, mean, colour))
             std_series.append(Series(key, std, colour))
             bad = first_nonfinite(r, tensor)
@@ -615,7 +654,9 @@ class InitScopeApp(App[None]):
         label = TENSOR_NAMES[tensor]
         mean_note, std_note = self.range_notes(tensor)
         message = ""
-        if self.current is None and not len(self.pins):
+        if previewing:
+            message = "measuring... (the prediction first)"
+        elif self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
         elif missing and not std_series:
             message = "not measured (gradients off: tick grad)"
@@ -626,6 +667,8 @@ class InitScopeApp(App[None]):
                            + mean_note, message=message)
         std_plot.set_data(std_series, marks, title=f"std of {label}{std_note}", message=message)
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in self.drawn_runs()]
+        if previewing:
+            entries.insert(0, LegendEntry("*", "current (measuring)", self.current_rgb()))
         hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(self.pins) if not p.visible]
         self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles, band_gap) if std_series else [])
 

@@ -25,6 +25,14 @@ class RunProgress(Message):
 
 
 @dataclass
+class PreviewReady(Message):
+    """The prediction for run `run_id`'s spec, ready before the run (engine.preview): drawn until it ends."""
+
+    run_id: int
+    prediction: object
+
+
+@dataclass
 class RunFinished(Message):
     """A run completed. `pin_as` names the pin it should become (preset variants, loaded sessions)."""
 

@@ -161,6 +161,10 @@ class FirstRunInChild:
             self.close()
         atexit.register(self.close)
 
+    def preview(self, spec: RunSpec):
+        """The engine's preview (numpy only: drawn while the child measures)."""
+        return self.engine.preview(spec)
+
     def run(self, spec: RunSpec, *, progress=None, cancelled=None) -> RunResult:
         if self._pending and spec == self.spec:
             self._pending = False

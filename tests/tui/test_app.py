@@ -740,3 +740,55 @@ async def test_escape_closes_an_open_list_before_it_leaves_the_form(fake):
         assert not select.expanded and app.focused is select
         await pilot.press("escape")
         assert app.focused is app.query_one("#tabs Tabs")
+
+
+class PreviewingEngine(FakeEngine):
+    """The fake engine plus the real engine's preview (numpy only), as the app's first run uses it."""
+
+    def preview(self, spec):
+        from initscope import engine
+
+        return engine.preview(spec)
+
+
+async def wait_for(pilot, condition, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
+async def test_the_first_run_draws_its_prediction_while_it_measures_and_drops_it_when_cancelled():
+    import math
+
+    import numpy as np
+
+    app = InitScopeApp(engine=PreviewingEngine(delay=0.5))  # 20 blocks: 10 s of measuring
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.preview is not None)
+        await pilot.pause()
+        std_plot = app.query_one("#plot-std", LayerPlot)
+        kinds = sorted(s.kind for s in std_plot.series)
+        assert kinds == ["band", "band", "theory"], kinds  # the prediction and its band, nothing measured
+        theory = next(s for s in std_plot.series if s.kind == "theory")
+        # He init, relu: the post std is sqrt(1 - 1/pi) = 0.8256 at every block
+        assert np.allclose(theory.y, math.sqrt(1 - 1 / math.pi), rtol=1e-9)
+        assert "measuring" in drawn(app, "#plot-std") and app.current is None
+        assert "current (measuring)" in app.query_one(Legend).plain
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.running)
+        await pilot.pause()
+        assert app.preview is None and not std_plot.series  # no prediction for a run that did not happen
+        assert "no run yet" in drawn(app, "#plot-std")
+
+
+async def test_a_finished_first_run_replaces_its_preview_with_the_measurement():
+    app = InitScopeApp(engine=PreviewingEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.preview is None and app.current is not None
+        kinds = sorted(s.kind for s in app.query_one("#plot-std", LayerPlot).series)
+        assert kinds == ["band", "band", "measured", "theory"], kinds
+        assert "measuring" not in drawn(app, "#plot-std")
