@@ -64,18 +64,19 @@ def mode() -> str:
 
 
 def spare_cpu() -> bool:
-    """Whether a CPU is free for the child: two or more CPUs and a 1-minute load average below CPUs - 1.
+    """Whether a CPU is free for the child: two or more CPUs and a 1-minute load average below the CPUs.
 
     On a machine already busy the child cannot run beside the app; it would only add a second import
     of torch (measured under a load of 6-11 on 2 CPUs: first frame and first plot no better, often
-    worse, than loading torch with the first run).
+    worse, than loading torch with the first run). At a load of about 1 on 2 CPUs (one busy process)
+    the child still took the first plot from 3.7 s to 2.6 s (benchmarks/bench_startup.py).
     """
     cpus = _cpus()
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         load = 0.0
-    return cpus >= 2 and load < cpus - 1
+    return cpus >= 2 and load < cpus
 
 
 def _cpus() -> int:

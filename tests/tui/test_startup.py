@@ -208,9 +208,9 @@ def test_default_mode_uses_a_child_only_when_a_cpu_is_free(monkeypatch):
 
     monkeypatch.delenv("INITSCOPE_PRELOAD", raising=False)
     monkeypatch.setattr(preload, "_cpus", lambda: 2)
-    monkeypatch.setattr(preload.os, "getloadavg", lambda: (0.3, 0.5, 0.5))
+    monkeypatch.setattr(preload.os, "getloadavg", lambda: (1.2, 0.5, 0.5))  # one busy process: a CPU is free
     assert preload.mode() == ("process" if os.name == "posix" else "off")
-    monkeypatch.setattr(preload.os, "getloadavg", lambda: (1.2, 0.5, 0.5))  # more than one CPU's worth busy
+    monkeypatch.setattr(preload.os, "getloadavg", lambda: (2.3, 0.5, 0.5))  # both CPUs busy
     assert preload.mode() == "off"
     monkeypatch.setattr(preload, "_cpus", lambda: 1)
     monkeypatch.setattr(preload.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
