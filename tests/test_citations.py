@@ -44,10 +44,10 @@ def test_every_cited_markdown_file_is_in_the_repository():
 
 
 def test_the_check_finds_a_citation_of_a_missing_file(tmp_path):
-    md = "md"  # the names below are built, so this file cites nothing itself
+    md, up = "md", ".."  # the names below are built, so this file cites nothing itself
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / f"formulas.{md}").write_text("see section 7\n")
-    (tmp_path / "a.py").write_text(f'"""See docs/formulas.{md} 7 and README.{md}; DESIGN.{md}, ../shared/x.{md}."""\n')
+    (tmp_path / "a.py").write_text(f'"""See docs/formulas.{md} 7 and README.{md}; DESIGN.{md}, {up}/shared/x.{md}."""\n')
     (tmp_path / "docs" / f"design.{md}").write_text(f"the formulas: formulas.{md}\n")  # relative to docs/
     found = missing_references(tmp_path, ["a.py", f"docs/formulas.{md}", f"docs/design.{md}"])
-    assert found == [f"a.py:1: README.{md}", f"a.py:1: DESIGN.{md}", f"a.py:1: ../shared/x.{md}"], found
+    assert found == [f"a.py:1: README.{md}", f"a.py:1: DESIGN.{md}", f"a.py:1: {up}/shared/x.{md}"], found
