@@ -25,7 +25,7 @@ from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import get_current_worker
 
-from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status
+from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status, exit_when_terminal_closes
 from .messages import (
     PinCommand,
     PreviewReady,
@@ -397,6 +397,8 @@ class InitScopeApp(App[None]):
     def on_mount(self) -> None:
         if not self.is_headless:
             exit_on_sigterm(self)
+            if not self.is_web:
+                exit_when_terminal_closes(self)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
         self.query_one("#tabs Tabs", Tabs).focus()
         self.update_status()

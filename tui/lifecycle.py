@@ -1,7 +1,7 @@
 """How the app's process ends, and what changes when it runs in a browser.
 
 Exit status of `initscope` (the app): 0 after ctrl+q (or a closed browser session), 1 after a crash
-(Textual prints the traceback), 143 = 128 + 15 after SIGTERM. SIGTERM ends the app the way ctrl+q
+(Textual prints the traceback), 143 = 128 + 15 after SIGTERM, 129 = 128 + 1 when its terminal closed. SIGTERM ends the app the way ctrl+q
 does (the terminal is restored); if the event loop cannot finish within EXIT_GRACE_S seconds (a
 client that stopped reading, a loop flooded with events), the process ends anyway with the same status.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,33 @@ def exit_on_sigterm(app: App) -> bool:
             signal.SIGTERM, request_exit, app, SIGTERM_STATUS, "initscope: stopped by SIGTERM")
     except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
         return False
+    return True
+
+
+TERMINAL_GONE_STATUS = 128 + signal.SIGHUP  # 129: as if the terminal's hang-up signal had ended it
+TERMINAL_CHECK_S = 1.0
+
+
+def exit_when_terminal_closes(app: App) -> bool:
+    """Quit the app (status 129) once its terminal is gone. Call from the app's event loop.
+
+    A closed terminal normally sends SIGHUP, which ends the process; a process that does not own its
+    terminal (started by a harness, or with SIGHUP ignored) gets none, and Textual's input thread then
+    reads end-of-file in a loop at 100% CPU. Every TERMINAL_CHECK_S seconds this looks whether standard
+    input is still a terminal; False (nothing watched) where it was not one to begin with.
+    """
+    try:
+        fd = sys.__stdin__.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not os.isatty(fd):
+        return False
+
+    def check() -> None:
+        if not os.isatty(fd):
+            request_exit(app, TERMINAL_GONE_STATUS)  # no message: there is no terminal to print it on
+
+    app.set_interval(TERMINAL_CHECK_S, check, name="terminal check")
     return True
 
 

@@ -221,3 +221,29 @@ def test_under_the_web_driver_the_app_quits_when_its_client_is_gone(end):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_the_app_quits_when_its_terminal_closes_without_a_hangup_signal():
+    # the pty is not the process's controlling terminal (a new session opened none), so closing it sends
+    # no SIGHUP: before, Textual's input thread then read end-of-file in a loop at 100% CPU, forever
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(APP_COMMAND, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        drawn = _read_until(master, proc, b"Presets", timeout=60)
+        assert b"Presets" in drawn, "the app did not draw its footer"
+        os.close(master)
+        master = None
+        assert proc.wait(timeout=20) == 129
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if master is not None:
+            os.close(master)
