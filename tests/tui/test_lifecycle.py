@@ -165,8 +165,9 @@ def _read_until(fd: int, proc: subprocess.Popen, needle: bytes, timeout: float) 
     return out
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM and pseudo-terminals are POSIX")
-def test_sigterm_quits_cleanly_with_status_143():
+def _app_in_a_pty() -> tuple[int, subprocess.Popen]:
+    """The app on a fresh 80x24 pseudo-terminal (its master fd returned), in a session of its own: the pty
+    is not its controlling terminal, so closing it sends no SIGHUP."""
     import fcntl
     import pty
     import struct
@@ -176,6 +177,12 @@ def test_sigterm_quits_cleanly_with_status_143():
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen(APP_COMMAND, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
+    return master, proc
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM and pseudo-terminals are POSIX")
+def test_sigterm_quits_cleanly_with_status_143():
+    master, proc = _app_in_a_pty()
     try:
         drawn = _read_until(master, proc, b"Presets", timeout=60)
         assert b"Presets" in drawn, "the app did not draw its footer"
@@ -227,15 +234,7 @@ def test_under_the_web_driver_the_app_quits_when_its_client_is_gone(end):
 def test_the_app_quits_when_its_terminal_closes_without_a_hangup_signal():
     # the pty is not the process's controlling terminal (a new session opened none), so closing it sends
     # no SIGHUP: before, Textual's input thread then read end-of-file in a loop at 100% CPU, forever
-    import fcntl
-    import pty
-    import struct
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    proc = subprocess.Popen(APP_COMMAND, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
-    os.close(slave)
+    master, proc = _app_in_a_pty()
     try:
         drawn = _read_until(master, proc, b"Presets", timeout=60)
         assert b"Presets" in drawn, "the app did not draw its footer"
