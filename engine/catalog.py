@@ -203,7 +203,32 @@ DATA: dict[str, Entry] = {e.name: e for e in [
           (Param("normalize", "bool", True, "scale to mean 0, std 1"),), "x = the first `batch` digit images"),
 ]}
 
-KINDS: dict[str, dict[str, Entry]] = {"init": INITS, "act": ACTIVATIONS, "bias": BIASES, "data": DATA}
+_EPS = "added to the variance before the square root"
+
+NORMS: dict[str, Entry] = {e.name: e for e in [
+    Entry("none", "no normalization: n = h", (), "n = h"),
+    Entry("batchnorm", "per unit over the batch, biased variance (BatchNorm1d in training mode, scale 1, shift 0)",
+          (_f("eps", 1e-5, _EPS, positive=True),), "n = (h - mean_batch h)/sqrt(var_batch h + eps)"),
+    Entry("layernorm", "per example over the features (LayerNorm, scale 1, shift 0)",
+          (_f("eps", 1e-5, _EPS, positive=True),), "n = (h - mean_units h)/sqrt(var_units h + eps)"),
+    Entry("rmsnorm", "per example over the features, no centring (RMSNorm, scale 1)",
+          (_f("eps", 1e-6, "added to the mean square before the square root", positive=True),),
+          "n = h/sqrt(mean_units h^2 + eps)"),
+]}
+
+RESIDUALS: dict[str, Entry] = {e.name: e for e in [
+    Entry("none", "no skip connection: x^l = phi(norm(h^l))", (), "x^l = phi(norm(W x^(l-1) + b))"),
+    Entry("plain", "skip connection around a two-linear branch; V drawn by the scheme at gain 1, no bias",
+          (_f("alpha", 1.0, "branch multiplier", low=0.0),),
+          "x^l = x^(l-1) + alpha * V phi(norm(W x^(l-1) + b))"),
+    Entry("rezero", "Bachlechner et al. 2020: the branch multiplier starts at 0 (the block is the identity)", (),
+          "x^l = x^(l-1) + 0 * V phi(norm(W x^(l-1) + b))"),
+    Entry("fixup", "Zhang et al. 2019, two layers per branch: W by the scheme times L^(-1/2), V = 0", (),
+          "x^l = x^(l-1) + V phi(norm(L^(-1/2) W x^(l-1) + b)), V = 0"),
+]}
+
+KINDS: dict[str, dict[str, Entry]] = {"init": INITS, "act": ACTIVATIONS, "bias": BIASES, "data": DATA,
+                                      "norm": NORMS, "residual": RESIDUALS}
 
 
 def resolve(field: str, text_or_call: str | Call) -> Call:
@@ -278,7 +303,8 @@ def _leaky_gain(slope: float) -> float:
 def listing() -> str:
     """Every scheme, activation, bias and data source with its parameters: `initscope list`."""
     titles = {"init": "Init schemes (--init)", "act": "Activations (--act)", "bias": "Bias (--bias)",
-              "data": "Data (--data)"}
+              "data": "Data (--data)", "norm": "Normalization (--norm)",
+              "residual": "Residual (--residual)"}
     lines: list[str] = []
     for kind, table in KINDS.items():
         lines.append(titles[kind])

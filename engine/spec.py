@@ -34,6 +34,8 @@ DEFAULTS: dict[str, str] = {
     "seed": "0",
     "trials": "1",
     "grad": "true",
+    "norm": "none",
+    "residual": "none",
 }
 FIELDS = tuple(DEFAULTS)
 
@@ -53,6 +55,16 @@ class RunSpec:
     seed: int
     trials: int
     grad: bool
+    norm: Call  # none | batchnorm | layernorm | rmsnorm, after the linear, before the activation
+    residual: Call  # none | plain | rezero | fixup
+
+    @property
+    def has_norm(self) -> bool:
+        return self.norm.name != "none"
+
+    @property
+    def has_residual(self) -> bool:
+        return self.residual.name != "none"
 
     @property
     def depth(self) -> int:
@@ -81,6 +93,8 @@ class RunSpec:
             "seed": str(self.seed),
             "trials": str(self.trials),
             "grad": "true" if self.grad else "false",
+            "norm": show("norm", self.norm),
+            "residual": show("residual", self.residual),
         }
 
     def to_args(self) -> list[str]:
@@ -90,6 +104,8 @@ class RunSpec:
             if key == "grad":
                 if not self.grad:
                     args.append("--no-grad")
+            elif key in ("norm", "residual") and value == "none":
+                continue
             else:
                 args += [f"--{key}", value]
         return args
@@ -146,13 +162,18 @@ def parse_spec(**texts: object) -> RunSpec:
         bias_text = "torch_default" if init.name == "torch_default" else "zeros"
     bias = resolve("bias", bias_text)
     data = resolve("data", _text(t["data"]))
+    norm = resolve("norm", _text(t["norm"]))
+    residual = resolve("residual", _text(t["residual"]))
+    if residual.name != "none":
+        _check_square(arch, show("residual", residual))
     device = str(t["device"]).strip().lower()
     if not _DEVICE.fullmatch(device):
         raise SpecError("device", t["device"], "choose auto, cpu, cuda, cuda:N or mps")
     dtype = str(t["dtype"]).strip().lower()
     if dtype not in DTYPES:
         raise SpecError("dtype", t["dtype"], "choose one of " + ", ".join(DTYPES))
-    for field, call in (("init", init), ("act", act), ("bias", bias), ("data", data)):
+    for field, call in (("init", init), ("act", act), ("bias", bias), ("data", data), ("norm", norm),
+                        ("residual", residual)):
         _check_fits_dtype(field, call, dtype)
     return RunSpec(
         arch=arch,
@@ -166,7 +187,17 @@ def parse_spec(**texts: object) -> RunSpec:
         seed=_int_field("seed", t["seed"], 0, 2**63 - 1),
         trials=_int_field("trials", t["trials"], 1, MAX_TRIALS),
         grad=_bool_field("grad", t["grad"]),
+        norm=norm,
+        residual=residual,
     )
+
+
+def _check_square(arch: tuple[int, ...], residual: str) -> None:
+    """A skip connection adds x^(l-1) to the branch output, so every block must keep its width."""
+    for l, (n_in, n_out) in enumerate(zip(arch[:-1], arch[1:], strict=True), start=1):
+        if n_in != n_out:
+            raise SpecError("residual", residual, f"block {l} maps {n_in} -> {n_out}, and a residual block needs "
+                            "equal widths in and out (for example --arch 512-512x20)")
 
 
 def _check_fits_dtype(field: str, call: Call, dtype: str) -> None:

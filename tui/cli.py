@@ -23,7 +23,7 @@ from initscope.engine.errors import InitscopeError, RunError, SpecError
 from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials")
+SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials", "norm", "residual")
 
 
 class UsageError(Exception):
@@ -42,6 +42,10 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--act", help=f"activation, e.g. leaky_relu(a=0.1) (default {DEFAULTS['act']})")
     g.add_argument("--bias", help="bias, e.g. zeros, const(value=0.1) (default zeros; torch_default init brings its own)")
     g.add_argument("--data", help=f"input data, e.g. gaussian(std=1), file(path=x.npy), digits (default {DEFAULTS['data']})")
+    g.add_argument("--norm", help="normalization after the linear: none, batchnorm, layernorm, rmsnorm "
+                   f"(default {DEFAULTS['norm']})")
+    g.add_argument("--residual", help="skip connection: none, plain(alpha=1), rezero, fixup "
+                   f"(default {DEFAULTS['residual']})")
     g.add_argument("--batch", help=f"rows of input (default {DEFAULTS['batch']})")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     g.add_argument("--dtype", help="float32, float64, bfloat16 or float16 (default float32)")
