@@ -8,6 +8,15 @@ backward (loss sum(x^L u), u ~ N(0, 1), so Var(g^L) = 1):
     Var(delta^l) = E[phi'(h^l)^2] Var(g^l),   Var(g^{l-1}) = n_l Var[W^l] Var(delta^l)
 and the correlation of one unit's pre-activations for two different inputs of the batch:
     c_1 = (sigma_w^2 m_0^2 + sigma_b^2)/q_1,  c_{l+1} = (sigma_w^2 E[phi(u) phi(v)]_{c_l} + sigma_b^2)/q_{l+1}.
+
+With a norm and/or a residual (docs/formulas.md 16; each kind's record in engine/theory/blocks.py) the
+block input x^(l-1) has second moment s and cross moment k = E[x_a x_b] (two examples); the norm turns
+h ~ N(beta, q) into the Gaussian n ~ N(mu_n, r) that phi sees, and
+    out    s_l = s_{l-1} + alpha^2 sigma_v^2 E[phi(n)^2],  k_l = k_{l-1} + alpha^2 sigma_v^2 E[phi(n_a) phi(n_b)]
+           (sigma_v^2 = n Var[V]; without a residual s_l = E[phi(n)^2], k_l = E[phi(n_a) phi(n_b)])
+    back   Var(delta^l) = E[phi'(n)^2] Var(g^l) kappa_l / D_l
+           residual: Var(g^l) = alpha^2 sigma_v^2 Var(g_out^l),
+                     Var(g_out^{l-1}) = Var(g_out^l) + n_l Var[W^l] Var(delta^l)
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import numpy as np
 from ..catalog import activation_gain
 from ..spec import RunSpec
 from ..textforms import Call
+from .blocks import PreStats, batchnorm_batch_factor, norm_theory, residual_theory
 from .gaussian import activation
 
 TRUNC_STD1 = 0.8796256610342398  # std of N(0, 1) truncated to [-2, 2]
@@ -168,7 +178,10 @@ def input_moments(spec: RunSpec, data_mean: float | None, data_second_moment: fl
 
 @dataclass
 class MeanField:
-    """Per-block arrays (index l-1 is block l) from the recursion; NaN where nothing is predicted."""
+    """Per-block arrays (index l-1 is block l) from the recursion; NaN where nothing is predicted.
+
+    m1, m2, m4, d2, dm1, dm2 are the activation's expectations at the Gaussian it sees: h without a norm,
+    the normed n with one (engine/theory/blocks.py)."""
 
     q: np.ndarray  # pre-activation variance
     pre_mean: np.ndarray
@@ -183,13 +196,50 @@ class MeanField:
     var_w: np.ndarray
     corr: np.ndarray  # correlation of pre-activations of two inputs
     pair4: np.ndarray  # E[phi(u)^2 phi(v)^2] at that correlation
-    var_g: np.ndarray  # Var(g^l)
-    var_delta: np.ndarray  # Var(delta^l)
+    var_g: np.ndarray  # Var(g^l), g = dLoss/d post
+    var_delta: np.ndarray  # Var(delta^l), delta = dLoss/d pre
+    normed_mean: np.ndarray  # pooled mean of n = norm(h) (NaN without a norm)
+    normed_var: np.ndarray  # its variance about that mean
+    divisor: np.ndarray  # the norm's backward divisor D (1 without a norm)
+    kappa: np.ndarray  # the finite-batch factor of batchnorm's backward (1 otherwise)
+    out_mean: np.ndarray  # pooled mean of the block output x^l (NaN without a residual)
+    out_m2: np.ndarray  # its second moment
+    var_gout: np.ndarray  # Var(dLoss/dx^l) at the block output (NaN without a residual)
+    sv2: np.ndarray  # sigma_v^2 = n Var[V] of the residual branch's second linear (NaN without one)
     s0: float
     m0: float
     kinds: tuple[str, ...]
     reason: str | None
     notes: tuple[str, ...]
+    alpha: float = math.nan  # the residual branch multiplier (NaN without a residual)
+    norm: str = "none"
+    residual: str = "none"
+
+
+_COLS = ("q", "pre_mean", "m1", "m2", "m4", "d2", "dm1", "dm2", "sw2", "sb2", "var_w", "corr", "pair4", "var_g",
+         "var_delta", "normed_mean", "normed_var", "divisor", "kappa", "out_mean", "out_m2", "var_gout", "sv2")
+
+
+def with_unit_gain(init: Call) -> Call:
+    """The init call with its `gain` set to 1 (a scheme without a gain as it is): how the residual branch's
+    V is drawn."""
+    if init.get("gain", _ABSENT) is _ABSENT:
+        return init
+    return Call(init.name, tuple((k, 1.0 if k == "gain" else v) for k, v in init.params))
+
+
+_ABSENT = object()
+
+
+def branch_variance(spec: RunSpec, n: int) -> tuple[float, str | None]:
+    """(Var[V], reason or None) of the residual branch's V [n, n]: the run's scheme at gain 1 (lsuv: its
+    orthogonal start at gain 1, Var 1/n; fixup: V = 0)."""
+    if residual_theory(spec.residual).v_zero:
+        return 0.0, None
+    if spec.init.name == "lsuv":
+        return 1.0 / n, None
+    vv, _, why = weight_variance(with_unit_gain(spec.init), spec.act, n, n)
+    return vv, why
 
 
 def run_meanfield(spec: RunSpec, data_mean: float | None = None,
@@ -198,8 +248,7 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
     None: i.i.d. entries, m_0^2/s_0."""
     act = activation(spec.act)
     L = spec.depth
-    cols = {k: [math.nan] * L for k in ("q", "pre_mean", "m1", "m2", "m4", "d2", "dm1", "dm2", "sw2", "sb2",
-                                        "var_w", "corr", "pair4", "var_g", "var_delta")}
+    cols = {k: [math.nan] * L for k in _COLS}
     notes: list[str] = []
     m0, s0, note, reason = input_moments(spec, data_mean, data_second_moment)
     if note:
@@ -225,16 +274,48 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
                      f"(within {spec.init.get('tol'):g}): that is the prediction by definition")
     if spec.init.name == "zeros":
         notes.append("zero weights: every pre-activation is its bias, exactly")
+    res = residual_theory(spec.residual)
+    alpha = res.alpha(spec.residual) if res.is_residual else math.nan
+    if res.is_residual and reason is None:
+        try:
+            vv, why = branch_variance(spec, spec.arch[1])
+        except (ArithmeticError, ValueError) as err:
+            vv, why = math.nan, f"the branch weight variance leaves the float64 range ({_what(err)})"
+        reason = reason or why
+        cols["sv2"] = [spec.arch[1] * vv] * L
+    if spec.has_norm and norm_theory(spec.norm).batch_dependent and spec.batch <= 3 and spec.grad:
+        reason = reason or (f"batchnorm over a batch of {spec.batch}: the backward needs a batch of at least 4 "
+                            "(with 2 examples the normed values are +-1 and no gradient passes; with 3 the "
+                            "unit's batch variance has no finite inverse mean)")
     if reason is None:
-        reason = _forward(spec, act, weights, m0, s0, cols, data_corr)
-        vg = 1.0  # backward
-        var_g, var_delta, d2, var_w = cols["var_g"], cols["var_delta"], cols["d2"], cols["var_w"]
+        reason = _forward(spec, act, weights, m0, s0, cols, data_corr, alpha if res.is_residual else None,
+                          res.weight_scale(L))
+        _backward(spec, cols, alpha if res.is_residual else None)  # NaN past a block where the forward stopped
+    arrays = {k: np.array(v, dtype=float) for k, v in cols.items()}
+    return MeanField(**arrays, s0=s0, m0=m0, kinds=tuple(kinds), reason=reason, notes=tuple(notes),
+                     alpha=alpha, norm=spec.norm.name, residual=spec.residual.name)
+
+
+def _backward(spec: RunSpec, cols: dict, alpha: float | None) -> None:
+    """Var(g), Var(delta) (and Var(g_out) with a residual) from the loss's Var = 1 at block L down to block 1."""
+    L = spec.depth
+    var_g, var_delta, d2, var_w = cols["var_g"], cols["var_delta"], cols["d2"], cols["var_w"]
+    div, kappa = cols["divisor"], cols["kappa"]
+    if alpha is None:
+        vg = 1.0
         for i in range(L - 1, -1, -1):
             var_g[i] = vg
-            var_delta[i] = d2[i] * vg
+            var_delta[i] = d2[i] * vg * kappa[i] / div[i]
             vg = spec.arch[i + 1] * var_w[i] * var_delta[i]
-    arrays = {k: np.array(v, dtype=float) for k, v in cols.items()}
-    return MeanField(**arrays, s0=s0, m0=m0, kinds=tuple(kinds), reason=reason, notes=tuple(notes))
+        return
+    var_gout, sv2 = cols["var_gout"], cols["sv2"]
+    a2 = alpha * alpha
+    vo = 1.0
+    for i in range(L - 1, -1, -1):
+        var_gout[i] = vo
+        var_g[i] = a2 * sv2[i] * vo  # dLoss/da = alpha V^T dLoss/dx^l
+        var_delta[i] = d2[i] * var_g[i] * kappa[i] / div[i]
+        vo = vo + spec.arch[i + 1] * var_w[i] * var_delta[i]  # skip + W^T delta, uncorrelated
 
 
 def _what(err: BaseException) -> str:
@@ -242,15 +323,20 @@ def _what(err: BaseException) -> str:
 
 
 def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, cols: dict,
-             data_corr: float | None = None) -> str | None:
-    """Fill cols block by block; return a reason if the recursion had to stop."""
+             data_corr: float | None = None, alpha: float | None = None, w_scale: float = 1.0) -> str | None:
+    """Fill cols block by block; return a reason if the recursion had to stop.
+
+    alpha: the residual branch multiplier (None: no residual); w_scale multiplies Var[W] (fixup: 1/L)."""
     q, pre_mean, sw2, sb2, var_w = cols["q"], cols["pre_mean"], cols["sw2"], cols["sb2"], cols["var_w"]
     m1, m2, m4, d2, dm1, dm2 = (cols[k] for k in ("m1", "m2", "m4", "d2", "dm1", "dm2"))
     corr, pair4 = cols["corr"], cols["pair4"]
+    nt = norm_theory(spec.norm)
+    has_norm = spec.has_norm
     s_prev = s0
     c_prev = m0 * m0 / s0 if s0 > 0 else 1.0  # uncentred correlation of two inputs (i.i.d. data)
     if data_corr is not None and math.isfinite(data_corr):
         c_prev = data_corr  # measured on the rows
+    B = spec.batch
     for i, w in enumerate(weights):
         n_in = spec.arch[i]
         if w.kind == "lsuv":
@@ -262,23 +348,43 @@ def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, c
             sw2[i] = (target2 - w.bias_var) / s_prev
             var_w[i] = sw2[i] / n_in
         else:
-            var_w[i] = w.var_w
-            sw2[i] = w.var_w * n_in
+            var_w[i] = w.var_w if w_scale == 1.0 else w.var_w * w_scale
+            sw2[i] = var_w[i] * n_in
         sb2[i] = w.bias_var
         qi = sw2[i] * s_prev + w.bias_var
         if not math.isfinite(qi) or qi > 1e300:
             return f"layer {i + 1}: the predicted pre-activation variance overflows float64"
         try:
-            g = act.moments(w.bias_mean, qi)
             corr_i = (sw2[i] * s_prev * c_prev + w.bias_var) / qi if qi > 0 else 1.0
-            e12, pair4_i = act.pair(w.bias_mean, qi, corr_i)
+            if has_norm:
+                unit_var = (B - 1) / B * sw2[i] * s_prev * (1.0 - c_prev)
+                nd = nt.normed(spec.norm, PreStats(w.bias_mean, qi, unit_var, corr_i, B, spec.arch[i + 1]))
+                g = act.moments(nd.mean, nd.var)
+                e12, pair4_i = act.pair(nd.mean, nd.var, nd.corr)
+                cols["normed_mean"][i], cols["normed_var"][i], cols["divisor"][i] = nd.mean, nd.var, nd.divisor
+            else:
+                g = act.moments(w.bias_mean, qi)
+                e12, pair4_i = act.pair(w.bias_mean, qi, corr_i)
+                cols["divisor"][i] = 1.0
         except (ArithmeticError, ValueError) as err:  # e.g. a bias of 1e300: its powers leave float64
             return f"layer {i + 1}: the Gaussian expectations leave the float64 range ({_what(err)})"
+        cols["kappa"][i] = 1.0
+        if has_norm and nt.batch_dependent and alpha is None:
+            cols["kappa"][i] = batchnorm_batch_factor(spec.act, B, last=i == len(weights) - 1)
         q[i], pre_mean[i] = qi, w.bias_mean
         m1[i], m2[i], m4[i], d2[i], dm1[i], dm2[i] = g
         corr[i], pair4[i] = corr_i, pair4_i
-        c_prev = e12 / g.m2 if g.m2 > 0 else 1.0
-        s_prev = g.m2
+        if alpha is None:
+            c_prev = e12 / g.m2 if g.m2 > 0 else 1.0
+            s_prev = g.m2
+        else:  # x^l = x^(l-1) + alpha V a: the branch adds alpha^2 sigma_v^2 E[a a'] to every moment
+            a2 = alpha * alpha * cols["sv2"][i]
+            k_next = s_prev * c_prev + (a2 * e12 if a2 else 0.0)
+            s_next = s_prev + (a2 * g.m2 if a2 else 0.0)
+            c_prev = k_next / s_next if s_next > 0 else 1.0
+            s_prev = s_next
+            cols["out_mean"][i], cols["out_m2"][i] = m0, s_next
         if not math.isfinite(s_prev):
-            return f"layer {i + 1}: the post-activation second moment is not finite"
+            return f"layer {i + 1}: the {'block output' if alpha is not None else 'post-activation'} second " \
+                   "moment is not finite"
     return None
