@@ -3,7 +3,8 @@
 numpy only (never torch, never scipy). Public API:
     predict(spec, *, data_mean=None, data_second_moment=None) -> Prediction
     explain(spec, prediction=None) -> Explanation            (engine/theory/explain.py)
-Prediction arrays have one entry per block (index l-1 is block l); NaN where there is no prediction,
+Prediction arrays have one entry per block (index l-1 is block l); NaN where there is no prediction
+(or where the tensor does not exist: normed without a norm, out and grad_out without a residual),
 and `reason` says why. layer_json(l), diagnostics_json() and to_json() give plain floats/None, no NaN.
 """
 
@@ -16,7 +17,8 @@ import numpy as np
 
 from ..spec import RunSpec
 from .band import InputKernel, band, iid_kernel
-from .diagnostics import Diagnostics, diagnose
+from .blocks import block_name, block_notes
+from .diagnostics import Diagnostics, diagnose, diagnose_blocks
 from .explain import Explanation, explain  # a name bound here, so the submodule can never shadow it
 from .gaussian import activation
 from .meanfield import MeanField, run_meanfield
@@ -55,6 +57,16 @@ class Prediction:
     diagnostics: Diagnostics
     meanfield: MeanField = field(repr=False)
     band_reason: str | None = None  # why the band is NaN where the std is predicted
+    normed_mean: np.ndarray | None = None  # n = norm(h); NaN without a norm (None given: NaN)
+    normed_std: np.ndarray | None = None
+    out_mean: np.ndarray | None = None  # x^l = x^(l-1) + alpha V a; NaN without a residual
+    out_std: np.ndarray | None = None
+    grad_out_std: np.ndarray | None = None  # std of dLoss/dx^l; NaN without a residual
+
+    def __post_init__(self) -> None:
+        for name in ("normed_mean", "normed_std", "out_mean", "out_std", "grad_out_std"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.full(len(self.pre_std), math.nan))
 
     @property
     def depth(self) -> int:
@@ -69,7 +81,9 @@ class Prediction:
         i = layer - 1
         return {"pre_std": _f(self.pre_std[i]), "post_mean": _f(self.post_mean[i]),
                 "post_std": _f(self.post_std[i]), "grad_std": _f(self.grad_std[i]),
-                "grad_pre_std": _f(self.grad_pre_std[i])}
+                "grad_pre_std": _f(self.grad_pre_std[i]), "normed_mean": _f(self.normed_mean[i]),
+                "normed_std": _f(self.normed_std[i]), "out_mean": _f(self.out_mean[i]),
+                "out_std": _f(self.out_std[i]), "grad_out_std": _f(self.grad_out_std[i])}
 
     def band_json(self, layer: int) -> dict:
         i = layer - 1
@@ -117,8 +131,17 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         post_std[~np.isfinite(mf.m2)] = math.nan
         grad_std = np.sqrt(mf.var_g)
         grad_pre_std = np.sqrt(mf.var_delta)
+        normed_std = np.sqrt(mf.normed_var)
+        out_std = np.sqrt(np.maximum(mf.out_m2 - mf.out_mean * mf.out_mean, 0.0))
+        out_std[~np.isfinite(mf.out_m2)] = math.nan
+        grad_out_std = np.sqrt(mf.var_gout)
     lsuv_tol = float(spec.init.get("tol")) if spec.init.name == "lsuv" else None
-    if kernel is None:
+    block = block_name(spec)
+    if block is not None:
+        nan = np.full(spec.depth, math.nan)
+        rel_pre, rel_post = nan, nan.copy()
+        band_reason = f"no finite-width band for {block} blocks yet (docs/band.md covers plain blocks only)"
+    elif kernel is None:
         nan = np.full(spec.depth, math.nan)
         rel_pre, rel_post = nan, nan.copy()
         band_reason = (f"the band needs the kernel of the {spec.data.name} rows, measured by a run "
@@ -131,19 +154,24 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
     if spec.init.name == "orthogonal":
         notes.append("orthogonal weights: same means and stds as Gaussian ones with sigma_w^2 = "
                      "gain^2 min(1, n_in/n_out); they differ in the Jacobian spectrum, not in these curves")
-    if spec.init.name == "lsuv":
+    if spec.init.name == "lsuv" and block is None:
         tgt = float(spec.init.get("target"))
         lo, hi = np.full(spec.depth, max(0.0, tgt - lsuv_tol)), np.full(spec.depth, tgt + lsuv_tol)
     else:
         lo, hi = pre_std * np.maximum(0.0, 1.0 - rel_pre), pre_std * (1.0 + rel_pre)
-    diag = diagnose(mf, act, pre_std, grad_std, homogeneous)
+    if block is None:
+        diag = diagnose(mf, act, pre_std, grad_std, homogeneous)
+    else:
+        diag = diagnose_blocks(spec, mf, act, pre_std, grad_std, grad_out_std)
+        notes += block_notes(spec, mf)
     return Prediction(
         pre_mean=mf.pre_mean, pre_std=pre_std, post_mean=mf.m1.copy(), post_std=post_std, grad_std=grad_std,
         grad_pre_std=grad_pre_std, pre_std_lo=lo, pre_std_hi=hi,
         post_std_lo=post_std * np.maximum(0.0, 1.0 - rel_post), post_std_hi=post_std * (1.0 + rel_post),
         chi1=diag.chi1, corr=mf.corr, sigma_w2=mf.sw2, sigma_b2=mf.sb2, input_mean=mf.m0,
         input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf,
-        band_reason=mf.reason or band_reason)
+        band_reason=mf.reason or band_reason, normed_mean=mf.normed_mean.copy(), normed_std=normed_std,
+        out_mean=mf.out_mean.copy(), out_std=out_std, grad_out_std=grad_out_std)
 
 
 _BIAS_KURTOSIS = {"normal": 2.0, "uniform": 0.8, "torch_default": 0.8}  # Var(b^2)/Var(b)^2, zero-mean b

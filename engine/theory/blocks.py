@@ -213,3 +213,66 @@ def residual_he_relu_growth(depth: int, alpha: float) -> float:
     """p^L/p^0 = (1 + alpha^2)^L for relu with He weights (sigma_w^2 = 2) and sigma_v^2 = 1, no bias:
     each block adds alpha^2 sigma_v^2 E[relu(h)^2] = alpha^2 p. alpha = 1/sqrt(L): (1 + 1/L)^L (2.692 at 50)."""
     return (1.0 + alpha * alpha) ** depth
+
+
+# ---------------------------------------------------------------------------------------------
+# words for a run: the block's name, and the notes a prediction carries
+
+WIDE = 4  # batchnorm's backward theory needs width >> batch; below WIDE x batch a note says so
+
+
+def block_name(spec) -> str | None:
+    """'batchnorm', 'plain residual', 'layernorm + rezero residual', ...; None for a plain block."""
+    parts = []
+    if spec.has_norm:
+        parts.append(spec.norm.name)
+    if spec.has_residual:
+        parts.append(f"{spec.residual.name} residual")
+    return " + ".join(parts) if parts else None
+
+
+def _n(x: float) -> str:
+    from ..numbers import fmt_num
+
+    return fmt_num(x, 5 if math.isfinite(x) and abs(x) >= 1 else 4)
+
+
+def block_notes(spec, mf) -> list[str]:
+    """The sentences a norm or residual run's prediction carries (Prediction.notes)."""
+    out: list[str] = []
+    if mf.reason is not None:
+        return out
+    B = spec.batch
+    if spec.has_norm and norm_theory(spec.norm).batch_dependent:
+        lam = batchnorm_rate(spec.act)
+        if spec.has_residual:
+            out.append(f"batchnorm backward: the large-batch limit (per-unit projection and the unit's batch "
+                       f"variance taken at their means; corrections O(1/{B}))")
+        else:
+            k = batchnorm_batch_factor(spec.act, B)
+            out.append(f"batchnorm backward: the gradient variance grows toward the input by E[phi'^2]/Var[phi] = "
+                       f"{_n(lam)} per block in the large-batch limit; at batch {B} the drawn line uses "
+                       f"{_n(lam * k)} (the O(1/B) factor {_n(k)}; identity: (B-2)/(B-3))")
+        narrow = min(spec.arch[1:])
+        if narrow < WIDE * B:
+            out.append(f"width {narrow} is not much larger than the batch {B}: batchnorm's backward theory assumes "
+                       f"width >> batch (here under {WIDE}x); expect the measured growth per block to differ by "
+                       "about 1% (below the line for relu at width <= 2 x batch)")
+    if spec.has_norm and not norm_theory(spec.norm).batch_dependent:
+        out.append(f"{spec.norm.name}: the normed values of each example have mean "
+                   f"{'0' if spec.norm.name == 'layernorm' else 'beta/rho'} and "
+                   f"{'variance' if spec.norm.name == 'layernorm' else 'second moment'} 1 whatever the weights; "
+                   f"backward factor per block E[phi'^2]/E[phi^2] = {_n(layernorm_rate(spec.act))} (zero-mean "
+                   "normed values), independent of the batch, up to O(1/width)")
+    if spec.has_residual:
+        res = residual_theory(spec.residual)
+        if res.v_zero or mf.alpha == 0.0:
+            out.append(f"{spec.residual.name}: every block is the identity at init (x^l = x^(l-1) exactly); the "
+                       "branch gets no gradient (dLoss/d post = dLoss/d pre = 0), the block output's gradient "
+                       "is the loss's at every block")
+        else:
+            p0, pL = mf.s0, mf.out_m2[-1]
+            out.append(f"residual: p^l = p^(l-1) + alpha^2 sigma_v^2 E[phi(n)^2] with alpha = {_n(mf.alpha)}, "
+                       f"sigma_v^2 = {_n(float(mf.sv2[0]))}: the block output's second moment goes from "
+                       f"p^0 = {_n(p0)} to p^L = {_n(pL)} (x{_n(pL / p0) if p0 > 0 else 'n/a'})")
+    return out

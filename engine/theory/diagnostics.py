@@ -52,6 +52,8 @@ class Diagnostics:
     leaves_extrapolated: bool  # the block is past the net's depth (estimated)
     grad_ratio: float  # std(g^1)/std(g^L): > 1 gradients grow toward the input
     depth_scale: float | None  # -1/log chi_1 (layers per e-fold of the gradient), None at chi_1 = 1
+    block: str | None = None  # 'batchnorm', 'plain residual', ...: chi1 is then the block's backward factor
+    block_lines: tuple[str, ...] = ()  # the words for such a block (diagnose_blocks), lines() returns them
 
     @property
     def gradient_trend(self) -> str:
@@ -59,6 +61,8 @@ class Diagnostics:
 
     def lines(self) -> list[str]:
         """The diagnostics in words and numbers, one line each (Explain's Diagnostics section)."""
+        if self.block is not None:
+            return list(self.block_lines)
         f = fmt_num
         out = [f"phase: {self.phase} (chi_1 = {f(self.phase_chi1)}; ordered below {f(1 - PHASE_TOL)}, "
                f"chaotic above {f(1 + PHASE_TOL)})"]
@@ -236,3 +240,90 @@ def diagnose(mf, act, pre_std: np.ndarray, grad_std: np.ndarray, homogeneous: bo
     if math.isfinite(pc) and pc > 0 and abs(math.log(pc)) > 1e-9:
         scale = -1.0 / math.log(pc) if pc < 1 else 1.0 / math.log(pc)
     return Diagnostics(chi1, _phase(pc), float(pc), fp, signal, grad, where, how, extra, grad_ratio, scale)
+
+
+def diagnose_blocks(spec, mf, act, pre_std: np.ndarray, grad_std: np.ndarray,
+                    grad_out_std: np.ndarray) -> Diagnostics:
+    """Diagnostics for norm and residual blocks (engine/theory/blocks.py), where the plain ones would mislead.
+
+    chi1 holds each block's backward factor at equal widths, the factor by which the gradient variance
+    grows from the block's output side to its input side:
+      norm, no residual:  sigma_w^2 E[phi'(n)^2] kappa / D   (batchnorm: lambda kappa; layernorm E[phi'^2]/E[phi^2])
+      residual:           1 + alpha^2 sigma_v^2 sigma_w^2 E[phi'(n)^2] kappa / D   (>= 1: never ordered)
+    Norm without residual: the phase is read from that factor (gradients vanish, keep or explode), and the
+    forward sits at its fixed point from block 1 (the norm fixes n; the pre std is constant from block 2
+    at equal widths). Residual: no phase and no fixed point apply (the output's second moment only grows);
+    the gradient ratio is that of dLoss/dx^l at the block outputs.
+    """
+    from .blocks import batchnorm_rate, block_name, layernorm_rate, norm_theory
+
+    f = fmt_num
+    L = len(pre_std)
+    name = block_name(spec)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        branch = mf.sw2 * mf.d2 * mf.kappa / mf.divisor
+        if spec.has_residual:
+            a2 = mf.alpha * mf.alpha
+            chi = 1.0 + (a2 * mf.sv2 * branch if a2 else 0.0) * np.ones(L)
+        else:
+            chi = branch
+        signal = np.full(L, math.nan)
+        grad = np.full(L, math.nan)
+        signal[1:] = pre_std[1:] / pre_std[:-1]
+        gs = grad_out_std if spec.has_residual else grad_std
+        grad[1:] = gs[:-1] / gs[1:]
+        ratio = float(gs[0] / gs[-1]) if L else math.nan
+    inside = first_out_of_range(pre_std) if mf.reason is None else None
+    where, how = (inside.layer, inside.how) if inside is not None else (None, None)
+    lines: list[str] = []
+    mid = chi[L - 2] if L >= 3 else chi[-1]  # batchnorm's first and last blocks differ by O(1/B)
+    if not spec.has_residual:
+        nt = norm_theory(spec.norm)
+        phase = _phase(float(mid))
+        if nt.batch_dependent:
+            law = (f"E[phi'^2]/Var[phi] = {f(batchnorm_rate(spec.act))} (large-batch limit) times the batch-"
+                   f"{spec.batch} factor {f(float(mf.kappa[L - 2 if L >= 3 else -1]))}")
+        else:
+            law = f"E[phi'^2]/E[phi^2] = {f(layernorm_rate(spec.act))} at zero-mean normed values"
+        lines.append(f"chi_1 = sigma_w^2 E[phi'(h)^2] is not the test under {spec.norm.name}: the norm divides the "
+                     f"backward signal by the std it divided the forward one by, so each block multiplies the "
+                     f"gradient variance by {law}: {f(float(mid))}, whatever sigma_w")
+        lines.append(f"phase (from that factor): {phase} (ordered below {f(1 - PHASE_TOL)}, chaotic above "
+                     f"{f(1 + PHASE_TOL)})")
+        g = act.moments(float(mf.normed_mean[-1]), float(mf.normed_var[-1]))
+        lines.append(f"fixed point: reached at block 1 - normed mean {f(float(mf.normed_mean[-1]))}, std "
+                     f"{f(math.sqrt(max(float(mf.normed_var[-1]), 0.0)))}; post mean {f(g.m1)}, post std "
+                     f"{f(math.sqrt(g.var))}; pre std {f(float(pre_std[-1]))} from block 2 at equal widths")
+        fp = FixedPoint("stable", float(mf.q[-1]), float(mid), g.m1, math.sqrt(g.var))
+        scale = None
+        if math.isfinite(mid) and mid > 0 and abs(math.log(mid)) > 1e-9:
+            scale = 1.0 / abs(math.log(mid))
+    else:
+        phase = "n/a"
+        identity = mf.alpha == 0.0 or not np.any(mf.sv2 > 0)
+        lines.append(f"chi_1 and the phase do not apply to {name} blocks: the skip adds 1 to every block's backward "
+                     f"factor 1 + alpha^2 sigma_v^2 sigma_w^2 E[phi'^2]"
+                     + (" = 1 exactly here (the branch is switched off at init)" if identity else
+                        f" = {f(float(chi[0]))} at block 1 ... {f(float(chi[-1]))} at block {L}")
+                     + ", so gradients cannot vanish")
+        if identity:
+            lines.append("fixed point: every block is the identity at init (x^l = x^(l-1)); the block output is "
+                         "the input at every block")
+        else:
+            lines.append(f"fixed point: none - the block output's second moment grows from {f(mf.s0)} to "
+                         f"{f(float(mf.out_m2[-1]))} over {L} blocks (each adds alpha^2 sigma_v^2 E[phi(n)^2])")
+        fp = FixedPoint("none", None, None)
+        scale = None
+    if L > 1:
+        lines.append(f"pre std growth per block (last block): x{f(float(signal[-1]))}")
+    if where is None:
+        lines.append(f"signal range ({RULE}): stays inside (not extrapolated past this net)")
+    else:
+        lines.append(f"signal range ({RULE}): {'vanishes' if how == 'vanish' else 'explodes'} at block {where}")
+    which = "dLoss/dx^l at the block outputs" if spec.has_residual else "gradient std"
+    trend = gradient_trend(ratio)
+    lines.append(f"{which}, block 1 / block L: {f(ratio)}" + (f" ({trend})" if trend else ""))
+    if scale is not None:
+        lines.append(f"depth scale: the gradient variance changes by a factor e every {f(scale, 3)} blocks")
+    return Diagnostics(np.asarray(chi, dtype=float), phase, float(mid), fp, signal, grad, where, how, False, ratio,
+                       scale, block=name, block_lines=tuple(lines))
