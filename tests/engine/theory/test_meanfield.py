@@ -239,7 +239,10 @@ def test_every_activation_and_scheme_gives_plain_json(act, init):
     p = P(arch="128-256-64-64", init=init, act=act, batch=64)
     doc = p.to_json()
     json.dumps(doc, allow_nan=False)
-    assert set(p.layer_json(1)) == {"pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std"}
+    assert set(p.layer_json(1)) == {"pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std", "normed_mean",
+                                    "normed_std", "out_mean", "out_std", "grad_out_std"}
+    for key in ("normed_mean", "normed_std", "out_mean", "out_std", "grad_out_std"):  # no norm, no residual
+        assert p.layer_json(1)[key] is None
     assert len(doc["layers"]) == 3 and p.ok
 
 
