@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..spec import RunSpec
-from .band import InputKernel, band, iid_kernel
+from .band import InputKernel, band, iid_kernel, no_band_reason
 from .blocks import block_name, block_notes
 from .diagnostics import Diagnostics, diagnose, diagnose_blocks
 from .explain import Explanation, explain  # a name bound here, so the submodule can never shadow it
@@ -140,7 +140,7 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
     if block is not None:
         nan = np.full(spec.depth, math.nan)
         rel_pre, rel_post = nan, nan.copy()
-        band_reason = f"no finite-width band for {block} blocks yet (docs/band.md covers plain blocks only)"
+        band_reason = no_band_reason(block)
     elif kernel is None:
         nan = np.full(spec.depth, math.nan)
         rel_pre, rel_post = nan, nan.copy()

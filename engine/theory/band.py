@@ -16,6 +16,9 @@ is propagated too, so that real data (digits, files) and correlated inputs get t
 
 No band (NaN, with a reason) where the delta method is out of its depth: a relative spread above
 MAX_REL, constant pre- or post-activations, overflow, or where the mean-field recursion stops.
+
+Plain blocks only (linear + activation): for blocks with a norm or a residual (engine/theory/blocks.py)
+no band is derived or checked for coverage yet, and predict() draws none, with `no_band_reason`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ MAX_REL = 0.4  # beyond +-40% the std is visibly skewed (lognormal): a symmetric
 _QUAD_N = 64  # Gauss-Hermite nodes for the Hermite coefficients of phi, phi^2, phi^3
 _HERMITE_K = 32  # terms of the Mehler series for two-input covariances
 _SLOPE_STEP = 0.02  # smallest correlation step for the slope of the correlation map
+
+
+def no_band_reason(block: str) -> str:
+    """Why a norm or residual run has no band: block is engine.theory.blocks.block_name(spec)."""
+    return f"no finite-width band for {block} blocks yet (docs/band.md derives it for plain blocks only)"
 
 
 def relu_moment_ratio(widths, kappa: float = 5.0) -> float:

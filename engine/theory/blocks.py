@@ -249,10 +249,12 @@ def block_notes(spec, mf) -> list[str]:
             out.append(f"batchnorm backward: the large-batch limit (per-unit projection and the unit's batch "
                        f"variance taken at their means; corrections O(1/{B}))")
         else:
-            k = batchnorm_batch_factor(spec.act, B)
+            i = len(mf.d2) - 2 if len(mf.d2) >= 3 else len(mf.d2) - 1  # a middle block (the first and last differ)
+            drawn = mf.sw2[i] * mf.d2[i] * mf.kappa[i] / mf.divisor[i]
             out.append(f"batchnorm backward: the gradient variance grows toward the input by E[phi'^2]/Var[phi] = "
-                       f"{_n(lam)} per block in the large-batch limit; at batch {B} the drawn line uses "
-                       f"{_n(lam * k)} (the O(1/B) factor {_n(k)}; identity: (B-2)/(B-3))")
+                       f"{_n(lam)} per block in the large-batch limit; the line drawn for batch {B} uses {_n(drawn)} "
+                       f"(O(1/B) corrections: the projection off the batch mean and off n, factor "
+                       f"{_n(float(mf.kappa[i]))}, and the unit's mean batch variance; identity: (B-2)/(B-3))")
         narrow = min(spec.arch[1:])
         if narrow < WIDE * B:
             out.append(f"width {narrow} is not much larger than the batch {B}: batchnorm's backward theory assumes "

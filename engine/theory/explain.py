@@ -12,6 +12,8 @@ import math
 import textwrap
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..catalog import activation_gain, show
 from ..numbers import fmt_num
 from ..spec import RunSpec
@@ -198,6 +200,8 @@ def explain(spec: RunSpec, prediction=None) -> Explanation:
         paras += list(p.notes)
         return Explanation(title, tuple(paras))
     sw2 = float(p.sigma_w2[0])
+    if spec.has_norm or spec.has_residual:  # norm and residual blocks tell their own story
+        return _block_explanation(spec, p)
     paras.append(_scheme_sentence(spec, sw2))
     paras.append(_activation_paragraph(spec, p))
     # layer by layer
@@ -272,3 +276,133 @@ def explain(spec: RunSpec, prediction=None) -> Explanation:
         paras.append(f"Not predicted everywhere: {p.reason}.")
     paras += list(p.notes)
     return Explanation(title, tuple(paras))
+
+
+# ---------------------------------------------------------------------------------------------
+# norm and residual blocks (engine/theory/blocks.py, docs/formulas.md 16)
+
+
+def _block_explanation(spec: RunSpec, p) -> Explanation:
+    """The explanation of a run with a norm and/or a residual: scheme, norm, residual, gradients, band, notes."""
+    from .blocks import block_name
+
+    t = spec.to_text()
+    L = spec.depth
+    title = (f"{t['init']} + {t['act']} + {block_name(spec)} on {t['arch']} "
+             f"({L} block{'s' if L != 1 else ''})")
+    fixup = spec.residual.name == "fixup"
+    sw2 = float(p.sigma_w2[0]) * (L if fixup else 1)  # the scheme's own sigma_w^2, before fixup's 1/L
+    paras = [_scheme_sentence(spec, sw2)]
+    if spec.has_norm:
+        paras.append(_norm_paragraph(spec, p))
+    if spec.has_residual:
+        paras.append(_residual_paragraph(spec, p))
+    paras.append(_block_gradient_paragraph(spec, p))
+    if p.band_reason:
+        paras.append(f"No finite-width band is drawn: {p.band_reason}.")
+    if p.reason:
+        paras.append(f"Not predicted everywhere: {p.reason}.")
+    paras += list(p.notes)
+    return Explanation(title, tuple(paras))
+
+
+def _norm_paragraph(spec: RunSpec, p) -> str:
+    name, act = spec.norm.name, spec.act.name
+    L = spec.depth
+    m, sd = float(p.post_mean[-1]), float(p.post_std[-1])
+    nsd = float(p.normed_std[-1])
+    pre = (f"The pre-activation h = W x + b still has std sqrt(sigma_w^2 E[x^2] + sigma_b^2): {_g(p.pre_std[0])} at "
+           f"block 1, {_g(p.pre_std[L - 1])} at block {L}; the norm then takes that scale away, so the init scale "
+           "changes no statistic after it.")
+    post = (f"The activation sees N({_g(float(p.normed_mean[-1]))}, {_g(nsd)}^2): post mean {_g(m)}, post std {_g(sd)}"
+            + (" (relu: 1/sqrt(2 pi) = 0.3989 and sqrt(1/2 - 1/(2 pi)) = 0.5838)"
+               if act == "relu" and float(p.normed_mean[-1]) == 0.0 and abs(nsd - 1) < 1e-3 else "")
+            + " at every block.")
+    if name == "batchnorm":
+        eps = float(spec.norm.get("eps"))
+        return (f"batchnorm normalises each unit over the batch of {spec.batch} with the biased variance: "
+                f"n = (h - mean)/sqrt(var + eps), eps = {_g(eps)}. Whatever the weights, every unit of `normed` has "
+                f"mean 0 and std sqrt(var/(var + eps)) = {_g(nsd)}: the forward is perfectly normalised. " + post
+                + " " + pre)
+    if name == "layernorm":
+        return (f"layernorm normalises each example over its {spec.arch[1]} units: every example's normed vector "
+                f"has mean 0 and variance 1 (std {_g(nsd)} with eps), whatever the weights and the batch. " + post
+                + " " + pre)
+    return (f"rmsnorm divides each example by its root mean square over the units, without centring: the normed "
+            f"second moment is 1 (eps aside) and its mean is beta/rho = {_g(float(p.normed_mean[-1]))} (beta the "
+            f"bias mean, rho^2 = q + beta^2 + eps). " + post + " " + pre)
+
+
+def _residual_paragraph(spec: RunSpec, p) -> str:
+    mf = p.meanfield
+    L = spec.depth
+    name = spec.residual.name
+    p0, pL = p.input_second_moment, float(mf.out_m2[-1])
+    out_sd = float(p.out_std[-1])
+    if name in ("rezero", "fixup"):
+        how = ("rezero multiplies the branch by alpha = 0 at init" if name == "rezero" else
+               f"fixup sets V = 0 and scales W by L^(-1/2) = {_g(L ** -0.5)} (sigma_w^2 = {_g(float(p.sigma_w2[0]))})")
+        return (f"{how}: every block is the identity, x^l = x^(l-1) exactly, so the block output keeps the input's "
+                f"mean {_g(p.input_mean)} and std {_g(out_sd)} at all {L} blocks. The branch gets no gradient (grad "
+                "and grad_pre are 0) and dLoss/dx^l is the loss's own at every block: training starts from the "
+                f"identity. Each branch's pre and post show what it would add: pre std {_g(p.pre_std[0])}, post std "
+                f"{_g(p.post_std[0])}.")
+    alpha, sv2 = mf.alpha, float(mf.sv2[0])
+    s = (f"Residual blocks add the branch to the skip: x^l = x^(l-1) + alpha V phi(norm(W x^(l-1) + b)), with V "
+         f"drawn by {spec.init.name}{' (its orthogonal start)' if spec.init.name == 'lsuv' else ''} at gain 1 "
+         f"(sigma_v^2 = n Var[V] = {_g(sv2)}) and alpha = {_g(alpha)}. V is "
+         "independent of the skip, so second moments add: p^l = p^(l-1) + alpha^2 sigma_v^2 E[phi(n)^2]. "
+         f"Here p goes from p^0 = {_g(p0)} to p^L = {_g(pL)} over {L} blocks (x{_g(pL / p0) if p0 > 0 else 'n/a'}; "
+         f"out std {_g(out_sd)} at block {L}).")
+    if spec.has_norm:
+        adds = alpha * alpha * sv2 * mf.m2
+        lo, hi = float(np.nanmin(adds)), float(np.nanmax(adds))
+        if hi - lo <= 1e-9 * max(abs(hi), 1e-300):
+            s += (f" The branch input is normalised, so every block adds the same alpha^2 sigma_v^2 E[phi(n)^2] = "
+                  f"{_g(hi)}: p grows linearly, p^L = p^0 + {L} x {_g(hi)}, and the branch's share of each block "
+                  "shrinks like 1/sqrt(l).")
+        else:
+            s += (f" The branch input is normalised, so each block adds about the same alpha^2 sigma_v^2 "
+                  f"E[phi(n)^2], from {_g(lo)} to {_g(hi)} here (the bias mean's share of the norm changes as p "
+                  "grows): p grows about linearly.")
+    elif spec.act.name == "relu" and float(p.sigma_w2[0]) == 2.0 and float(p.sigma_b2[0]) == 0.0 and sv2 == 1.0:
+        s += (f" For relu with He weights each block multiplies p by 1 + alpha^2 = {_g(1 + alpha * alpha)}: "
+              f"p^L = p^0 (1 + alpha^2)^L. alpha = 1 doubles p every block (2^L); alpha = 1/sqrt(L) gives "
+              "(1 + 1/L)^L, below e for any depth (2.692 at L = 50).")
+    return s
+
+
+def _block_gradient_paragraph(spec: RunSpec, p) -> str:
+    from .blocks import batchnorm_rate, layernorm_rate
+
+    d = p.diagnostics
+    L = spec.depth
+    if spec.has_residual:
+        r = float(p.grad_out_std[0] / p.grad_out_std[-1]) if p.grad_out_std[-1] > 0 else math.nan
+        return (f"Backward: dLoss/dx^(l-1) = dLoss/dx^l + W^T dLoss/dh, the skip's gradient plus the branch's, "
+                f"uncorrelated, so the gradient variance at the block outputs grows by 1 + alpha^2 sigma_v^2 "
+                f"sigma_w^2 E[phi'^2] / D per block (D the norm's divisor, 1 without one): "
+                f"{_g(float(p.chi1[0]))} at block 1, {_g(float(p.chi1[-1]))} at block {L}. It is never below 1, so "
+                f"gradients cannot vanish; dLoss/dx^l std at block 1 is {_g(r)} times that at block {L}.")
+    ratio = d.grad_ratio
+    var_ratio = ratio * ratio if math.isfinite(ratio) else math.nan
+    mid = d.phase_chi1
+    if spec.norm.name == "batchnorm":
+        lam = batchnorm_rate(spec.act)
+        return (f"Forward perfectly normalised; gradients grow by {_g(mid)} per layer toward the input: "
+                f"x{_g(var_ratio, 2)} in variance (x{_g(ratio, 2)} in std) over {L} layers. Batchnorm divides the "
+                "backward signal by the unit's batch std, sqrt(sigma_w^2 Var[phi]), while W^T multiplies its "
+                f"variance by sigma_w^2 E[phi'^2]: sigma_w cancels, and each block multiplies the gradient variance "
+                f"by E[phi'^2]/Var[phi] = {_g(lam)} in the large-batch limit (relu: pi/(pi-1) = 1.4669; identity 1) "
+                f"however the weights are scaled. At batch {spec.batch} the drawn line uses {_g(mid)}: the "
+                "projection off the batch mean and off n, and the spread of the unit's batch variance, are O(1/B) "
+                "(identity: exactly (B-2)/(B-3)). The init cannot fix this; only the activation can (closer to "
+                "linear, smaller rate).")
+    rate = layernorm_rate(spec.act)
+    trend = d.gradient_trend
+    by = ("std over the units, sqrt(sigma_w^2 E[phi^2] + sigma_b^2)" if spec.norm.name == "layernorm" else
+          "root mean square over the units, sqrt(sigma_w^2 E[phi^2] + sigma_b^2 + beta^2)")
+    return (f"Backward: {spec.norm.name} divides the gradient by the example's {by}, while W^T multiplies its variance by sigma_w^2 E[phi'^2]: each "
+            f"block multiplies the gradient variance by E[phi'^2]/E[phi^2] = {_g(rate)} (zero-mean normed values; "
+            f"{_g(mid)} here), whatever sigma_w and the batch. Over {L} layers the gradient std changes by "
+            f"x{_g(ratio, 4)} from block L to block 1" + (f" ({trend})." if trend else "."))

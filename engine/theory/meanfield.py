@@ -283,14 +283,15 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
             vv, why = math.nan, f"the branch weight variance leaves the float64 range ({_what(err)})"
         reason = reason or why
         cols["sv2"] = [spec.arch[1] * vv] * L
-    if spec.has_norm and norm_theory(spec.norm).batch_dependent and spec.batch <= 3 and spec.grad:
-        reason = reason or (f"batchnorm over a batch of {spec.batch}: the backward needs a batch of at least 4 "
-                            "(with 2 examples the normed values are +-1 and no gradient passes; with 3 the "
-                            "unit's batch variance has no finite inverse mean)")
     if reason is None:
         reason = _forward(spec, act, weights, m0, s0, cols, data_corr, alpha if res.is_residual else None,
                           res.weight_scale(L))
         _backward(spec, cols, alpha if res.is_residual else None)  # NaN past a block where the forward stopped
+        if reason is None and spec.has_norm and norm_theory(spec.norm).batch_dependent and spec.batch <= 3 \
+                and not res.is_residual:
+            reason = (f"batchnorm over a batch of {spec.batch}: no gradient prediction below a batch of 4 (with 2 "
+                      "examples the normed values are +-1 and almost no gradient passes; with 3 the unit's batch "
+                      "variance has no finite inverse mean)")
     arrays = {k: np.array(v, dtype=float) for k, v in cols.items()}
     return MeanField(**arrays, s0=s0, m0=m0, kinds=tuple(kinds), reason=reason, notes=tuple(notes),
                      alpha=alpha, norm=spec.norm.name, residual=spec.residual.name)
