@@ -17,6 +17,10 @@ The mean-field recursion (engine/theory/meanfield.py) hands a norm the Gaussian 
              (s = E[x^2], k = E[x_a x_b] for two different examples a != b: the bias is shared by the
              batch and drops out); n has mean 0 and variance r = v/(v + eps) in every unit, and two
              examples' normed values correlate by exactly -1/(B-1) on average over the pairs. D = v + eps.
+             The post phi(n) of a unit keeps its batch variance Var[phi] (n is standardised exactly, so
+             the first two Hermite parts of phi have no batch fluctuation), hence its pair cross moment is
+             k = E[phi]^2 - Var[phi]/(B-1) (`batchnorm_post_cross`), and the next block's v is
+             sigma_w^2 Var[phi] exactly: identity gives (B-2)/(B-3) with kappa.
              Backward (large batch): the gradient variance grows toward the input by
              lambda = E[phi'(z)^2]/Var[phi(z)] per block (relu pi/(pi-1)); kappa is the O(1/B)
              correction `batchnorm_batch_factor` (identity: lambda kappa = (B-2)/(B-3)).
@@ -209,6 +213,12 @@ def batchnorm_batch_factor(act: Call, batch: int, last: bool = False) -> float:
     return (B - 1.0 - a / d2) / (B - 3.0)
 
 
+def batchnorm_post_cross(m1: float, var: float, batch: int) -> float:
+    """E[phi(n_a) phi(n_b)], a != b, for one batchnorm unit: E[phi]^2 - Var[phi]/(B-1), so that the unit's
+    biased batch variance (B-1)/B (E[phi^2] - k) is Var[phi]."""
+    return m1 * m1 - var / (batch - 1)
+
+
 def residual_he_relu_growth(depth: int, alpha: float) -> float:
     """p^L/p^0 = (1 + alpha^2)^L for relu with He weights (sigma_w^2 = 2) and sigma_v^2 = 1, no bias:
     each block adds alpha^2 sigma_v^2 E[relu(h)^2] = alpha^2 p. alpha = 1/sqrt(L): (1 + 1/L)^L (2.692 at 50)."""
@@ -252,9 +262,9 @@ def block_notes(spec, mf) -> list[str]:
             i = len(mf.d2) - 2 if len(mf.d2) >= 3 else len(mf.d2) - 1  # a middle block (the first and last differ)
             drawn = mf.sw2[i] * mf.d2[i] * mf.kappa[i] / mf.divisor[i]
             out.append(f"batchnorm backward: the gradient variance grows toward the input by E[phi'^2]/Var[phi] = "
-                       f"{_n(lam)} per block in the large-batch limit; the line drawn for batch {B} uses {_n(drawn)} "
-                       f"(O(1/B) corrections: the projection off the batch mean and off n, factor "
-                       f"{_n(float(mf.kappa[i]))}, and the unit's mean batch variance; identity: (B-2)/(B-3))")
+                       f"{_n(lam)} per block in the large-batch limit; the line drawn for batch {B} uses {_n(drawn)}, "
+                       f"that times the O(1/B) factor {_n(float(mf.kappa[i]))} (the projection off the batch mean and "
+                       "off n, and the spread of the unit's batch variance; identity: (B-2)/(B-3))")
         narrow = min(spec.arch[1:])
         if narrow < WIDE * B:
             out.append(f"width {narrow} is not much larger than the batch {B}: batchnorm's backward theory assumes "

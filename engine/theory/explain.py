@@ -395,7 +395,7 @@ def _block_gradient_paragraph(spec: RunSpec, p) -> str:
                 f"variance by sigma_w^2 E[phi'^2]: sigma_w cancels, and each block multiplies the gradient variance "
                 f"by E[phi'^2]/Var[phi] = {_g(lam)} in the large-batch limit (relu: pi/(pi-1) = 1.4669; identity 1) "
                 f"however the weights are scaled. At batch {spec.batch} the drawn line uses {_g(mid)}: the "
-                "projection off the batch mean and off n, and the spread of the unit's batch variance, are O(1/B) "
+                "projection off the batch mean and off n, and the spread of the unit's batch variance, add O(1/B) "
                 "(identity: exactly (B-2)/(B-3)). The init cannot fix this; only the activation can (closer to "
                 "linear, smaller rate).")
     rate = layernorm_rate(spec.act)

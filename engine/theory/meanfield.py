@@ -30,7 +30,7 @@ import numpy as np
 from ..catalog import activation_gain
 from ..spec import RunSpec
 from ..textforms import Call
-from .blocks import PreStats, batchnorm_batch_factor, norm_theory, residual_theory
+from .blocks import PreStats, batchnorm_batch_factor, batchnorm_post_cross, norm_theory, residual_theory
 from .gaussian import activation
 
 TRUNC_STD1 = 0.8796256610342398  # std of N(0, 1) truncated to [-2, 2]
@@ -362,6 +362,8 @@ def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, c
                 nd = nt.normed(spec.norm, PreStats(w.bias_mean, qi, unit_var, corr_i, B, spec.arch[i + 1]))
                 g = act.moments(nd.mean, nd.var)
                 e12, pair4_i = act.pair(nd.mean, nd.var, nd.corr)
+                if nt.batch_dependent and B > 1:  # each unit is centred exactly over the batch (blocks.py)
+                    e12 = batchnorm_post_cross(g.m1, g.var, B)
                 cols["normed_mean"][i], cols["normed_var"][i], cols["divisor"][i] = nd.mean, nd.var, nd.divisor
             else:
                 g = act.moments(w.bias_mean, qi)
