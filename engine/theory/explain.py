@@ -365,7 +365,8 @@ def _residual_paragraph(spec: RunSpec, p) -> str:
             s += (f" The branch input is normalised, so each block adds about the same alpha^2 sigma_v^2 "
                   f"E[phi(n)^2], from {_g(lo)} to {_g(hi)} here (the bias mean's share of the norm changes as p "
                   "grows): p grows about linearly.")
-    elif spec.act.name == "relu" and float(p.sigma_w2[0]) == 2.0 and float(p.sigma_b2[0]) == 0.0 and sv2 == 1.0:
+    elif (spec.act.name == "relu" and math.isclose(float(p.sigma_w2[0]), 2.0, rel_tol=1e-12)
+          and float(p.sigma_b2[0]) == 0.0 and p.pre_mean[0] == 0.0 and math.isclose(sv2, 1.0, rel_tol=1e-12)):
         s += (f" For relu with He weights each block multiplies p by 1 + alpha^2 = {_g(1 + alpha * alpha)}: "
               f"p^L = p^0 (1 + alpha^2)^L. alpha = 1 doubles p every block (2^L); alpha = 1/sqrt(L) gives "
               "(1 + 1/L)^L, below e for any depth (2.692 at L = 50).")
