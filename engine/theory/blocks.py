@@ -37,9 +37,9 @@ A residual kind says what multiplies the branch: alpha (plain: as given, rezero:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 

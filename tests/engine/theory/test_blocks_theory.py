@@ -12,8 +12,15 @@ from initscope.engine.catalog import resolve
 from initscope.engine.numbers import fmt_num
 from initscope.engine.spec import parse_spec
 from initscope.engine.theory import explain, predict
-from initscope.engine.theory.blocks import (NORMS, RESIDUALS, batchnorm_batch_factor, batchnorm_rate, layernorm_rate,
-                                            residual_he_relu_growth, unit_expectations)
+from initscope.engine.theory.blocks import (
+    NORMS,
+    RESIDUALS,
+    batchnorm_batch_factor,
+    batchnorm_rate,
+    layernorm_rate,
+    residual_he_relu_growth,
+    unit_expectations,
+)
 
 RELU_MEAN = 1 / math.sqrt(2 * math.pi)  # 0.3989423
 RELU_STD = math.sqrt(0.5 - 1 / (2 * math.pi))  # 0.5838194
