@@ -46,7 +46,7 @@ class Prediction:
     pre_std_hi: np.ndarray
     post_std_lo: np.ndarray
     post_std_hi: np.ndarray
-    chi1: np.ndarray  # sigma_w^2 E[phi'(h)^2] per block
+    chi1: np.ndarray  # sigma_w^2 E[phi'(h)^2] per block (norm/residual: the block's backward factor, formulas 16.5)
     corr: np.ndarray  # correlation of one unit's pre-activations for two different inputs
     sigma_w2: np.ndarray  # effective n_in Var[W]
     sigma_b2: np.ndarray
@@ -109,7 +109,7 @@ class Prediction:
             "notes": list(self.notes),
             "band": BAND_NOTE,
             "band_reason": self.band_reason,
-        }
+        } | ({"block": d.block, "block_lines": list(d.block_lines)} if d.block is not None else {})
 
     def to_json(self) -> dict:
         return {"layers": [dict(self.layer_json(i + 1), band=self.band_json(i + 1)) for i in range(self.depth)],

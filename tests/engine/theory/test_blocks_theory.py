@@ -315,7 +315,9 @@ def test_every_block_gives_plain_json_band_reason_and_words(norm, residual, a):
     lines = p.diagnostics.lines()
     text = explain(parse_spec(arch="64x5", norm=norm, residual=residual, act=a, batch=32), p).to_text()
     if norm == "none" and residual == "none":
+        assert "block" not in doc["diagnostics"]  # a plain stack's JSON is as before
         return
+    assert doc["diagnostics"]["block"] and doc["diagnostics"]["block_lines"] == lines
     assert np.isnan(p.pre_std_lo).all() and np.isnan(p.post_std_hi).all()
     assert p.band_reason.startswith("no finite-width band for ")
     assert lines[0].startswith("chi_1")  # the app's panel adds its own chi_1 phase line otherwise
