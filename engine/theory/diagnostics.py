@@ -14,6 +14,9 @@
   within a factor 1 + GRAD_TOL of 1, else they shrink (R < 1) or grow (R > 1) toward the input. Per
   block the gradient variance is multiplied by n_l Var[W] E[phi'^2] = chi_1 n_l/n_{l-1} (sigma_w^2 =
   n_{l-1} Var[W]), so a critical chi_1 = 1 still shrinks gradients where the widths narrow.
+- norm and residual blocks: `diagnose_blocks` (docs/formulas.md 16.5). chi_1 = sigma_w^2 E[phi'^2] says
+  nothing there; chi1 holds the block's backward factor, the phase is read from it under a norm and is
+  "n/a" with a residual (every factor >= 1, no fixed point).
 """
 
 from __future__ import annotations
