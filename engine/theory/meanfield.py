@@ -346,7 +346,7 @@ def _forward(spec: RunSpec, act, weights: list[Weights], m0: float, s0: float, c
             if not (s_prev > 0 and target2 > w.bias_var):
                 return (f"layer {i + 1}: LSUV cannot reach std {math.sqrt(target2):g} (input second moment "
                         f"{s_prev:.3g}, bias variance {w.bias_var:.3g})")
-            sw2[i] = (target2 - w.bias_var) / s_prev
+            sw2[i] = (target2 - w.bias_var) / s_prev * w_scale  # fixup scales W after LSUV's calibration
             var_w[i] = sw2[i] / n_in
         else:
             var_w[i] = w.var_w if w_scale == 1.0 else w.var_w * w_scale

@@ -278,6 +278,13 @@ def test_rezero_and_fixup_start_as_the_identity(residual):
     assert p.diagnostics.grad_ratio == 1.0
 
 
+def test_fixup_scales_w_after_lsuv_calibrates_it():
+    # LSUV makes std(pre) = target on the block input, then fixup multiplies W by L^(-1/2)
+    L = 16
+    p = P(arch=f"128x{L + 1}", init="lsuv(target=1)", residual="fixup")
+    np.testing.assert_allclose(p.pre_std, 1 / math.sqrt(L), rtol=1e-12)
+
+
 def test_residual_keeps_the_input_mean():
     p = P(arch="128x6", residual="plain", data="gaussian(mean=0.5, std=1)")
     np.testing.assert_array_equal(p.out_mean, 0.5)
