@@ -94,8 +94,10 @@ def _const_variant(spec, pred) -> list[str]:
 
 
 def _torch_default_variant(spec, pred) -> list[str]:
+    """Where the signal would shrink, the bias variance 1/(3n) stops it: at the fixed point q* = sigma_b^2/(1 - k)
+    when E[x^2] shrinks by k per block (torch_default weights and relu: k = 1/6, q* = 2/(5n))."""
     fp = pred.diagnostics.fixed_point
-    if fp.q is None:
+    if fp.q is None or fp.kind != "stable":
         return []
     return [f"The bias variance 1/(3n) sets a floor: the pre std settles at {_g(math.sqrt(fp.q))}."]
 

@@ -281,16 +281,13 @@ def _fixed_story(f: Fans, sw2: float, arch) -> str:
 
 
 def _torch_default_variant(spec, pred) -> list[str]:
-    fp = pred.diagnostics.fixed_point
-    if fp.q is None:
-        return []
+    """The weights' half of nn.Linear's default; the bias floor is the torch_default bias record's."""
     from ..theory.gaussian import activation
 
     if activation(spec.act).slope == 0.0:  # relu: E[relu(h)^2] = q/2, so E[x^2] shrinks by 1/3 x 1/2 = 1/6
-        return [f"With relu, sigma_w^2 = 1/3 shrinks the variance by 6 (the std by sqrt(6) = 2.449) per "
-                f"layer until the bias variance 1/(3n) takes over: the std stops at the bias floor "
-                f"sqrt(2/(5n)) = {_g(math.sqrt(fp.q))}."]
-    return [f"The bias variance 1/(3n) sets a floor: the pre std settles at {_g(math.sqrt(fp.q))}."]
+        return ["With relu, sigma_w^2 = 1/3 shrinks the variance by 6 (the std by sqrt(6) = 2.449) per layer"
+                + (" until the bias variance takes over." if pred.sigma_b2[0] > 0 else ".")]
+    return []
 
 
 _GAIN = fparam("gain", AUTO, "multiplier on the std; auto = the activation's recommended gain", optional=True,
