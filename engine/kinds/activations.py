@@ -12,8 +12,9 @@ Each record carries
   (segments, integrated exactly), `EluLike` (alpha, scale: the exponential branch in closed form) or
   `Smooth` (vectorised phi and phi' with the piecewise-linear asymptote it approaches for large |h|);
 - flags: `monotone` (non-decreasing: min/max of phi(h) are phi(min h), phi(max h)), `piecewise_linear`
-  (phi of a scalar equals phi inside a big tensor, bit for bit), `autograd_saves` (tensors of the layer's
-  size that autograd keeps for phi's backward, for the memory estimate), `post_from_pre` ("relu": the
+  (phi of a scalar equals phi inside a big tensor, bit for bit), `autograd_saves(params)` (tensors of the
+  layer's size a run with gradients keeps per block: phi's output, which the next matmul saves, plus any
+  other tensor phi's backward saves; for the memory estimate), `post_from_pre` ("relu": the
   post statistics follow from the pre tensor's; "identity": the post tensor IS the pre tensor; "");
 - `story`: its sentence in `initscope explain` where the length map is not a plain scale factor
   ("{name}" and "{gain}" are filled in), and `variant(spec, prediction)`: paragraphs for its parameters.
@@ -310,7 +311,7 @@ class ActivationKind(Entry):
     shape: Callable[[dict], Shape]
     monotone: bool
     piecewise_linear: bool
-    autograd_saves: int
+    autograd_saves: Callable[[dict], int]
     post_from_pre: str
     story: str
     variant: Callable = _no_variant
@@ -342,20 +343,23 @@ for _kind in [
     ActivationKind(
         name="relu", doc="max(0, x)", formula="relu(x) = max(0, x)",
         torch=_relu_torch, gain=_const(math.sqrt(2.0)), shape=_fixed(PiecewiseLinear(leaky_segments(0.0))),
-        monotone=True, piecewise_linear=True, autograd_saves=1, post_from_pre="relu", story=_RELU_LIKE_STORY),
+        monotone=True, piecewise_linear=True, autograd_saves=_const(1), post_from_pre="relu", story=_RELU_LIKE_STORY),
     ActivationKind(
         name="leaky_relu", doc="x for x > 0, a*x otherwise", params=(fparam("a", 0.01, "negative slope", low=0.0),),
         formula="leaky_relu(x) = max(0, x) + a * min(0, x)",
         torch=_leaky_torch, gain=lambda p: leaky_gain(float(p["a"])),
         shape=lambda p: PiecewiseLinear(leaky_segments(float(p["a"]))),
-        monotone=True, piecewise_linear=True, autograd_saves=1, post_from_pre="", story=_RELU_LIKE_STORY),
+        monotone=True, piecewise_linear=True, autograd_saves=_const(2),  # its backward keeps its input
+        post_from_pre="", story=_RELU_LIKE_STORY),
     ActivationKind(
         name="general_relu", doc="fast.ai's GeneralRelu: leaky relu, shifted down by sub, clamped at maxv",
         params=(fparam("leak", 0.0, "negative slope", low=0.0), fparam("sub", 0.0, "subtracted after the relu"),
                 fparam("maxv", AUTO, "upper clamp (auto = none)", optional=True)),
         formula="general_relu(x) = min(leaky_relu(x, leak) - sub, maxv)",
         torch=_general_relu_torch, gain=lambda p: leaky_gain(float(p["leak"])),  # sub and maxv ignored, as fast.ai
-        shape=_general_relu_shape, monotone=True, piecewise_linear=True, autograd_saves=2, post_from_pre="",
+        shape=_general_relu_shape, monotone=True, piecewise_linear=True,
+        # leaky_relu keeps its input; clamp_max keeps its own input as well
+        autograd_saves=lambda p: 2 if p.get("maxv") is None else 3, post_from_pre="",
         story=(" general_relu = min(leaky_relu(h, leak) - sub, maxv) is piecewise linear, but the shift "
                "and the clamp make it lose relu's scaling: E[phi(h)^2] is no longer a fixed fraction of "
                "Var[h], so the kaiming gain no longer keeps E[x^2] constant. The prediction integrates it "
@@ -364,7 +368,7 @@ for _kind in [
     ActivationKind(
         name="tanh", doc="hyperbolic tangent", formula="tanh(x)",
         torch=_tanh_torch, gain=_const(5.0 / 3), shape=_fixed(Smooth(_tanh, _SIGN)),
-        monotone=True, piecewise_linear=False, autograd_saves=1, post_from_pre="",
+        monotone=True, piecewise_linear=False, autograd_saves=_const(1), post_from_pre="",
         story=(" tanh is close to the identity near 0 and saturates at +-1: for small q, E[tanh(h)^2] ~ q, "
                "for large q it tends to 1. So the length map has a fixed point q* (or decays to 0 when "
                "sigma_w^2 <= 1 with no bias) instead of a geometric trend."),
@@ -372,22 +376,22 @@ for _kind in [
     ActivationKind(
         name="sigmoid", doc="logistic function", formula="sigmoid(x) = 1/(1 + exp(-x))",
         torch=_sigmoid_torch, gain=_const(1.0), shape=_fixed(Smooth(_sigm, _STEP)),
-        monotone=True, piecewise_linear=False, autograd_saves=1, post_from_pre="",
+        monotone=True, piecewise_linear=False, autograd_saves=_const(1), post_from_pre="",
         story=(" sigmoid outputs 0.5 at 0: its E[x^2] is dominated by the mean 0.25, so every layer "
                "feeds a large shared offset forward, and sigmoid'(h) <= 1/4 shrinks gradients.")),
     ActivationKind(
         name="gelu", doc="Gaussian error linear unit (exact, erf form)", formula="gelu(x) = x * Phi(x)",
         torch=_gelu_torch, gain=_const(1.5335304411955353), shape=_fixed(Smooth(_gelu, leaky_segments(0.0))),
-        monotone=False, piecewise_linear=False, autograd_saves=2, post_from_pre="", story=_SMOOTH_STORY),
+        monotone=False, piecewise_linear=False, autograd_saves=_const(2), post_from_pre="", story=_SMOOTH_STORY),
     ActivationKind(
         name="silu", doc="sigmoid-weighted linear unit (swish)", formula="silu(x) = x * sigmoid(x)",
         torch=_silu_torch, gain=_const(1.6765324703310909), shape=_fixed(Smooth(_silu, leaky_segments(0.0))),
-        monotone=False, piecewise_linear=False, autograd_saves=2, post_from_pre="", story=_SMOOTH_STORY),
+        monotone=False, piecewise_linear=False, autograd_saves=_const(2), post_from_pre="", story=_SMOOTH_STORY),
     ActivationKind(
         name="selu", doc="Klambauer et al. 2017, self-normalizing",
         formula="selu(x) = lambda * (x if x > 0 else alpha * (exp(x) - 1)), alpha = 1.6733, lambda = 1.0507",
         torch=_selu_torch, gain=_const(3.0 / 4), shape=_fixed(EluLike(SELU_ALPHA, SELU_LAMBDA)),
-        monotone=True, piecewise_linear=False, autograd_saves=2, post_from_pre="",
+        monotone=True, piecewise_linear=False, autograd_saves=_const(2), post_from_pre="",
         story=(" SELU (Klambauer et al. 2017) is built so that mean 0 and variance 1 is a stable fixed point "
                "when sigma_w^2 = 1 (lecun_normal)."),
         variant=_selu_variant),
@@ -396,16 +400,16 @@ for _kind in [
         params=(fparam("alpha", 1.0, "negative saturation value", positive=True),),
         formula="elu(x) = x if x > 0 else alpha * (exp(x) - 1)",
         torch=_elu_torch, gain=_elu_gain, shape=lambda p: EluLike(float(p["alpha"]), 1.0),
-        monotone=True, piecewise_linear=False, autograd_saves=2, post_from_pre="",
+        monotone=True, piecewise_linear=False, autograd_saves=_const(2), post_from_pre="",
         story=" ELU is linear for h > 0 and saturates at -alpha below; it has no built-in fixed point."),
     ActivationKind(
         name="softplus", doc="smooth relu", formula="softplus(x) = log(1 + exp(x))",
         torch=_softplus_torch, gain=_const(1.0418668355353016), shape=_fixed(Smooth(_softplus, leaky_segments(0.0))),
-        monotone=True, piecewise_linear=False, autograd_saves=2, post_from_pre="", story=_SMOOTH_STORY),
+        monotone=True, piecewise_linear=False, autograd_saves=_const(2), post_from_pre="", story=_SMOOTH_STORY),
     ActivationKind(
         name="identity", doc="no activation (a deep linear net)", formula="identity(x) = x",
         torch=_identity_torch, gain=_const(1.0), shape=_fixed(PiecewiseLinear(((-INF, INF, 1.0, 0.0),))),
-        monotone=True, piecewise_linear=True, autograd_saves=1, post_from_pre="identity",
+        monotone=True, piecewise_linear=True, autograd_saves=_const(1), post_from_pre="identity",
         story=" With no activation the net is linear: each block multiplies E[x^2] by sigma_w^2 exactly."),
 ]:
     register(_kind)

@@ -47,6 +47,13 @@ class Fans:
     text: str = ""  # the scheme's shortest text form, e.g. normal(std=0.01)
 
 
+# The weight distributions the theory knows (engine/theory/band.py's finite-width band treats each
+# differently: uniform entries have excess kurtosis -6/5, orthogonal rows have no length noise, lsuv is
+# rescaled on the batch, zeros have no spread). A scheme with another law needs its case there first;
+# tests/engine/test_kinds.py fails on a record whose distribution is not one of these.
+DISTRIBUTIONS = ("gaussian", "uniform", "orthogonal", "zeros", "lsuv")
+
+
 def _no_caveat(p, n_in, n_out) -> str | None:
     return None
 
@@ -404,4 +411,4 @@ for _scheme in [
     register(_scheme)
 
 
-__all__ = ["INITS", "Fans", "InitScheme", "fans", "register", "scheme_params"]
+__all__ = ["DISTRIBUTIONS", "INITS", "Fans", "InitScheme", "fans", "register", "scheme_params"]
