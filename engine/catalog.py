@@ -8,7 +8,7 @@ torch side and its theory attached); norms and residuals are entries here.
 
 from __future__ import annotations
 
-from .entries import AUTO, Entry, Param, fparam
+from .entries import AUTO, Entry, Param, fparam  # noqa: F401 - AUTO, Param: the catalog's public names
 from .errors import SpecError
 from .kinds.activations import ACTIVATIONS
 from .kinds.biases import BIASES

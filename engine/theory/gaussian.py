@@ -32,8 +32,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..kinds.activations import (ACTIVATIONS, SELU_ALPHA, SELU_LAMBDA, EluLike, PiecewiseLinear, Segments, Smooth,
-                                 homogeneous_slope, leaky_segments)
+from ..kinds.activations import (  # noqa: F401 - SELU_*, leaky_segments: this module's public names too
+    ACTIVATIONS,
+    SELU_ALPHA,
+    SELU_LAMBDA,
+    EluLike,
+    PiecewiseLinear,
+    Segments,
+    Smooth,
+    homogeneous_slope,
+    leaky_segments,
+)
 from ..textforms import Call
 
 SQRT2 = math.sqrt(2.0)
