@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .errors import RunError, SpecError
+from .kinds.activations import ACTIVATIONS
 from .spec import RunSpec
 
 DTYPES: dict[str, torch.dtype] = {
@@ -96,7 +97,7 @@ def estimate_bytes(spec: RunSpec) -> int:
         return int(data + peak + 3 * 4 * (1 << 18))  # + the histogram sample chunk and its binning (runner.SAMPLE_FLOATS)
     # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, 4 tensors, float32)
     samples = 4 * 4 * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
-    saved_per_unit = 2 if spec.act.name in ("gelu", "silu", "softplus", "elu", "selu", "general_relu") else 1
+    saved_per_unit = ACTIVATIONS[spec.act.name].autograd_saves(spec.act.kwargs)  # per unit, from its record
     saved = sum(w + e * batch * n_out * saved_per_unit for w, _, n_out in per_layer)
     widest = max(widths)
     transient = (3 * e + scratch) * batch * widest

@@ -45,3 +45,10 @@ def nice_int_ticks(lo: int, hi: int, most: int = 8) -> list[int]:
     if lo not in ticks and (not ticks or ticks[0] - lo >= step / 2):
         ticks.insert(0, lo)
     return ticks
+
+
+def fmt_text(x: float | None, digits: int = 4) -> str:
+    """A number inside a sentence (Explain): `digits` significant digits below 1, one more from 1 up
+    (1.4142, 0.5642, 4.5e-48); "n/a" when missing."""
+    big = x is not None and math.isfinite(x) and abs(x) >= 1
+    return fmt_num(x, digits + 1 if big else digits)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..kinds.biases import BIASES
+from ..kinds.data import DATA
 from ..spec import RunSpec
 from .band import InputKernel, band, iid_kernel, no_band_reason
 from .blocks import block_name, block_notes
@@ -148,7 +150,7 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
                        "(predict(spec, data_kernel=...))")
     else:
         lsuv = (float(spec.init.get("target")), lsuv_tol) if lsuv_tol is not None else None
-        b = band(mf, act, spec.fan_in, spec.fan_out, kernel, _BIAS_KURTOSIS.get(spec.bias.name, 2.0), lsuv)
+        b = band(mf, act, spec.fan_in, spec.fan_out, kernel, BIASES[spec.bias.name].kurtosis, lsuv)
         rel_pre, rel_post, band_reason = b.rel_pre, b.rel_post, b.reason
     notes = list(mf.notes)
     if spec.init.name == "orthogonal":
@@ -174,22 +176,14 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         out_mean=mf.out_mean.copy(), out_std=out_std, grad_out_std=grad_out_std)
 
 
-_BIAS_KURTOSIS = {"normal": 2.0, "uniform": 0.8, "torch_default": 0.8}  # Var(b^2)/Var(b)^2, zero-mean b
-
-
 def _iid_kernel(spec: RunSpec) -> InputKernel | None:
     """The input kernel of Gaussian or uniform data (fresh entries every trial); None for fixed rows."""
     d = spec.data
-    if d.name == "gaussian":
-        m, sd = float(d.get("mean")), float(d.get("std"))
-        s0, m4 = m * m + sd * sd, m**4 + 6 * m * m * sd * sd + 3 * sd**4
-    elif d.name == "uniform":
-        lo, hi = float(d.get("low")), float(d.get("high"))
-        s0 = (lo * lo + lo * hi + hi * hi) / 3
-        m = 0.5 * (lo + hi)
-        m4 = (hi**5 - lo**5) / (5 * (hi - lo)) if hi != lo else lo**4
-    else:
+    kind = DATA[d.name]
+    iid = kind.iid_moments(kind.values(d))  # (mean, E[x^2], E[x^4]), None for fixed rows
+    if iid is None:
         return None
+    m, s0, m4 = iid
     return iid_kernel(m, s0, m4, spec.arch[0], spec.batch)
 
 

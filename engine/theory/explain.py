@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..catalog import activation_gain, show
+from ..catalog import ACTIVATIONS, BIASES, INITS, activation_gain
+from ..kinds.inits import fans
 from ..numbers import fmt_num
 from ..spec import RunSpec
 from .diagnostics import GRAD_TOL, PHASE_TOL
@@ -51,45 +52,8 @@ def _g(x: float | None, digits: int = 4) -> str:
 
 
 def _scheme_sentence(spec: RunSpec, sw2: float) -> str:
-    init, act = spec.init, spec.act
-    name = init.name
-    n_in, n_out = spec.arch[0], spec.arch[1]
-    if name in ("kaiming_normal", "kaiming_uniform"):
-        g = init.get("gain")
-        gain = activation_gain(act) if g is None else float(g)
-        fan = init.get("mode")
-        s = (f"{name} (He et al. 2015) draws Var[W] = gain^2/{fan} with gain {_g(gain)}"
-             f"{' (the one ' + act.name + ' asks for)' if g is None else ''}, so sigma_w^2 = n_in Var[W] = {_g(sw2)}.")
-        if fan == "fan_out":
-            s += (" fan_out keeps the backward variance instead: the forward second moment then changes by "
-                  f"n_out/n_in each layer (overall {_g(spec.arch[1] / spec.arch[-1])} from block 1 to block L).")
-        return s
-    if name in ("xavier_normal", "xavier_uniform"):
-        return (f"{name} (Glorot & Bengio 2010) draws Var[W] = 2 gain^2/(n_in + n_out), the compromise between "
-                f"keeping the forward and the backward variance of a LINEAR layer: sigma_w^2 = {_g(sw2)} here "
-                f"({n_in}->{n_out}). It ignores what the activation does to the second moment.")
-    if name in ("lecun_normal", "lecun_uniform"):
-        return (f"{name} (LeCun et al. 1998) draws Var[W] = gain^2/fan_in: sigma_w^2 = {_g(sw2)}, the choice that "
-                "keeps a linear layer's second moment (and SELU's fixed point mean 0, variance 1).")
-    if name == "orthogonal":
-        return (f"orthogonal weights (Saxe et al. 2014) preserve lengths exactly: sigma_w^2 = gain^2 min(1, n_in/n_out) "
-                f"= {_g(sw2)}. Means and stds follow the same theory as Gaussian weights; the difference is in "
-                "the Jacobian spectrum, and in a smaller finite-width spread.")
-    if name == "torch_default":
-        return ("torch_default is what nn.Linear does on its own: W and b ~ U(-1/sqrt(n_in), 1/sqrt(n_in)), so "
-                f"sigma_w^2 = 1/3 and the bias variance is 1/(3 n_in) = {_g(1 / (3 * n_in))}. "
-                "It is not He's init.")
-    if name == "trunc_normal":
-        return (f"trunc_normal redraws N(0, std^2) samples outside [a, b] (absolute bounds, no variance correction): "
-                f"sigma_w^2 = {_g(sw2)} from the truncated variance.")
-    if name in ("normal", "uniform"):
-        return f"{show('init', init)} fixes Var[W] whatever the width: sigma_w^2 = n_in Var[W] = {_g(sw2)}."
-    if name == "zeros":
-        return "zeros sets every weight to 0: each pre-activation is just its bias, at every layer."
-    if name == "lsuv":
-        return (f"LSUV (Mishkin & Matas 2016) starts orthogonal and rescales each layer on the batch until "
-                f"std(pre) = {_g(float(init.get('target')))}: the pre-activation std is the target by definition.")
-    return f"{name}: sigma_w^2 = {_g(sw2)}."
+    """The init scheme's sentence: its record's story (engine/kinds/inits.py) with block 1's numbers."""
+    return INITS[spec.init.name].story(fans(spec.init, spec.act, spec.arch[0], spec.arch[1]), sw2, spec.arch)
 
 
 def _activation_paragraph(spec: RunSpec, p) -> str:
@@ -97,19 +61,16 @@ def _activation_paragraph(spec: RunSpec, p) -> str:
     mf = p.meanfield
     sw2 = p.sigma_w2[-1]
     q1 = mf.q[0]
-    name = act.name
     s0 = p.input_second_moment
     core = ("Each block computes pre = W x + b, with variance q = sigma_w^2 E[x^2] + sigma_b^2: what carries "
             "from layer to layer is the SECOND MOMENT E[x^2] of the previous output, not its variance "
             "(He et al. 2015, eq. 7; the two differ as soon as the output has a mean).")
     a = activation(act).slope
-    if a is not None and name != "identity" and p.pre_mean[0] == 0:
+    if a is not None and a != 1.0 and p.pre_mean[0] == 0:  # relu(x) - a relu(-x), not the identity (a = 1)
         k = (1 + a * a) / 2
         factor = sw2 * k
         text = (f" A {'relu' if a == 0 else f'leaky relu (slope {_g(a)})'} keeps E[phi(h)^2] = {_g(k)} Var[h] "
                 f"for a centred Gaussian h, so each block multiplies E[x^2] by sigma_w^2 x {_g(k)} = {_g(factor)}.")
-        if name == "general_relu":
-            return core + text
         if abs(factor - 1) < 1e-9:
             m, sd = p.post_mean[0], p.post_std[0]
             text += (f" That factor is exactly 1: E[x^2] stays {_g(s0)} at every layer, so the pre-activation std "
@@ -123,68 +84,15 @@ def _activation_paragraph(spec: RunSpec, p) -> str:
             text += (f" After L blocks that is {_g(factor)}^L in variance, {_g(math.sqrt(factor))}^L in std: "
                      f"{'it shrinks' if factor < 1 else 'it grows'} geometrically.")
         return core + text
-    if name == "general_relu":
-        return core + (" general_relu = min(leaky_relu(h, leak) - sub, maxv) is piecewise linear, but the shift "
-                       "and the clamp make it lose relu's scaling: E[phi(h)^2] is no longer a fixed fraction of "
-                       "Var[h], so the kaiming gain no longer keeps E[x^2] constant. The prediction integrates it "
-                       "exactly over the Gaussian pre-activation.")
-    if name == "tanh":
-        return core + (" tanh is close to the identity near 0 and saturates at +-1: for small q, E[tanh(h)^2] ~ q, "
-                       "for large q it tends to 1. So the length map has a fixed point q* (or decays to 0 when "
-                       "sigma_w^2 <= 1 with no bias) instead of a geometric trend.")
-    if name == "sigmoid":
-        return core + (" sigmoid outputs 0.5 at 0: its E[x^2] is dominated by the mean 0.25, so every layer "
-                       "feeds a large shared offset forward, and sigmoid'(h) <= 1/4 shrinks gradients.")
-    if name == "selu":
-        return core + (" SELU (Klambauer et al. 2017) is built so that mean 0 and variance 1 is a stable fixed point "
-                       "when sigma_w^2 = 1 (lecun_normal).")
-    if name == "elu":
-        return core + " ELU is linear for h > 0 and saturates at -alpha below; it has no built-in fixed point."
-    if name == "identity":
-        return core + " With no activation the net is linear: each block multiplies E[x^2] by sigma_w^2 exactly."
-    return core + (f" {name} is smooth and grows like relu for large h; its recommended gain here is "
-                   f"1/sqrt(E[{name}(z)^2]) = {_g(activation_gain(act))}.")
+    # the activation record's own sentence (engine/kinds/activations.py)
+    return core + ACTIVATIONS[act.name].story.format(name=act.name, gain=_g(activation_gain(act)))
 
 
 def _variant_paragraph(spec: RunSpec, p) -> list[str]:
-    out = []
-    act, init = spec.act, spec.init
-    if act.name == "general_relu":
-        sub = float(act.get("sub", 0.0))
-        maxv = act.get("maxv")
-        if sub:
-            s = p.meanfield.m2
-            ratio = s[1] / s[0] if len(s) > 1 and s[0] > 0 else math.nan
-            out.append(f"general_relu subtracts sub = {_g(sub)} after the relu: the post mean moves from "
-                       f"{_g(p.post_mean[0] + sub)} to {_g(p.post_mean[0])} (recentred), but E[x^2] drops "
-                       f"(block 1: {_g(s[0])}) so He's factor no longer holds exactly: block 2's E[x^2] is "
-                       f"{_g(ratio)} times block 1's, and the std drifts {'down' if ratio < 1 else 'up'} with depth.")
-        if maxv is not None:
-            out.append(f"maxv = {_g(float(maxv))} clamps large activations; the prediction includes the clamp exactly.")
-    if act.name == "tanh" and init.name.startswith(("xavier", "kaiming", "lecun", "orthogonal")):
-        fp = p.diagnostics.fixed_point
-        if fp.kind == "stable" and p.diagnostics.phase == "chaotic":
-            out.append(f"tanh with gain 5/3 (sigma_w^2 = {_g(p.sigma_w2[-1])}) sits in the chaotic phase "
-                       f"(chi_1 = {_g(fp.chi1)} > 1): the signal settles at pre std {_g(math.sqrt(fp.q))}, post std "
-                       f"{_g(fp.post_std)}, while two inputs decorrelate and gradients grow toward the input.")
-    if act.name == "selu" and abs(p.sigma_w2[-1] - 1.0) > 1e-3:
-        fp = p.diagnostics.fixed_point
-        if fp.q is not None:
-            out.append(f"SELU only self-normalises with sigma_w^2 = 1 (lecun_normal). Here sigma_w^2 = "
-                       f"{_g(p.sigma_w2[-1])} (torch's SELU gain 3/4 gives 0.5625), so the fixed point is pre std "
-                       f"{_g(math.sqrt(fp.q))}, post mean {_g(fp.post_mean)}, post std {_g(fp.post_std)}.")
-    if init.name == "torch_default" or spec.bias.name == "torch_default":
-        fp = p.diagnostics.fixed_point
-        if fp.q is not None and act.name == "relu":
-            out.append(f"With relu, sigma_w^2 = 1/3 shrinks the variance by 6 (the std by sqrt(6) = 2.449) per "
-                       f"layer until the bias variance 1/(3n) takes over: the std stops at the bias floor "
-                       f"sqrt(2/(5n)) = {_g(math.sqrt(fp.q))}.")
-        elif fp.q is not None:
-            out.append(f"The bias variance 1/(3n) sets a floor: the pre std settles at {_g(math.sqrt(fp.q))}.")
-    if spec.bias.name == "const" and float(spec.bias.get("value")):
-        out.append(f"const bias {_g(float(spec.bias.get('value')))} gives every pre-activation that mean: h ~ "
-                   f"N(b, q), which the prediction includes exactly.")
-    return out
+    """Paragraphs for the user's variant: each record's own (activation, init scheme, bias), no repeats."""
+    out = (ACTIVATIONS[spec.act.name].variant(spec, p) + INITS[spec.init.name].variant(spec, p)
+           + BIASES[spec.bias.name].variant(spec, p))
+    return list(dict.fromkeys(out))
 
 
 def explain(spec: RunSpec, prediction=None) -> Explanation:

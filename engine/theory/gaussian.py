@@ -32,16 +32,22 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..catalog import AUTO
+from ..kinds.activations import (  # noqa: F401 - SELU_*, leaky_segments: this module's public names too
+    ACTIVATIONS,
+    SELU_ALPHA,
+    SELU_LAMBDA,
+    EluLike,
+    PiecewiseLinear,
+    Segments,
+    Smooth,
+    homogeneous_slope,
+    leaky_segments,
+)
 from ..textforms import Call
 
 SQRT2 = math.sqrt(2.0)
 SQRT2PI = math.sqrt(2.0 * math.pi)
 INF = math.inf
-
-# SELU constants (Klambauer et al. 2017), as torch uses them.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_LAMBDA = 1.0507009873554804934193349852946
 
 _GH_N = 96
 _LAG_N = 64
@@ -90,9 +96,7 @@ def exp_Phi(a: float, x: float) -> float:
 
 # ---------------------------------------------------------------------------------------------
 # piecewise-linear functions: segments (lo, hi, slope, intercept), phi(x) = slope * x + intercept
-# on lo < x <= hi (the derivative at a breakpoint is the left segment's, as torch's backward has it)
-
-Segments = tuple[tuple[float, float, float, float], ...]
+# on lo < x <= hi (engine/kinds/activations.py; the derivative at a breakpoint is the left segment's)
 
 
 def _partial_std_moments(alpha: float, beta: float, kmax: int) -> list[float]:
@@ -144,33 +148,6 @@ def _pl_table(segs: Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             np.array([c for _, _, _, c in segs]))
 
 
-def _clamp_max(segs: list, maxv: float) -> list:
-    out = []
-    for lo, hi, a, c in segs:
-        if a == 0.0:
-            out.append((lo, hi, 0.0, min(c, maxv)))
-            continue
-        x0 = (maxv - c) / a  # where a x + c = maxv
-        above_right = a > 0  # the line exceeds maxv to the right of x0 (a > 0) or to its left
-        if (above_right and x0 >= hi) or (not above_right and x0 <= lo):
-            out.append((lo, hi, a, c))
-        elif (above_right and x0 <= lo) or (not above_right and x0 >= hi):
-            out.append((lo, hi, 0.0, maxv))
-        elif above_right:
-            out += [(lo, x0, a, c), (x0, hi, 0.0, maxv)]
-        else:
-            out += [(lo, x0, 0.0, maxv), (x0, hi, a, c)]
-    return out
-
-
-def leaky_segments(leak: float, sub: float = 0.0, maxv: float | None = None) -> Segments:
-    """min(leaky_relu(x, leak) - sub, maxv) as segments."""
-    segs = [(-INF, 0.0, leak, -sub), (0.0, INF, 1.0, -sub)]
-    if maxv is not None:
-        segs = _clamp_max(segs, maxv)
-    return tuple(segs)
-
-
 # ---------------------------------------------------------------------------------------------
 # smooth activations: vectorised phi and phi'
 
@@ -205,41 +182,7 @@ def _ncdf(x: np.ndarray) -> np.ndarray:
     return vals.take(i) + dens.take(i) * d * (1.0 - 0.5 * g * d + (g * g - 1.0) * d * d / 6.0)
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _tanh(x):
-    t = np.tanh(x)
-    return t, 1.0 - t * t
-
-
-def _sigm(x):
-    s = _sigmoid(x)
-    return s, s * (1.0 - s)
-
-
-def _gelu(x):
-    p = _ncdf(x)
-    return x * p, p + x * np.exp(-0.5 * x * x) / SQRT2PI
-
-
-def _silu(x):
-    s = _sigmoid(x)
-    return x * s, s * (1.0 + x * (1.0 - s))
-
-
-def _softplus(x):
-    return np.logaddexp(0.0, x), _sigmoid(x)
-
-
-_SMOOTH = {  # name: (phi and phi', piecewise-linear asymptote)
-    "tanh": (_tanh, ((-INF, 0.0, 0.0, -1.0), (0.0, INF, 0.0, 1.0))),
-    "sigmoid": (_sigm, ((-INF, 0.0, 0.0, 0.0), (0.0, INF, 0.0, 1.0))),
-    "gelu": (_gelu, leaky_segments(0.0)),
-    "silu": (_silu, leaky_segments(0.0)),
-    "softplus": (_softplus, leaky_segments(0.0)),
-}
+ncdf = _ncdf  # for the records' smooth phi (gelu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,36 +194,23 @@ class Activation:
 
     def __init__(self, call: Call) -> None:
         self.call = call
-        name = call.name
+        kind = ACTIVATIONS.get(call.name)
+        if kind is None:
+            raise ValueError(f"no Gaussian expectations for activation {call.name!r}")
+        shape = kind.shape(kind.values(call))  # the record's theory shape (engine/kinds/activations.py)
         self.segments: Segments | None = None
         self.elu: tuple[float, float] | None = None  # (alpha, scale)
-        self.smooth = None
-        if name == "identity":
-            self.segments = ((-INF, INF, 1.0, 0.0),)
-        elif name == "relu":
-            self.segments = leaky_segments(0.0)
-        elif name == "leaky_relu":
-            self.segments = leaky_segments(float(call.get("a", 0.01)))
-        elif name == "general_relu":
-            maxv = call.get("maxv", AUTO)
-            self.segments = leaky_segments(float(call.get("leak", 0.0)), float(call.get("sub", 0.0)),
-                                           None if maxv is None else float(maxv))
-        elif name == "selu":
-            self.elu = (SELU_ALPHA, SELU_LAMBDA)
-        elif name == "elu":
-            self.elu = (float(call.get("alpha", 1.0)), 1.0)
-        elif name in _SMOOTH:
-            self.smooth = _SMOOTH[name]
+        self.smooth = None  # (phi and phi', piecewise-linear asymptote)
+        if isinstance(shape, PiecewiseLinear):
+            self.segments = shape.segments
+        elif isinstance(shape, EluLike):
+            self.elu = (shape.alpha, shape.scale)
+        elif isinstance(shape, Smooth):
+            self.smooth = (shape.fn, shape.asymptote)
         else:
-            raise ValueError(f"no Gaussian expectations for activation {name!r}")
+            raise ValueError(f"activation {call.name!r}: unknown theory shape {type(shape).__name__}")
         # homogeneous relu-like phi(x) = relu(x) - a relu(-x): its negative slope a, else None
-        self.slope: float | None = None
-        if name in ("relu", "identity"):
-            self.slope = 0.0 if name == "relu" else 1.0
-        elif name == "leaky_relu":
-            self.slope = float(call.get("a", 0.01))
-        elif name == "general_relu" and float(call.get("sub", 0.0)) == 0.0 and call.get("maxv") is None:
-            self.slope = float(call.get("leak", 0.0))
+        self.slope: float | None = None if self.segments is None else homogeneous_slope(self.segments)
 
         if self.slope is not None:
             m1, m2, m4, d2, e1, e2 = _pl_sums(self.segments, 0.0, 1.0)

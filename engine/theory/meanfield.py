@@ -27,7 +27,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..catalog import activation_gain
+from ..kinds.biases import BIASES
+from ..kinds.data import DATA
+from ..kinds.inits import INITS, scheme_params
 from ..spec import RunSpec
 from ..textforms import Call
 from .blocks import PreStats, batchnorm_batch_factor, batchnorm_post_cross, norm_theory, residual_theory
@@ -47,40 +49,14 @@ class Weights:
 
 
 def weight_variance(init: Call, act: Call, n_in: int, n_out: int) -> tuple[float, str, str | None]:
-    """(Var[W_ij], kind, reason it cannot be predicted or None), docs/formulas.md 1.4."""
-    name = init.name
-    g = init.get("gain", 1.0)
-    if name == "normal":
-        std = float(init.get("std"))
-        return std * std, "gaussian", None  # x * x: inf past 1e154, where ** raises OverflowError
-    if name == "uniform":
-        bound = float(init.get("bound"))
-        return bound * bound / 3, "uniform", None
-    if name in ("xavier_normal", "xavier_uniform"):
-        return 2 * g * g / (n_in + n_out), "uniform" if name.endswith("uniform") else "gaussian", None
-    if name in ("kaiming_normal", "kaiming_uniform"):
-        gain = activation_gain(act) if g is None else float(g)
-        fan = n_in if init.get("mode", "fan_in") == "fan_in" else n_out
-        return gain * gain / fan, "gaussian" if name.endswith("normal") else "uniform", None
-    if name in ("lecun_normal", "lecun_uniform"):
-        return g * g / n_in, "gaussian" if name.endswith("normal") else "uniform", None
-    if name == "orthogonal":
-        return g * g * min(1.0, n_in / n_out) / n_in, "orthogonal", None
-    if name == "trunc_normal":
-        s, a, b = float(init.get("std")), float(init.get("a")), float(init.get("b"))
-        mean, var = truncated_normal_moments(s, a, b)
-        if mean * mean * n_in > 1e-4 * var:
-            return var, "gaussian", (f"trunc_normal(a={a:g}, b={b:g}) is not symmetric about 0, so the weights "
-                                     f"have mean {mean:.3g}: every unit then shares an offset mean*sum(x), "
-                                     "which the zero-mean theory does not cover")
-        return var, "gaussian", None
-    if name == "torch_default":
-        return 1.0 / (3 * n_in), "uniform", None
-    if name == "zeros":
-        return 0.0, "zeros", None
-    if name == "lsuv":
-        return math.nan, "lsuv", None
-    return math.nan, "?", f"no theory for init {name!r}"
+    """(Var[W_ij], kind, reason it cannot be predicted or None), docs/formulas.md 1.4: the scheme record's
+    variance rule, distribution kind and caveat (engine/kinds/inits.py), gain=auto resolved to the
+    activation's recommended gain."""
+    scheme = INITS.get(init.name)
+    if scheme is None:
+        return math.nan, "?", f"no theory for init {init.name!r}"
+    p = scheme_params(init, act)
+    return scheme.variance(p, n_in, n_out), scheme.distribution, scheme.caveat(p, n_in, n_out)
 
 
 def truncated_normal_moments(std: float, a: float, b: float) -> tuple[float, float]:
@@ -142,31 +118,21 @@ def _trunc_piece(p: float, length: float) -> tuple[float, float, float]:
 
 
 def bias_moments(bias: Call, n_in: int) -> tuple[float, float]:
-    """(mean, variance) of one bias entry."""
-    name = bias.name
-    if name == "const":
-        return float(bias.get("value")), 0.0
-    if name == "normal":
-        std = float(bias.get("std"))
-        return 0.0, std * std
-    if name == "uniform":
-        bound = float(bias.get("bound"))
-        return 0.0, bound * bound / 3
-    if name == "torch_default":
-        return 0.0, 1.0 / (3 * n_in)
-    return 0.0, 0.0  # none, zeros
+    """(mean, variance) of one bias entry: the bias record's (engine/kinds/biases.py)."""
+    kind = BIASES[bias.name]
+    return kind.moments(kind.values(bias), n_in)
 
 
 def input_moments(spec: RunSpec, data_mean: float | None, data_second_moment: float | None
                   ) -> tuple[float, float, str | None, str | None]:
-    """(mean m_0, second moment s_0, note, reason for no prediction) of the input entries."""
+    """(mean m_0, second moment s_0, note, reason for no prediction) of the input entries: the data
+    record's i.i.d. moments where the spec fixes them, else the ones measured on the batch."""
     d = spec.data
-    if d.name == "gaussian":
-        m, s = float(d.get("mean")), float(d.get("std"))
-        return m, m * m + s * s, None, None
-    if d.name == "uniform":
-        lo, hi = float(d.get("low")), float(d.get("high"))
-        return 0.5 * (lo + hi), (lo * lo + lo * hi + hi * hi) / 3, None, None
+    kind = DATA[d.name]
+    iid = kind.iid_moments(kind.values(d))
+    if iid is not None:
+        m, s0, _ = iid
+        return m, s0, None, None
     if data_second_moment is None or not math.isfinite(data_second_moment):
         return math.nan, math.nan, None, (f"the input comes from {d.name}: the prediction needs its second moment, "
                                           "measured by a run (predict(spec, data_second_moment=...))")

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
+from initscope.engine.kinds.inits import fans
 from initscope.engine.numbers import fmt_num
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -61,80 +62,13 @@ def g(x: float) -> str:
     return fmt_num(x, 5)
 
 
-def _trunc_std(std: float, a: float, b: float) -> float:
-    """Std of N(0, std^2) truncated to [a, b] (absolute bounds, as torch's trunc_normal_)."""
-    al, be = a / std, b / std
-    pdf = lambda x: math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)  # noqa: E731
-    cdf = lambda x: 0.5 * math.erfc(-x / math.sqrt(2))  # noqa: E731
-    z = cdf(be) - cdf(al)
-    if z <= 0:
-        return math.nan
-    m = (pdf(al) - pdf(be)) / z
-    var = 1 + (al * pdf(al) - be * pdf(be)) / z - m * m
-    return std * math.sqrt(max(var, 0.0))
-
-
 def _weight_std(spec, fan_in: int, fan_out: int) -> tuple[list[str], float | None]:
-    """(formula lines with numbers, std of W) for one layer's fans."""
-    init, act = spec.init, spec.act
-    p = init.kwargs
-    name = init.name
-    fi, fo = fan_in, fan_out
-    if name == "normal":
-        s = float(p["std"])
-        return [f"std = {g(s)}"], s
-    if name == "uniform":
-        b = float(p["bound"])
-        s = b / math.sqrt(3)
-        return [f"std = bound/sqrt(3) = {g(b)}/sqrt(3) = {g(s)}"], s
-    if name == "xavier_normal":
-        gain = float(p["gain"])
-        s = gain * math.sqrt(2 / (fi + fo))
-        return [f"std = gain*sqrt(2/(fan_in+fan_out)) = {g(gain)}*sqrt(2/({fi}+{fo})) = {g(s)}"], s
-    if name == "xavier_uniform":
-        gain = float(p["gain"])
-        a = gain * math.sqrt(6 / (fi + fo))
-        return [f"a = gain*sqrt(6/(fan_in+fan_out)) = {g(gain)}*sqrt(6/({fi}+{fo})) = {g(a)}",
-                f"std = a/sqrt(3) = {g(a / math.sqrt(3))}"], a / math.sqrt(3)
-    if name in ("kaiming_normal", "kaiming_uniform"):
-        auto = p.get("gain") is None
-        gain = activation_gain(act) if auto else float(p["gain"])
-        mode = str(p.get("mode", "fan_in"))
-        fan = fi if mode == "fan_in" else fo
-        s = gain / math.sqrt(fan)
-        lines = [f"gain = calculate_gain({act.name}) = {g(gain)}" if auto else f"gain = {g(gain)} (given)"]
-        if name == "kaiming_uniform":
-            a = gain * math.sqrt(3 / fan)
-            lines.append(f"a = gain*sqrt(3/{mode}) = {g(gain)}*sqrt(3/{fan}) = {g(a)}")
-        lines.append(f"std = gain/sqrt({mode}) = {g(gain)}/sqrt({fan}) = {g(s)}")
-        return lines, s
-    if name in ("lecun_normal", "lecun_uniform"):
-        gain = float(p["gain"])
-        s = gain / math.sqrt(fi)
-        lines = []
-        if name == "lecun_uniform":
-            a = gain * math.sqrt(3 / fi)
-            lines.append(f"a = gain*sqrt(3/fan_in) = {g(gain)}*sqrt(3/{fi}) = {g(a)}")
-        lines.append(f"std = gain/sqrt(fan_in) = {g(gain)}/sqrt({fi}) = {g(s)}")
-        return lines, s
-    if name == "orthogonal":
-        gain = float(p["gain"])
-        s = gain / math.sqrt(max(fi, fo))
-        return [f"std of an entry = gain/sqrt(max(fan_in, fan_out)) = {g(gain)}/sqrt({max(fi, fo)}) = {g(s)}"], s
-    if name == "trunc_normal":
-        s0, a, b = float(p["std"]), float(p["a"]), float(p["b"])
-        s = _trunc_std(s0, a, b)
-        return [f"std = {g(s0)} before truncation to [{g(a)}, {g(b)}]; after: {g(s)}"], s
-    if name == "torch_default":
-        b = 1 / math.sqrt(fi)
-        return [f"bound = 1/sqrt(fan_in) = 1/sqrt({fi}) = {g(b)}", f"std = bound/sqrt(3) = {g(b / math.sqrt(3))}"], \
-            b / math.sqrt(3)
-    if name == "zeros":
-        return ["std = 0: every unit computes the same thing"], 0.0
-    if name == "lsuv":
-        return [f"start orthogonal, then rescale each layer until std(pre) = {g(p['target'])} +- {g(p['tol'])} "
-                f"(at most {p['max_iter']} steps)"], None
-    return [], None
+    """(formula lines with numbers, std of W) for one layer's fans: the scheme record's worked lines
+    (engine/kinds/inits.py) and the square root of its variance rule (None where the run sets it: lsuv)."""
+    scheme = INITS[spec.init.name]
+    f = fans(spec.init, spec.act, fan_in, fan_out)
+    var = scheme.variance(f.p, fan_in, fan_out)
+    return scheme.worked(f), (math.sqrt(var) if math.isfinite(var) else None)
 
 
 def init_formula_lines(spec, result=None) -> list[str]:
