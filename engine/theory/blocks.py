@@ -32,6 +32,9 @@ The mean-field recursion (engine/theory/meanfield.py) hands a norm the Gaussian 
 
 A residual kind says what multiplies the branch: alpha (plain: as given, rezero: 0), whether V is 0
 (fixup) and the factor on the branch's first weight variance (fixup: 1/L).
+
+Each record also carries its own words (Explain, the notes, the diagnostics), so a new norm or residual
+kind is its catalog entry, its torch side and its record here: nothing else names it.
 """
 
 from __future__ import annotations
@@ -71,13 +74,32 @@ class Normed:
 
 @dataclass(frozen=True)
 class NormTheory:
-    """One norm kind: its forward map of the statistics and how its backward factor reads."""
+    """One norm kind: its forward map of the statistics, its backward factor, and its words.
+
+    forward_story and backward_story are str.format templates; Explain fills them with `story_values`
+    (batch, width, eps, nmean, nsd, lam, rate, drawn, ratio, var_ratio, L, trend)."""
 
     name: str
     over: str  # what it normalises over, in words
     normed: Callable[[Call, PreStats], Normed]
-    backward: str  # the per-block backward factor, in words
-    batch_dependent: bool  # its statistics come from the batch (batchnorm)
+    backward: str  # the per-block backward factor, as a formula (batchnorm: its large-batch limit)
+    batch_dependent: bool  # its statistics come from the batch (batchnorm): kappa and the width warning
+    rate: Callable[[Call], float]  # the large-batch / zero-mean factor per block (none: chi_1 applies, NaN)
+    forward_story: str
+    backward_story: str
+
+
+@dataclass(frozen=True)
+class ResidualTheory:
+    """One residual kind: the branch multiplier alpha, V = 0 or not, the factor on the branch's Var[W]."""
+
+    name: str
+    is_residual: bool
+    alpha: Callable[[Call], float]
+    v_zero: bool  # fixup: V = 0, the branch adds nothing and gets no gradient
+    weight_scale: Callable[[int], float]  # multiplies Var[W] of the branch's first linear; arg: L
+    words: str
+    identity_story: str | None  # how the kind makes every block the identity at init (template: L_root, sw2)
 
 
 def _none(norm: Call, h: PreStats) -> Normed:
@@ -102,40 +124,6 @@ def _rmsnorm(norm: Call, h: PreStats) -> Normed:
     eps = float(norm.get("eps"))
     rho2 = max(h.q, 0.0) + h.mean * h.mean + eps
     return Normed(h.mean / math.sqrt(rho2), max(h.q, 0.0) / rho2, h.corr, rho2)
-
-
-NORMS: dict[str, NormTheory] = {t.name: t for t in [
-    NormTheory("none", "nothing", _none, "sigma_w^2 E[phi'(h)^2] (chi_1)", False),
-    NormTheory("batchnorm", "each unit over the batch", _batchnorm,
-               "E[phi'(z)^2]/Var[phi(z)] (large-batch limit), times (B - 1 - A/E[phi'^2])/(B - 3) at batch B",
-               True),
-    NormTheory("layernorm", "each example over the units", _layernorm, "E[phi'(z)^2]/E[phi(z)^2]", False),
-    NormTheory("rmsnorm", "each example over the units, without centring", _rmsnorm,
-               "E[phi'(n)^2]/E[phi(n)^2] with n the normed Gaussian", False),
-]}
-
-
-@dataclass(frozen=True)
-class ResidualTheory:
-    """One residual kind: the branch multiplier alpha, V = 0 or not, the factor on the branch's Var[W]."""
-
-    name: str
-    is_residual: bool
-    alpha: Callable[[Call], float]
-    v_zero: bool  # fixup: V = 0, the branch adds nothing and gets no gradient
-    weight_scale: Callable[[int], float]  # multiplies Var[W] of the branch's first linear; arg: L
-    words: str
-
-
-RESIDUALS: dict[str, ResidualTheory] = {t.name: t for t in [
-    ResidualTheory("none", False, lambda c: math.nan, False, lambda L: 1.0, "no skip connection"),
-    ResidualTheory("plain", True, lambda c: float(c.get("alpha")), False, lambda L: 1.0,
-                   "x^l = x^(l-1) + alpha V a, alpha as given"),
-    ResidualTheory("rezero", True, lambda c: 0.0, False, lambda L: 1.0,
-                   "alpha = 0 at init: every block is the identity, x^l = x^(l-1)"),
-    ResidualTheory("fixup", True, lambda c: 1.0, True, lambda L: 1.0 / L,
-                   "V = 0 and W scaled by L^(-1/2): every block is the identity at init"),
-]}
 
 
 def norm_theory(norm: Call) -> NormTheory:
@@ -226,7 +214,7 @@ def residual_he_relu_growth(depth: int, alpha: float) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# words for a run: the block's name, and the notes a prediction carries
+# words for a run: the block's name, the numbers the stories take, and the notes a prediction carries
 
 WIDE = 4  # batchnorm's backward theory needs width >> batch; below WIDE x batch a note says so
 
@@ -241,10 +229,29 @@ def block_name(spec) -> str | None:
     return " + ".join(parts) if parts else None
 
 
-def _n(x: float) -> str:
+def _n(x: float, digits: int = 4) -> str:
     from ..numbers import fmt_num
 
-    return fmt_num(x, 5 if math.isfinite(x) and abs(x) >= 1 else 4)
+    return fmt_num(x, digits + 1 if math.isfinite(x) and abs(x) >= 1 else digits)
+
+
+def middle_block(depth: int) -> int:
+    """The index of a block whose backward factor is the stack's own: batchnorm's first block sees the raw
+    input and its last the loss's uncentred u, so both differ by O(1/B)."""
+    return depth - 2 if depth >= 3 else depth - 1
+
+
+def story_values(spec, p) -> dict[str, str]:
+    """The numbers a NormTheory story takes, from a Prediction."""
+    mf, d = p.meanfield, p.diagnostics
+    ratio = d.grad_ratio
+    trend = d.gradient_trend
+    return {"name": spec.norm.name, "batch": str(spec.batch), "width": str(spec.arch[1]), "L": str(spec.depth),
+            "eps": _n(float(spec.norm.get("eps", math.nan))), "nmean": _n(float(p.normed_mean[-1])),
+            "nsd": _n(float(p.normed_std[-1])), "lam": _n(norm_theory(spec.norm).rate(spec.act)),
+            "drawn": _n(d.phase_chi1), "ratio": _n(ratio, 2 if norm_theory(spec.norm).batch_dependent else 4),
+            "var_ratio": _n(ratio * ratio, 2) if math.isfinite(ratio) else "n/a",
+            "trend": f" ({trend})" if trend else "", "mf_kappa": _n(float(mf.kappa[middle_block(spec.depth)]))}
 
 
 def block_notes(spec, mf) -> list[str]:
@@ -253,29 +260,28 @@ def block_notes(spec, mf) -> list[str]:
     if mf.reason is not None:
         return out
     B = spec.batch
-    if spec.has_norm and norm_theory(spec.norm).batch_dependent:
-        lam = batchnorm_rate(spec.act)
+    nt = norm_theory(spec.norm)
+    if spec.has_norm and nt.batch_dependent:
+        lam = nt.rate(spec.act)
         if spec.has_residual:
-            out.append(f"batchnorm backward: the large-batch limit (per-unit projection and the unit's batch "
+            out.append(f"{spec.norm.name} backward: the large-batch limit (per-unit projection and the unit's batch "
                        f"variance taken at their means; corrections O(1/{B}))")
         else:
-            i = len(mf.d2) - 2 if len(mf.d2) >= 3 else len(mf.d2) - 1  # a middle block (the first and last differ)
+            i = middle_block(len(mf.d2))
             drawn = mf.sw2[i] * mf.d2[i] * mf.kappa[i] / mf.divisor[i]
-            out.append(f"batchnorm backward: the gradient variance grows toward the input by E[phi'^2]/Var[phi] = "
+            out.append(f"{spec.norm.name} backward: the gradient variance grows toward the input by {nt.backward} = "
                        f"{_n(lam)} per block in the large-batch limit; the line drawn for batch {B} uses {_n(drawn)}, "
                        f"that times the O(1/B) factor {_n(float(mf.kappa[i]))} (the projection off the batch mean and "
                        "off n, and the spread of the unit's batch variance; identity: (B-2)/(B-3))")
         narrow = min(spec.arch[1:])
         if narrow < WIDE * B:
-            out.append(f"width {narrow} is not much larger than the batch {B}: batchnorm's backward theory assumes "
-                       f"width >> batch (here under {WIDE}x); expect the measured growth per block to differ by "
-                       "about 1% (below the line for relu at width <= 2 x batch)")
-    if spec.has_norm and not norm_theory(spec.norm).batch_dependent:
-        out.append(f"{spec.norm.name}: the normed values of each example have mean "
-                   f"{'0' if spec.norm.name == 'layernorm' else 'beta/rho'} and "
-                   f"{'variance' if spec.norm.name == 'layernorm' else 'second moment'} 1 whatever the weights; "
-                   f"backward factor per block E[phi'^2]/E[phi^2] = {_n(layernorm_rate(spec.act))} (zero-mean "
-                   "normed values), independent of the batch, up to O(1/width)")
+            out.append(f"width {narrow} is not much larger than the batch {B}: {spec.norm.name}'s backward theory "
+                       f"assumes width >> batch (here under {WIDE}x); expect the measured growth per block to differ "
+                       "by about 1% (below the line for relu at width <= 2 x batch)")
+    elif spec.has_norm:
+        out.append(f"{spec.norm.name} normalises {nt.over}, whatever the weights; backward factor per block "
+                   f"{nt.backward} = {_n(nt.rate(spec.act))} at zero-mean normed values, independent of the batch, "
+                   "up to O(1/width)")
     if spec.has_residual:
         res = residual_theory(spec.residual)
         if res.v_zero or mf.alpha == 0.0:
@@ -288,3 +294,55 @@ def block_notes(spec, mf) -> list[str]:
                        f"sigma_v^2 = {_n(float(mf.sv2[0]))}: the block output's second moment goes from "
                        f"p^0 = {_n(p0)} to p^L = {_n(pL)} (x{_n(pL / p0) if p0 > 0 else 'n/a'})")
     return out
+
+# ---------------------------------------------------------------------------------------------
+# the records
+
+_BN_BACKWARD = (
+    "Forward perfectly normalised; gradients grow by {drawn} per layer toward the input: x{var_ratio} in variance "
+    "(x{ratio} in std) over {L} layers. Batchnorm divides the backward signal by the unit's batch std, "
+    "sqrt(sigma_w^2 Var[phi]), while W^T multiplies its variance by sigma_w^2 E[phi'^2]: sigma_w cancels, and "
+    "each block multiplies the gradient variance by E[phi'^2]/Var[phi] = {lam} in the large-batch limit "
+    "(relu: pi/(pi-1) = 1.4669; identity 1) however the weights are scaled. At batch {batch} the drawn line "
+    "uses {drawn}: the projection off the batch mean and off n, and the spread of the unit's batch variance, "
+    "add O(1/B) (identity: exactly (B-2)/(B-3)). The init cannot fix this; only the activation can (closer to "
+    "linear, smaller rate).")
+_PER_EXAMPLE_BACKWARD = (
+    "Backward: {name} divides the gradient by the example's {by}, while W^T multiplies its variance by "
+    "sigma_w^2 E[phi'^2]: each block multiplies the gradient variance by E[phi'^2]/E[phi^2] = {lam} (zero-mean "
+    "normed values; {drawn} here), whatever sigma_w and the batch. Over {L} layers the gradient std changes by "
+    "x{ratio} from block L to block 1{trend}.")
+
+NORMS: dict[str, NormTheory] = {t.name: t for t in [
+    NormTheory("none", "nothing", _none, "sigma_w^2 E[phi'(h)^2] (chi_1)", False, lambda act: math.nan, "", ""),
+    NormTheory("batchnorm", "each unit over the batch", _batchnorm,
+               "E[phi'(z)^2]/Var[phi(z)]", True, lambda act: batchnorm_rate(act),
+               "batchnorm normalises each unit over the batch of {batch} with the biased variance: n = (h - "
+               "mean)/sqrt(var + eps), eps = {eps}. Whatever the weights, every unit of `normed` has mean 0 and std "
+               "sqrt(var/(var + eps)) = {nsd}: the forward is perfectly normalised.",
+               _BN_BACKWARD),
+    NormTheory("layernorm", "each example over the units", _layernorm, "E[phi'(z)^2]/E[phi(z)^2]", False,
+               lambda act: layernorm_rate(act),
+               "layernorm normalises each example over its {width} units: every example's normed vector has mean 0 "
+               "and variance 1 (std {nsd} with eps), whatever the weights and the batch.",
+               _PER_EXAMPLE_BACKWARD.replace("{by}", "std over the units, sqrt(sigma_w^2 E[phi^2] + sigma_b^2)")),
+    NormTheory("rmsnorm", "each example over the units, without centring", _rmsnorm,
+               "E[phi'(n)^2]/E[phi(n)^2]", False, lambda act: layernorm_rate(act),
+               "rmsnorm divides each example by its root mean square over the units, without centring: the normed "
+               "second moment is 1 (eps aside) and its mean is beta/rho = {nmean} (beta the bias mean, rho^2 = q + "
+               "beta^2 + eps).",
+               _PER_EXAMPLE_BACKWARD.replace("{by}", "root mean square over the units, sqrt(sigma_w^2 E[phi^2] + "
+                                                     "sigma_b^2 + beta^2)")),
+]}
+
+RESIDUALS: dict[str, ResidualTheory] = {t.name: t for t in [
+    ResidualTheory("none", False, lambda c: math.nan, False, lambda L: 1.0, "no skip connection", None),
+    ResidualTheory("plain", True, lambda c: float(c.get("alpha")), False, lambda L: 1.0,
+                   "x^l = x^(l-1) + alpha V a, alpha as given", None),
+    ResidualTheory("rezero", True, lambda c: 0.0, False, lambda L: 1.0,
+                   "alpha = 0 at init: every block is the identity, x^l = x^(l-1)",
+                   "rezero multiplies the branch by alpha = 0 at init"),
+    ResidualTheory("fixup", True, lambda c: 1.0, True, lambda L: 1.0 / L,
+                   "V = 0 and W scaled by L^(-1/2): every block is the identity at init",
+                   "fixup sets V = 0 and scales W by L^(-1/2) = {L_root} (sigma_w^2 = {sw2})"),
+]}

@@ -258,7 +258,7 @@ def diagnose_blocks(spec, mf, act, pre_std: np.ndarray, grad_std: np.ndarray,
     at equal widths). Residual: no phase and no fixed point apply (the output's second moment only grows);
     the gradient ratio is that of dLoss/dx^l at the block outputs.
     """
-    from .blocks import batchnorm_rate, block_name, layernorm_rate, norm_theory
+    from .blocks import block_name, middle_block, norm_theory
 
     f = fmt_num
     L = len(pre_std)
@@ -279,15 +279,13 @@ def diagnose_blocks(spec, mf, act, pre_std: np.ndarray, grad_std: np.ndarray,
     inside = first_out_of_range(pre_std) if mf.reason is None else None
     where, how = (inside.layer, inside.how) if inside is not None else (None, None)
     lines: list[str] = []
-    mid = chi[L - 2] if L >= 3 else chi[-1]  # batchnorm's first and last blocks differ by O(1/B)
+    mid = chi[middle_block(L)]  # batchnorm's first and last blocks differ by O(1/B)
     if not spec.has_residual:
         nt = norm_theory(spec.norm)
         phase = _phase(float(mid))
-        if nt.batch_dependent:
-            law = (f"E[phi'^2]/Var[phi] = {f(batchnorm_rate(spec.act))} (large-batch limit) times the batch-"
-                   f"{spec.batch} factor {f(float(mf.kappa[L - 2 if L >= 3 else -1]))}")
-        else:
-            law = f"E[phi'^2]/E[phi^2] = {f(layernorm_rate(spec.act))} at zero-mean normed values"
+        law = f"{nt.backward} = {f(nt.rate(spec.act))}"
+        law += (f" (large-batch limit) times the batch-{spec.batch} factor {f(float(mf.kappa[middle_block(L)]))}"
+                if nt.batch_dependent else " at zero-mean normed values")
         lines.append(f"chi_1 = sigma_w^2 E[phi'(h)^2] is not the test under {spec.norm.name}: the norm divides the "
                      f"backward signal by the std it divided the forward one by, so each block multiplies the "
                      f"gradient variance by {law}: {f(float(mid))}, whatever sigma_w")

@@ -215,41 +215,32 @@ def _block_explanation(spec: RunSpec, p) -> Explanation:
 
 
 def _norm_paragraph(spec: RunSpec, p) -> str:
-    name, act = spec.norm.name, spec.act.name
+    """The norm record's forward story (engine/theory/blocks.py), then what the activation and pre see."""
+    from .blocks import norm_theory, story_values
+
     L = spec.depth
     m, sd = float(p.post_mean[-1]), float(p.post_std[-1])
-    nsd = float(p.normed_std[-1])
+    nm, nsd = float(p.normed_mean[-1]), float(p.normed_std[-1])
+    post = (f"The activation sees N({_g(nm)}, {_g(nsd)}^2): post mean {_g(m)}, post std {_g(sd)}"
+            + (" (relu: 1/sqrt(2 pi) = 0.3989 and sqrt(1/2 - 1/(2 pi)) = 0.5838)"
+               if activation(spec.act).slope == 0.0 and nm == 0.0 and abs(nsd - 1) < 1e-3 else "")
+            + " at every block.")
     pre = (f"The pre-activation h = W x + b still has std sqrt(sigma_w^2 E[x^2] + sigma_b^2): {_g(p.pre_std[0])} at "
            f"block 1, {_g(p.pre_std[L - 1])} at block {L}; the norm then takes that scale away, so the init scale "
            "changes no statistic after it.")
-    post = (f"The activation sees N({_g(float(p.normed_mean[-1]))}, {_g(nsd)}^2): post mean {_g(m)}, post std {_g(sd)}"
-            + (" (relu: 1/sqrt(2 pi) = 0.3989 and sqrt(1/2 - 1/(2 pi)) = 0.5838)"
-               if act == "relu" and float(p.normed_mean[-1]) == 0.0 and abs(nsd - 1) < 1e-3 else "")
-            + " at every block.")
-    if name == "batchnorm":
-        eps = float(spec.norm.get("eps"))
-        return (f"batchnorm normalises each unit over the batch of {spec.batch} with the biased variance: "
-                f"n = (h - mean)/sqrt(var + eps), eps = {_g(eps)}. Whatever the weights, every unit of `normed` has "
-                f"mean 0 and std sqrt(var/(var + eps)) = {_g(nsd)}: the forward is perfectly normalised. " + post
-                + " " + pre)
-    if name == "layernorm":
-        return (f"layernorm normalises each example over its {spec.arch[1]} units: every example's normed vector "
-                f"has mean 0 and variance 1 (std {_g(nsd)} with eps), whatever the weights and the batch. " + post
-                + " " + pre)
-    return (f"rmsnorm divides each example by its root mean square over the units, without centring: the normed "
-            f"second moment is 1 (eps aside) and its mean is beta/rho = {_g(float(p.normed_mean[-1]))} (beta the "
-            f"bias mean, rho^2 = q + beta^2 + eps). " + post + " " + pre)
+    return norm_theory(spec.norm).forward_story.format(**story_values(spec, p)) + " " + post + " " + pre
 
 
 def _residual_paragraph(spec: RunSpec, p) -> str:
+    from .blocks import residual_theory
+
     mf = p.meanfield
     L = spec.depth
-    name = spec.residual.name
+    rec = residual_theory(spec.residual)
     p0, pL = p.input_second_moment, float(mf.out_m2[-1])
     out_sd = float(p.out_std[-1])
-    if name in ("rezero", "fixup"):
-        how = ("rezero multiplies the branch by alpha = 0 at init" if name == "rezero" else
-               f"fixup sets V = 0 and scales W by L^(-1/2) = {_g(L ** -0.5)} (sigma_w^2 = {_g(float(p.sigma_w2[0]))})")
+    if rec.identity_story is not None:
+        how = rec.identity_story.format(L_root=_g(L ** -0.5), sw2=_g(float(p.sigma_w2[0])))
         return (f"{how}: every block is the identity, x^l = x^(l-1) exactly, so the block output keeps the input's "
                 f"mean {_g(p.input_mean)} and std {_g(out_sd)} at all {L} blocks. The branch gets no gradient (grad "
                 "and grad_pre are 0) and dLoss/dx^l is the loss's own at every block: training starts from the "
@@ -273,7 +264,7 @@ def _residual_paragraph(spec: RunSpec, p) -> str:
             s += (f" The branch input is normalised, so each block adds about the same alpha^2 sigma_v^2 "
                   f"E[phi(n)^2], from {_g(lo)} to {_g(hi)} here (the bias mean's share of the norm changes as p "
                   "grows): p grows about linearly.")
-    elif (spec.act.name == "relu" and math.isclose(float(p.sigma_w2[0]), 2.0, rel_tol=1e-12)
+    elif (activation(spec.act).slope == 0.0 and math.isclose(float(p.sigma_w2[0]), 2.0, rel_tol=1e-12)
           and float(p.sigma_b2[0]) == 0.0 and p.pre_mean[0] == 0.0 and math.isclose(sv2, 1.0, rel_tol=1e-12)):
         s += (f" For relu with He weights each block multiplies p by 1 + alpha^2 = {_g(1 + alpha * alpha)}: "
               f"p^L = p^0 (1 + alpha^2)^L. alpha = 1 doubles p every block (2^L); alpha = 1/sqrt(L) gives "
@@ -282,9 +273,8 @@ def _residual_paragraph(spec: RunSpec, p) -> str:
 
 
 def _block_gradient_paragraph(spec: RunSpec, p) -> str:
-    from .blocks import batchnorm_rate, layernorm_rate
+    from .blocks import norm_theory, story_values
 
-    d = p.diagnostics
     L = spec.depth
     if spec.has_residual:
         r = float(p.grad_out_std[0] / p.grad_out_std[-1]) if p.grad_out_std[-1] > 0 else math.nan
@@ -293,25 +283,4 @@ def _block_gradient_paragraph(spec: RunSpec, p) -> str:
                 f"sigma_w^2 E[phi'^2] / D per block (D the norm's divisor, 1 without one): "
                 f"{_g(float(p.chi1[0]))} at block 1, {_g(float(p.chi1[-1]))} at block {L}. It is never below 1, so "
                 f"gradients cannot vanish; dLoss/dx^l std at block 1 is {_g(r)} times that at block {L}.")
-    ratio = d.grad_ratio
-    var_ratio = ratio * ratio if math.isfinite(ratio) else math.nan
-    mid = d.phase_chi1
-    if spec.norm.name == "batchnorm":
-        lam = batchnorm_rate(spec.act)
-        return (f"Forward perfectly normalised; gradients grow by {_g(mid)} per layer toward the input: "
-                f"x{_g(var_ratio, 2)} in variance (x{_g(ratio, 2)} in std) over {L} layers. Batchnorm divides the "
-                "backward signal by the unit's batch std, sqrt(sigma_w^2 Var[phi]), while W^T multiplies its "
-                f"variance by sigma_w^2 E[phi'^2]: sigma_w cancels, and each block multiplies the gradient variance "
-                f"by E[phi'^2]/Var[phi] = {_g(lam)} in the large-batch limit (relu: pi/(pi-1) = 1.4669; identity 1) "
-                f"however the weights are scaled. At batch {spec.batch} the drawn line uses {_g(mid)}: the "
-                "projection off the batch mean and off n, and the spread of the unit's batch variance, add O(1/B) "
-                "(identity: exactly (B-2)/(B-3)). The init cannot fix this; only the activation can (closer to "
-                "linear, smaller rate).")
-    rate = layernorm_rate(spec.act)
-    trend = d.gradient_trend
-    by = ("std over the units, sqrt(sigma_w^2 E[phi^2] + sigma_b^2)" if spec.norm.name == "layernorm" else
-          "root mean square over the units, sqrt(sigma_w^2 E[phi^2] + sigma_b^2 + beta^2)")
-    return (f"Backward: {spec.norm.name} divides the gradient by the example's {by}, while W^T multiplies its variance by sigma_w^2 E[phi'^2]: each "
-            f"block multiplies the gradient variance by E[phi'^2]/E[phi^2] = {_g(rate)} (zero-mean normed values; "
-            f"{_g(mid)} here), whatever sigma_w and the batch. Over {L} layers the gradient std changes by "
-            f"x{_g(ratio, 4)} from block L to block 1" + (f" ({trend})." if trend else "."))
+    return norm_theory(spec.norm).backward_story.format(**story_values(spec, p))
