@@ -255,7 +255,7 @@ def run_meanfield(spec: RunSpec, data_mean: float | None = None,
         _backward(spec, cols, alpha if res.is_residual else None)  # NaN past a block where the forward stopped
         if reason is None and spec.has_norm and norm_theory(spec.norm).batch_dependent and spec.batch <= 3 \
                 and not res.is_residual:
-            reason = (f"batchnorm over a batch of {spec.batch}: no gradient prediction below a batch of 4 (with 2 "
+            reason = (f"{spec.norm.name} over a batch of {spec.batch}: no gradient prediction below a batch of 4 (with 2 "
                       "examples the normed values are +-1 and almost no gradient passes; with 3 the unit's batch "
                       "variance has no finite inverse mean)")
     arrays = {k: np.array(v, dtype=float) for k, v in cols.items()}

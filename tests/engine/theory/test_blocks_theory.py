@@ -42,10 +42,15 @@ def test_every_catalog_norm_and_residual_has_a_theory_record():
     assert set(NORMS) == set(CATALOG_NORMS)
     assert set(RESIDUALS) == set(CATALOG_RESIDUALS)
     for name, rec in NORMS.items():
-        assert rec.name == name and rec.over and rec.backward and callable(rec.normed)
+        assert rec.name == name and rec.over and rec.backward and callable(rec.normed) and callable(rec.rate)
+        if name != "none":  # a norm's words: Explain fills these templates (no name-keyed text elsewhere)
+            assert rec.forward_story and rec.backward_story and rec.rate(act("relu")) > 0
     for name, rec in RESIDUALS.items():
         assert rec.name == name and rec.words and callable(rec.alpha) and callable(rec.weight_scale)
         assert rec.is_residual == (name != "none")
+        call = resolve("residual", name)
+        if rec.is_residual and (rec.v_zero or rec.alpha(call) == 0.0):
+            assert rec.identity_story  # a kind that starts as the identity says how
 
 
 # --- closed forms --------------------------------------------------------------------------------------
