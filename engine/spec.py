@@ -194,9 +194,9 @@ def parse_spec(**texts: object) -> RunSpec:
 
 def _check_square(arch: tuple[int, ...], residual: str) -> None:
     """A skip connection adds x^(l-1) to the branch output, so every block must keep its width."""
-    for l, (n_in, n_out) in enumerate(zip(arch[:-1], arch[1:], strict=True), start=1):
+    for block, (n_in, n_out) in enumerate(zip(arch[:-1], arch[1:], strict=True), start=1):
         if n_in != n_out:
-            raise SpecError("residual", residual, f"block {l} maps {n_in} -> {n_out}, and a residual block needs "
+            raise SpecError("residual", residual, f"block {block} maps {n_in} -> {n_out}, and a residual block needs "
                             "equal widths in and out (for example --arch 512-512x20)")
 
 
