@@ -40,6 +40,7 @@ from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.rename import RenamePrompt
+from .tensors import ALL_TENSORS, SHORT_HELP, TENSOR_NAMES, cycle_tensors, next_tensor, shown_tensor, tensor_label
 from .widgets.form import SpecForm
 from .widgets.layer_plot import LayerPlot, Mark, Series
 from .widgets.legend import Legend, LegendEntry
@@ -49,8 +50,6 @@ if TYPE_CHECKING:  # numpy (and torch) load with the first result, after the fir
     import numpy as np
     from initscope.engine.result import RunResult
 
-TENSORS = ("pre", "post", "grad", "grad_pre")
-TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
 RESIZE_SETTLE_S = 0.08  # a burst of resizes is laid out once it pauses this long...
@@ -75,7 +74,8 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
     KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
     KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
-    KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor", "Cycle pre -> post -> grad -> grad_pre"),
+    KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor",
+              "Cycle pre -> (normed) -> post -> (out) -> grad -> grad_pre -> (grad_out), those the runs have"),
     KeyAction("View", "ctrl+l  l", "Log y", "toggle_log", "Log scale on the std plot (|mean| on the mean plot)"),
     KeyAction("View", "F2", "Show/hide form", "toggle_form", "Give the plots the whole width"),
     KeyAction("View", "F4", "Next tab", "next_tab", "Curves -> Distribution -> Explain -> Runs"),
@@ -211,7 +211,7 @@ class InitScopeApp(App[None]):
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
         Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
-        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, post, grad, grad_pre"),
+        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
         Binding("t", "next_tensor", "Tensor", show=False),
         Binding("ctrl+l", "toggle_log", "Log", priority=True, tooltip="Log-y on the std plot"),
         Binding("l", "toggle_log", "Log", show=False),
@@ -606,6 +606,10 @@ class InitScopeApp(App[None]):
         if not self.is_mounted:
             return
         self.redraws += 1
+        if self._settle_tensor():  # the table, the histograms and the status line show the tensor too
+            self.redraw_table()
+            self.redraw_views()
+            self.update_status()
         tensor = self.tensor
         bg = self.background_rgb()
         mean_series: list[Series] = []
@@ -653,7 +657,7 @@ class InitScopeApp(App[None]):
             bad = first_nonfinite(r, tensor)
             if bad is not None:
                 marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
-        label = TENSOR_NAMES[tensor]
+        label = tensor_label(tensor, self.current.spec if self.current is not None else None)
         mean_note, std_note = self.range_notes(tensor)
         message = ""
         if previewing:
@@ -661,7 +665,8 @@ class InitScopeApp(App[None]):
         elif self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
         elif missing and not std_series:
-            message = "not measured (gradients off: tick grad)"
+            message = ("not measured (gradients off: tick grad)" if tensor.startswith("grad")
+                       else f"not measured ({tensor} exists only with a norm or a residual)")
         mean_plot = self.query_one("#plot-mean", LayerPlot)
         std_plot = self.query_one("#plot-std", LayerPlot)
         mean_plot.log_y = std_plot.log_y = self.log_y
@@ -805,14 +810,28 @@ class InitScopeApp(App[None]):
             self._debounce = None
             self.update_status("re-run cancelled")
 
+    def screen_results(self) -> list[RunResult]:
+        """The runs whose curves are drawn now (current and visible pins): they decide the tensor cycle."""
+        return [r for _key, _name, r, _colour, _cur in self.drawn_runs()]
+
     def action_next_tensor(self) -> None:
-        i = TENSORS.index(self.tensor)
-        self.tensor = TENSORS[(i + 1) % len(TENSORS)]
+        self.tensor = next_tensor(self.tensor, self.screen_results())
         self.redraw_all()
 
     def set_tensor(self, tensor: str) -> None:
-        self.tensor = tensor
+        self.tensor = tensor if tensor in ALL_TENSORS else "post"
         self.redraw_all()
+
+    def _settle_tensor(self) -> bool:
+        """A tensor none of the runs on screen has (normed after a switch to a run without a norm) falls
+        back to its neighbour (tui/tensors.py FALLBACK); with no run on screen the choice stands.
+        True when the tensor changed."""
+        results = self.screen_results()
+        if not results:
+            return False
+        tensor = shown_tensor(self.tensor, cycle_tensors(results))
+        changed, self.tensor = tensor != self.tensor, tensor
+        return changed
 
     def action_toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -840,8 +859,10 @@ class InitScopeApp(App[None]):
         self.notify(f"Pinned as {len(self.pins)}: {pin.name}", markup=False, timeout=3)
 
     def _auto_name(self, result: RunResult) -> str:
-        t = result.spec.to_text()
-        return f"{t['init']} {t['act']}"
+        spec = result.spec
+        t = spec.to_text()
+        extra = ([t["norm"]] if spec.has_norm else []) + ([t["residual"]] if spec.has_residual else [])
+        return " ".join([t["init"], t["act"], *extra])
 
     def action_toggle_pin(self, index: int) -> None:
         if not 0 <= index < len(self.pins):
@@ -1066,7 +1087,8 @@ class InitScopeApp(App[None]):
         out = [(k.title, f"{self.keys_text(k)}: {k.help}", k.action) for k in KEY_ACTIONS
                if not k.action.startswith(("table(", "toggle_pin(", "show_tab(", "command_palette", "focus_next"))]
         out += [(f"Show {t} tab", "F5..F8", f"show_tab('{t}')") for t in TABS]
-        out += [(f"Tensor: {t}", TENSOR_NAMES[t], f"set_tensor_action('{t}')") for t in TENSORS]
+        out += [(f"Tensor: {t}", f"{TENSOR_NAMES[t]}: {SHORT_HELP[t]}", f"set_tensor_action('{t}')")
+                for t in cycle_tensors(self.screen_results())]
         for i, p in enumerate(self.pins):
             out += [(f"Pin {i + 1} {p.name}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
                     (f"Pin {i + 1} {p.name}: rename", "", f"rename_pin({i})"),
