@@ -664,7 +664,7 @@ class InitScopeApp(App[None]):
             message = "measuring... (the prediction first)"
         elif self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
-        elif missing and not std_series:
+        elif missing and not any(s.kind == "measured" for s in std_series):
             message = ("not measured (gradients off: tick grad)" if tensor.startswith("grad")
                        else f"not measured ({tensor} exists only with a norm or a residual)")
         mean_plot = self.query_one("#plot-mean", LayerPlot)
