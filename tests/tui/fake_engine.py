@@ -15,7 +15,7 @@ Tensor t's curve is the prediction's `t_mean` (0 for gradients, zero-mean by the
 weights u) and `t_std`. A prediction from before the norm/residual theory has no normed_*/out_*/
 grad_out_std arrays: the tensor then borrows its neighbour's curve (normed <- pre, out <- post,
 grad_out <- grad), so the app's layout can be tested either way; the numbers of those tensors are then
-not a claim about anything. Where the prediction is NaN (it overflowed, or has no value) or beyond the
+not a claim about anything. Likewise a block where the prediction of normed, out or grad_out is NaN. Where the prediction is NaN (it overflowed, or has no value) or beyond the
 dtype's range, the block comes out non-finite, as a real run that overflowed. File and digits data are
 taken to have mean 0 and second moment 1 (what predict needs of rows it cannot see).
 
@@ -47,15 +47,16 @@ def present_tensors(spec: RunSpec) -> tuple[str, ...]:
 
 
 def curve(prediction, tensor: str, stat: str) -> np.ndarray:
-    """The prediction's [L] array for (tensor, stat); gradients have mean 0; a missing array borrows."""
+    """The prediction's [L] array for (tensor, stat); gradients have mean 0; a missing array, or NaN
+    blocks of normed/out/grad_out where the neighbour has a value, borrow the neighbour's."""
+    depth = len(prediction.pre_std)
     if stat == "mean" and tensor.startswith("grad"):
-        return np.zeros(prediction.depth)
+        return np.zeros(depth)
     attr = getattr(prediction, f"{tensor}_{stat}", None)
-    if attr is None:
-        if tensor in BORROW:
-            return curve(prediction, BORROW[tensor], stat)
-        return np.zeros(prediction.depth) if stat == "mean" else np.full(prediction.depth, np.nan)
-    return np.asarray(attr, dtype=float)
+    own = np.full(depth, np.nan) if attr is None else np.asarray(attr, dtype=float)
+    if tensor in BORROW:
+        return np.where(np.isnan(own), curve(prediction, BORROW[tensor], stat), own)
+    return own
 
 
 class FakeEngine:

@@ -263,3 +263,33 @@ async def test_explain_tab_shows_the_block_section_for_a_bn_run():
         app.start_run(app.form_spec())
         await settle(pilot)
         assert not panel.query_one("#explain-block-title").display  # a plain block: no Block section
+
+
+def test_fake_engine_follows_the_interfaces_arrays_where_the_theory_has_them(monkeypatch):
+    import tests.tui.fake_engine as fake_module
+
+    real = fake_module.predict_or_reason
+    L = 6
+    out_std = 2.0 ** (np.arange(1, L + 1) / 2)  # alpha = 1 He relu: p^l = 2^l
+
+    class WithBlocks:
+        def __init__(self, pred):
+            self._pred = pred
+            self.normed_mean, self.normed_std = np.zeros(L), np.ones(L)
+            self.out_mean, self.out_std = np.zeros(L), out_std
+            self.grad_out_std = out_std[::-1].copy()
+            self.normed_std[2] = np.nan  # no prediction at block 3: the fake borrows pre's there
+
+        def __getattr__(self, name):
+            return getattr(self._pred, name)
+
+    monkeypatch.setattr(fake_module, "predict_or_reason", lambda spec, **kw: WithBlocks(real(spec, **kw)))
+    spec = parse_spec(arch="8192-8192x6", batch="8192", **RES_BLOCK)
+    r = FakeEngine().run(spec)
+    # relative noise per block <= sqrt(6/8192^2 + 1/8192) = 0.0111: 5 sd = 0.056
+    assert np.allclose(r.headline("out", "std"), out_std, rtol=0.056)
+    assert np.allclose(r.headline("grad_out", "std"), out_std[::-1], rtol=0.056)
+    normed = r.headline("normed", "std")
+    assert np.allclose(normed[[0, 1, 3, 4, 5]], 1.0, rtol=0.056)
+    assert math.isclose(normed[2], r.theory.pre_std[2], rel_tol=0.056)
+    assert r.first_nonfinite_layer() is None
