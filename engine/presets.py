@@ -19,6 +19,8 @@ class Preset:
     title: str
     look_for: str  # one line: what to look for
     variants: tuple[tuple[str, dict[str, str]], ...]  # (label, text-form fields)
+    tensor: str | None = None  # the tensor the app shows for it (None: whatever is shown)
+    log_y: bool = False  # with `tensor`: the app's log-y
 
     def specs(self, overrides: dict[str, str] | None = None) -> list[tuple[str, RunSpec]]:
         """Every variant as a RunSpec; `overrides` (text forms, e.g. {"batch": "256"}) apply to all."""
@@ -93,6 +95,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "30 to block 1 (std 259x), the large-batch limit (width 1024 >> batch 256)",
         (("bn he", dict(_BN)),
          ("bn gain 0.5", {**_BN, "init": "kaiming_normal(gain=0.5)"})),
+        tensor="grad", log_y=True,
     ),
     Preset(
         "layernorm", "8", "LayerNorm, 30 blocks of 1024: ReLU flat, tanh growing backward",
@@ -101,6 +104,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         "the batch: 1 for relu (grad flat), 1.178 for tanh (std 10.7x from block 30 to block 1)",
         (("ln relu", {**_LN, "act": "relu"}),
          ("ln tanh", {**_LN, "act": "tanh"})),
+        tensor="grad", log_y=True,
     ),
     Preset(
         "residual", "9", f"He residual MLPs, {RESIDUAL_DEPTH} blocks: alpha = 1, alpha = 1/sqrt(L), ReZero, Fixup",
@@ -111,6 +115,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
          ("alpha=1/sqrt(L)", {**_RES, "residual": f"plain(alpha={_ALPHA_SQRT_L})"}),
          ("rezero", {**_RES, "residual": "rezero"}),
          ("fixup", {**_RES, "residual": "fixup"})),
+        tensor="out", log_y=True,
     ),
 ]}
 

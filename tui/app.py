@@ -249,7 +249,8 @@ class InitScopeApp(App[None]):
         self.current: RunResult | None = None
         self.preview: object | None = None  # the prediction drawn while the first run measures (engine.preview)
         self.pins = PinBoard()
-        self.tensor = "post"
+        self.tensor = "post"  # the tensor shown
+        self.tensor_wish = "post"  # the tensor asked for (ctrl+t, the palette, a preset): shown where the runs have it
         self.log_y = False
         self.running = False
         self.run_id = 0
@@ -815,21 +816,21 @@ class InitScopeApp(App[None]):
         return [r for _key, _name, r, _colour, _cur in self.drawn_runs()]
 
     def action_next_tensor(self) -> None:
-        self.tensor = next_tensor(self.tensor, self.screen_results())
+        self.tensor = self.tensor_wish = next_tensor(self.tensor, self.screen_results())
         self.redraw_all()
 
     def set_tensor(self, tensor: str) -> None:
-        self.tensor = tensor if tensor in ALL_TENSORS else "post"
+        self.tensor = self.tensor_wish = tensor if tensor in ALL_TENSORS else "post"
         self.redraw_all()
 
     def _settle_tensor(self) -> bool:
-        """A tensor none of the runs on screen has (normed after a switch to a run without a norm) falls
-        back to its neighbour (tui/tensors.py FALLBACK); with no run on screen the choice stands.
-        True when the tensor changed."""
+        """Show the tensor asked for where a run on screen has it; else its neighbour (tui/tensors.py
+        FALLBACK: normed after a switch to a run without a norm shows pre, and normed again once a run with
+        a norm is back); with no run on screen the choice stands. True when the tensor shown changed."""
         results = self.screen_results()
         if not results:
             return False
-        tensor = shown_tensor(self.tensor, cycle_tensors(results))
+        tensor = shown_tensor(self.tensor_wish, cycle_tensors(results))
         changed, self.tensor = tensor != self.tensor, tensor
         return changed
 
@@ -964,6 +965,9 @@ class InitScopeApp(App[None]):
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)
+        if preset.tensor is not None:  # the view that shows the point (batchnorm: grad on a log scale)
+            self.tensor = self.tensor_wish = preset.tensor
+            self.log_y = preset.log_y
         # what to look for: a toast now, and the Explain tab for as long as the preset's run is current
         self.preset_guide = (main_spec, f"Preset {preset.name}", f"{preset.title}\n\nLook for: {preset.look_for}")
         self.notify(f"{preset.title}\nLook for: {preset.look_for}\n(The Explain tab keeps this.)",

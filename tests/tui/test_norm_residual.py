@@ -293,3 +293,33 @@ def test_fake_engine_follows_the_interfaces_arrays_where_the_theory_has_them(mon
     assert np.allclose(normed[[0, 1, 3, 4, 5]], 1.0, rtol=0.056)
     assert math.isclose(normed[2], r.theory.pre_std[2], rel_tol=0.056)
     assert r.first_nonfinite_layer() is None
+
+
+async def test_the_batchnorm_preset_opens_on_the_gradients_on_a_log_scale():
+    app = InitScopeApp(engine=FakeEngine(), preset="batchnorm")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.tensor == "grad" and app.log_y
+        assert app.current.spec.norm.name == "batchnorm" and len(app.pins) == 2
+        title = drawn(app, "#plot-std").splitlines()[0].strip()
+        assert title.startswith("std of grad dL/dx^l  (log)")
+        kinds = {s.kind for s in app.query_one("#plot-std", LayerPlot).series}
+        assert {"measured", "theory"} <= kinds  # the theory line beside the measured one
+
+
+async def test_the_tensor_asked_for_comes_back_with_a_run_that_has_it():
+    app = InitScopeApp(engine=FakeEngine(), preset="residual")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.tensor == "out"
+        for i in range(4):
+            await pilot.press(str(i + 1))  # hide every pin: only the current run is on screen
+        plain = app.current.spec.with_changes(residual="none")
+        app.load_form(plain)
+        app.start_run(plain)
+        await settle(pilot)
+        assert app.tensor == "post"  # no out in a plain block: its post is the block output
+        app.load_form(plain.with_changes(residual="rezero"))
+        app.start_run(app.form_spec())
+        await settle(pilot)
+        assert app.tensor == "out"
