@@ -43,7 +43,7 @@ FIELD_HELP = {
     "trials": "independent networks whose curves are averaged (spread shown)",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "dtype": "float32, float64, bfloat16 or float16",
-    "grad": "also back-propagate and measure grad and grad_pre",
+    "grad": "also back-propagate and measure grad and grad_pre (and grad_out with a residual)",
 }
 
 
