@@ -39,7 +39,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, KINDS, activation_gain
+from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
 from initscope.engine.numbers import fmt_num
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -354,6 +354,8 @@ def explanation_sections(ex) -> list[str]:
 
 
 def _catalog_lines(kind: str, call, text: str) -> list[str]:
+    from initscope.engine.catalog import KINDS  # here, not with the imports above: one line per concern
+
     entry = KINDS[kind].get(call.name)
     lines = [f"{kind} {text}: {entry.doc}" if entry else f"{kind} {text}"]
     if entry and entry.formula:
