@@ -109,7 +109,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
         "residual", "9", f"He residual MLPs, {RESIDUAL_DEPTH} blocks: alpha = 1, alpha = 1/sqrt(L), ReZero, Fixup",
         "tensor out (log y): p = E[x^2] follows p^l = p^(l-1) (1 + alpha^2), so alpha = 1 doubles it per block "
-        f"(2^50 = 1.1e15 at block 50, std 3.4e7) and alpha = 1/sqrt(50) ends at (1 + 1/50)^50 = 2.692 (std "
+        "(2^50 = 1.1e15 at block 50, std 3.4e7) and alpha = 1/sqrt(50) ends at (1 + 1/50)^50 = 2.692 (std "
         "1.641); ReZero (alpha = 0) and Fixup (V = 0) are the identity, std 1 flat; grad_out mirrors out",
         (("alpha=1", {**_RES, "residual": "plain(alpha=1)"}),
          ("alpha=1/sqrt(L)", {**_RES, "residual": f"plain(alpha={_ALPHA_SQRT_L})"}),

@@ -979,8 +979,10 @@ class InitScopeApp(App[None]):
 
     # files ---------------------------------------------------------------------------------------
     def action_save_menu(self) -> None:
+        from initscope.engine.report import SCHEMA
+
         choices = [
-            Choice("j", "Export results as JSON", "current and pinned runs, schema initscope.run/1", "json"),
+            Choice("j", "Export results as JSON", f"current and pinned runs, schema {SCHEMA}", "json"),
             Choice("c", "Export results as CSV", "one row per run and layer", "csv"),
             Choice("s", "Save an SVG screenshot", "what is on screen now", "svg"),
             Choice("w", "Save session", "the pinned configurations", "session"),
