@@ -128,6 +128,9 @@ async def test_a_pinned_bn_run_keeps_normed_in_the_cycle_while_it_is_shown():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+n")  # pin the BatchNorm run
+        assert app.pins[0].name == "kaiming_normal relu batchnorm"  # the auto name says the norm
+        palette = [title for title, _help, _action in app.palette_entries() if title.startswith("Tensor: ")]
+        assert palette == [f"Tensor: {t}" for t in ("pre", "normed", "post", "grad", "grad_pre")]
         app.load_form(app.current.spec.with_changes(norm="none"))
         app.start_run(app.form_spec())
         await settle(pilot)
