@@ -326,3 +326,24 @@ async def test_the_tensor_asked_for_comes_back_with_a_run_that_has_it():
         app.start_run(app.form_spec())
         await settle(pilot)
         assert app.tensor == "out"
+
+
+def test_distribution_draws_a_tensor_on_its_own_bins():
+    res = make_result("8-8x3", lo=-10, hi=10, **RES_BLOCK)
+    own = np.linspace(-4.0, 4.0, 41)  # normed's own bins, as RunResult.edges(tensor) gives them
+    res.hist["normed"] = np.broadcast_to(np.histogram(np.zeros(1), own)[0] * 0.0, res.hist["normed"].shape).copy()
+    res.hist["normed"][:, :, 30] = 100.0  # every count in the bin [2, 2.2)
+
+    class WithEdges:  # the interface's RunResult.edges, on the helper's result
+        def __init__(self, r):
+            self._r = r
+
+        def edges(self, tensor):
+            return own if tensor == "normed" else self._r.hist_edges
+
+        def __getattr__(self, name):
+            return getattr(self._r, name)
+
+    text = "\n".join("".join(seg.text for seg in line) for line in render_distribution(WithEdges(res), "normed", 60, 14).lines)
+    labels = [line.split()[0] for line in text.splitlines()[1:-3] if line.split() and line.split()[0][0] in "-0123456789"]
+    assert labels and max(abs(float(x)) for x in labels) <= 4.0  # the axis is normed's [-4, 4], not pre's [-10, 10]

@@ -200,6 +200,12 @@ def _message_lines(message: str, width: int, height: int, palette: Palette) -> l
     return lines
 
 
+def _edges(result, tensor: str):
+    """The bins of `tensor`: RunResult.edges(tensor) (normed and out have their own), else hist_edges."""
+    edges = getattr(result, "edges", None)
+    return edges(tensor) if callable(edges) else result.hist_edges
+
+
 def _missing_message(result, tensor: str) -> str:
     """Why `result` has no histogram of `tensor`: no gradients, no norm, no residual, or no data."""
     spec = getattr(result, "spec", None)
@@ -225,7 +231,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         msg = f"unknown tensor {tensor!r}"
         return Rendering(_message_lines(msg, width, height, palette), message=msg)
     counts = _clean_counts(result, tensor)
-    edges = np.asarray(result.hist_edges, dtype=float)
+    edges = np.asarray(_edges(result, tensor), dtype=float)
     if counts is None:
         msg = _missing_message(result, tensor)
         return Rendering(_message_lines(msg, width, height, palette), message=msg)
