@@ -19,6 +19,8 @@ class Preset:
     title: str
     look_for: str  # one line: what to look for
     variants: tuple[tuple[str, dict[str, str]], ...]  # (label, text-form fields)
+    tensor: str | None = None  # the tensor the app shows for it (None: whatever is shown)
+    log_y: bool = False  # with `tensor`: the app's log-y
 
     def specs(self, overrides: dict[str, str] | None = None) -> list[tuple[str, RunSpec]]:
         """Every variant as a RunSpec; `overrides` (text forms, e.g. {"batch": "256"}) apply to all."""
@@ -28,6 +30,17 @@ class Preset:
 # Tanh at the edge of chaos (docs/formulas.md 6.1): sigma_b^2 = 0.05 -> critical sigma_w^2 = 1.760955,
 # so kaiming gain sqrt(1.760955) = 1.32701 and bias std sqrt(0.05) = 0.223607.
 _EDGE = {"arch": "512-512x50", "act": "tanh", "bias": "normal(std=0.223607)", "batch": "1024"}
+
+# Normalization and residual blocks (docs/formulas.md, the norm and residual sections). BatchNorm needs
+# width >> batch for its large-batch rate, hence 1024 wide at batch 256; 30 blocks, so E[g^2] grows by
+# (pi/(pi-1))^29 = 6.7e4 from block 30 to block 1 (its std by 1.4669^14.5 = 259).
+_BN = {"arch": "1024-1024x30", "init": "kaiming_normal", "act": "relu", "norm": "batchnorm", "batch": "256"}
+_LN = {"arch": "1024-1024x30", "init": "kaiming_normal", "norm": "layernorm", "batch": "256"}
+# He residual MLPs, 50 blocks: p^l = p^(l-1) (1 + alpha^2) for relu with sigma_w^2 = 2, sigma_v^2 = 1, so
+# alpha = 1 gives p^50 = 2^50 = 1.1e15 and alpha = 1/sqrt(50) gives (1 + 1/50)^50 = 2.692.
+RESIDUAL_DEPTH = 50
+_RES = {"arch": f"512-512x{RESIDUAL_DEPTH}", "init": "kaiming_normal", "act": "relu", "batch": "512"}
+_ALPHA_SQRT_L = f"{1 / RESIDUAL_DEPTH ** 0.5:.7f}"  # 0.1414214
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset(
@@ -73,6 +86,36 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
         (("critical", {**_EDGE, "init": "kaiming_normal(gain=1.32701)"}),
          ("ordered", {**_EDGE, "init": "kaiming_normal(gain=1)"}),
          ("chaotic", {**_EDGE, "init": "kaiming_normal(gain=2)"})),
+    ),
+    Preset(
+        "batchnorm", "7", "BatchNorm + ReLU, 30 blocks of 1024 at batch 256: perfect forward, exploding backward",
+        "forward every unit is normalised: normed mean 0 std 1, post mean 0.399 std 0.584 (relu of N(0,1)) at "
+        "every block, whatever the weights (the gain-0.5 run is the same); backward (tensor grad or grad_pre, "
+        "log y) E[g^2] grows toward the input by pi/(pi-1) = 1.467 per block (std by 1.211): 6.7e4 from block "
+        "30 to block 1 (std 259x), the large-batch limit (width 1024 >> batch 256)",
+        (("bn he", dict(_BN)),
+         ("bn gain 0.5", {**_BN, "init": "kaiming_normal(gain=0.5)"})),
+        tensor="grad", log_y=True,
+    ),
+    Preset(
+        "layernorm", "8", "LayerNorm, 30 blocks of 1024: ReLU flat, tanh growing backward",
+        "forward each example is normalised over its features: normed mean 0 std 1, post as relu/tanh of N(0,1) "
+        "(relu 0.399/0.584, tanh 0/0.628); backward E[g^2] changes by E[phi'^2]/E[phi^2] per block, whatever "
+        "the batch: 1 for relu (grad flat), 1.178 for tanh (std 10.7x from block 30 to block 1)",
+        (("ln relu", {**_LN, "act": "relu"}),
+         ("ln tanh", {**_LN, "act": "tanh"})),
+        tensor="grad", log_y=True,
+    ),
+    Preset(
+        "residual", "9", f"He residual MLPs, {RESIDUAL_DEPTH} blocks: alpha = 1, alpha = 1/sqrt(L), ReZero, Fixup",
+        "tensor out (log y): p = E[x^2] follows p^l = p^(l-1) (1 + alpha^2), so alpha = 1 doubles it per block "
+        "(2^50 = 1.1e15 at block 50, std 3.4e7) and alpha = 1/sqrt(50) ends at (1 + 1/50)^50 = 2.692 (std "
+        "1.641); ReZero (alpha = 0) and Fixup (V = 0) are the identity, std 1 flat; grad_out mirrors out",
+        (("alpha=1", {**_RES, "residual": "plain(alpha=1)"}),
+         ("alpha=1/sqrt(L)", {**_RES, "residual": f"plain(alpha={_ALPHA_SQRT_L})"}),
+         ("rezero", {**_RES, "residual": "rezero"}),
+         ("fixup", {**_RES, "residual": "fixup"})),
+        tensor="out", log_y=True,
     ),
 ]}
 

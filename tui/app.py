@@ -40,6 +40,7 @@ from .pins import MAX_PINS, PinBoard
 from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.rename import RenamePrompt
+from .tensors import ALL_TENSORS, SHORT_HELP, TENSOR_NAMES, cycle_tensors, next_tensor, shown_tensor, tensor_label
 from .widgets.form import SpecForm
 from .widgets.layer_plot import LayerPlot, Mark, Series
 from .widgets.legend import Legend, LegendEntry
@@ -49,8 +50,6 @@ if TYPE_CHECKING:  # numpy (and torch) load with the first result, after the fir
     import numpy as np
     from initscope.engine.result import RunResult
 
-TENSORS = ("pre", "post", "grad", "grad_pre")
-TENSOR_NAMES = {"pre": "pre h^l", "post": "post x^l", "grad": "grad g^l", "grad_pre": "grad_pre delta^l"}
 TABS = ("curves", "distribution", "explain", "runs")
 DEBOUNCE_S = 0.3
 RESIZE_SETTLE_S = 0.08  # a burst of resizes is laid out once it pauses this long...
@@ -75,7 +74,8 @@ KEY_ACTIONS: tuple[KeyAction, ...] = (
     KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
     KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
     KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
-    KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor", "Cycle pre -> post -> grad -> grad_pre"),
+    KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor",
+              "Cycle pre -> (normed) -> post -> (out) -> grad -> grad_pre -> (grad_out), those the runs have"),
     KeyAction("View", "ctrl+l  l", "Log y", "toggle_log", "Log scale on the std plot (|mean| on the mean plot)"),
     KeyAction("View", "F2", "Show/hide form", "toggle_form", "Give the plots the whole width"),
     KeyAction("View", "F4", "Next tab", "next_tab", "Curves -> Distribution -> Explain -> Runs"),
@@ -211,7 +211,7 @@ class InitScopeApp(App[None]):
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
         Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
-        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, post, grad, grad_pre"),
+        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
         Binding("t", "next_tensor", "Tensor", show=False),
         Binding("ctrl+l", "toggle_log", "Log", priority=True, tooltip="Log-y on the std plot"),
         Binding("l", "toggle_log", "Log", show=False),
@@ -249,7 +249,8 @@ class InitScopeApp(App[None]):
         self.current: RunResult | None = None
         self.preview: object | None = None  # the prediction drawn while the first run measures (engine.preview)
         self.pins = PinBoard()
-        self.tensor = "post"
+        self.tensor = "post"  # the tensor shown
+        self.tensor_wish = "post"  # the tensor asked for (ctrl+t, the palette, a preset): shown where the runs have it
         self.log_y = False
         self.running = False
         self.run_id = 0
@@ -606,6 +607,10 @@ class InitScopeApp(App[None]):
         if not self.is_mounted:
             return
         self.redraws += 1
+        if self._settle_tensor():  # the table, the histograms and the status line show the tensor too
+            self.redraw_table()
+            self.redraw_views()
+            self.update_status()
         tensor = self.tensor
         bg = self.background_rgb()
         mean_series: list[Series] = []
@@ -653,15 +658,16 @@ class InitScopeApp(App[None]):
             bad = first_nonfinite(r, tensor)
             if bad is not None:
                 marks.append(Mark(bad, f"nan/inf L{bad}", NONFINITE_RGB))
-        label = TENSOR_NAMES[tensor]
+        label = tensor_label(tensor, self.current.spec if self.current is not None else None)
         mean_note, std_note = self.range_notes(tensor)
         message = ""
         if previewing:
             message = "measuring... (the prediction first)"
         elif self.current is None and not len(self.pins):
             message = "running..." if self.running else "no run yet"
-        elif missing and not std_series:
-            message = "not measured (gradients off: tick grad)"
+        elif missing and not any(s.kind == "measured" for s in std_series):
+            message = ("not measured (gradients off: tick grad)" if tensor.startswith("grad")
+                       else f"not measured ({tensor} exists only with a norm or a residual)")
         mean_plot = self.query_one("#plot-mean", LayerPlot)
         std_plot = self.query_one("#plot-std", LayerPlot)
         mean_plot.log_y = std_plot.log_y = self.log_y
@@ -805,14 +811,28 @@ class InitScopeApp(App[None]):
             self._debounce = None
             self.update_status("re-run cancelled")
 
+    def screen_results(self) -> list[RunResult]:
+        """The runs whose curves are drawn now (current and visible pins): they decide the tensor cycle."""
+        return [r for _key, _name, r, _colour, _cur in self.drawn_runs()]
+
     def action_next_tensor(self) -> None:
-        i = TENSORS.index(self.tensor)
-        self.tensor = TENSORS[(i + 1) % len(TENSORS)]
+        self.tensor = self.tensor_wish = next_tensor(self.tensor, self.screen_results())
         self.redraw_all()
 
     def set_tensor(self, tensor: str) -> None:
-        self.tensor = tensor
+        self.tensor = self.tensor_wish = tensor if tensor in ALL_TENSORS else "post"
         self.redraw_all()
+
+    def _settle_tensor(self) -> bool:
+        """Show the tensor asked for where a run on screen has it; else its neighbour (tui/tensors.py
+        FALLBACK: normed after a switch to a run without a norm shows pre, and normed again once a run with
+        a norm is back); with no run on screen the choice stands. True when the tensor shown changed."""
+        results = self.screen_results()
+        if not results:
+            return False
+        tensor = shown_tensor(self.tensor_wish, cycle_tensors(results))
+        changed, self.tensor = tensor != self.tensor, tensor
+        return changed
 
     def action_toggle_log(self) -> None:
         self.log_y = not self.log_y
@@ -840,8 +860,10 @@ class InitScopeApp(App[None]):
         self.notify(f"Pinned as {len(self.pins)}: {pin.name}", markup=False, timeout=3)
 
     def _auto_name(self, result: RunResult) -> str:
-        t = result.spec.to_text()
-        return f"{t['init']} {t['act']}"
+        spec = result.spec
+        t = spec.to_text()
+        extra = ([t["norm"]] if spec.has_norm else []) + ([t["residual"]] if spec.has_residual else [])
+        return " ".join([t["init"], t["act"], *extra])
 
     def action_toggle_pin(self, index: int) -> None:
         if not 0 <= index < len(self.pins):
@@ -943,6 +965,9 @@ class InitScopeApp(App[None]):
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)
+        if preset.tensor is not None:  # the view that shows the point (batchnorm: grad on a log scale)
+            self.tensor = self.tensor_wish = preset.tensor
+            self.log_y = preset.log_y
         # what to look for: a toast now, and the Explain tab for as long as the preset's run is current
         self.preset_guide = (main_spec, f"Preset {preset.name}", f"{preset.title}\n\nLook for: {preset.look_for}")
         self.notify(f"{preset.title}\nLook for: {preset.look_for}\n(The Explain tab keeps this.)",
@@ -954,8 +979,10 @@ class InitScopeApp(App[None]):
 
     # files ---------------------------------------------------------------------------------------
     def action_save_menu(self) -> None:
+        from initscope.engine.report import SCHEMA
+
         choices = [
-            Choice("j", "Export results as JSON", "current and pinned runs, schema initscope.run/1", "json"),
+            Choice("j", "Export results as JSON", f"current and pinned runs, schema {SCHEMA}", "json"),
             Choice("c", "Export results as CSV", "one row per run and layer", "csv"),
             Choice("s", "Save an SVG screenshot", "what is on screen now", "svg"),
             Choice("w", "Save session", "the pinned configurations", "session"),
@@ -1066,7 +1093,8 @@ class InitScopeApp(App[None]):
         out = [(k.title, f"{self.keys_text(k)}: {k.help}", k.action) for k in KEY_ACTIONS
                if not k.action.startswith(("table(", "toggle_pin(", "show_tab(", "command_palette", "focus_next"))]
         out += [(f"Show {t} tab", "F5..F8", f"show_tab('{t}')") for t in TABS]
-        out += [(f"Tensor: {t}", TENSOR_NAMES[t], f"set_tensor_action('{t}')") for t in TENSORS]
+        out += [(f"Tensor: {t}", f"{TENSOR_NAMES[t]}: {SHORT_HELP[t]}", f"set_tensor_action('{t}')")
+                for t in cycle_tensors(self.screen_results())]
         for i, p in enumerate(self.pins):
             out += [(f"Pin {i + 1} {p.name}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
                     (f"Pin {i + 1} {p.name}: rename", "", f"rename_pin({i})"),

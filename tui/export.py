@@ -17,7 +17,7 @@ API
         `runs`: the current run and the pins, each a (name, result) tuple, a (name, result, colour,
         visible) tuple, or an object with .name, .result, .colour (or .color) and .visible (tui.pins.Pin).
         File: {"schema": "initscope.export/1", "runs": [{"name", "color", "visible", "result"}]} where
-        "result" is engine.report.to_json_dict(result) (schema initscope.run/1), "color" is "#rrggbb" or
+        "result" is engine.report.to_json_dict(result) (schema engine/report.py SCHEMA), "color" is "#rrggbb" or
         null, and NaN/inf are written as null (engine.report.dumps).
     save_results_csv(path, runs) -> Path
         engine.report.to_csv([(name, result), ...]): one row per run and layer.

@@ -1,98 +1,62 @@
-"""A fast fake engine for the TUI's tests and benchmarks: no torch, deterministic, He-like curves.
+"""A fast fake engine for the TUI's tests and benchmarks: no torch, deterministic, built on engine.theory.
 
-It propagates the infinite-width second moments through the stack (Gauss-Hermite quadrature for any
-activation in the catalog), adds finite-width noise per trial from the seed, and builds a RunResult
-with the real layout (stats [T, L, 7], hist [T, L, B]). Layers whose scale overflows float32 come out
-non-finite, like a real run. Options: `delay` seconds per layer (to test progress and cancel),
-`fail` an exception to raise, `elapsed` the reported time (fixed so screenshots are stable).
+The "measurement" is the theory's own prediction (engine.theory.predict_or_reason: the mean-field
+recursion of the real engine, with no second copy of its formulas here) plus finite-width noise per
+trial drawn from the seed, packed as a RunResult with the real layout (stats [T, L, 7], hist [T, L, B])
+and the tensors of the shared interface (engine/result.py TENSORS):
+
+    pre, post                always
+    normed                   when the spec has a norm
+    out                      when the spec has a residual
+    grad, grad_pre           when the spec asks for gradients
+    grad_out                 with gradients and a residual
+
+Tensor t's curve is the prediction's `t_mean` (0 for gradients, zero-mean by the symmetry of the loss
+weights u) and `t_std`. A prediction from before the norm/residual theory has no normed_*/out_*/
+grad_out_std arrays: the tensor then borrows its neighbour's curve (normed <- pre, out <- post,
+grad_out <- grad), so the app's layout can be tested either way; the numbers of those tensors are then
+not a claim about anything. Likewise a block where the prediction of normed, out or grad_out is NaN. Where the prediction is NaN (it overflowed, or has no value) or beyond the
+dtype's range, the block comes out non-finite, as a real run that overflowed. File and digits data are
+taken to have mean 0 and second moment 1 (what predict needs of rows it cannot see).
+
+Options: `delay` seconds per layer (to test progress and cancel), `fail` an exception to raise,
+`elapsed` the reported time (fixed so screenshots are stable), `device` the device string shown.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from types import SimpleNamespace
 
 import numpy as np
-from initscope.engine.catalog import activation_gain
 from initscope.engine.errors import Cancelled
 from initscope.engine.result import STAT_NAMES, RunResult
-from initscope.engine.spec import RunSpec
+from initscope.engine.spec import DTYPE_MAX, RunSpec
+from initscope.engine.theory.safe import predict_or_reason
 
-_Z, _W = np.polynomial.hermite_e.hermegauss(60)
-_W = _W / _W.sum()
 EDGES = np.linspace(-4.0, 4.0, 41)
-F32_MAX = 3.4e38
+ALL_TENSORS = ("pre", "normed", "post", "out", "grad", "grad_pre", "grad_out")  # the shared interface's order
+BORROW = {"normed": "pre", "out": "post", "grad_out": "grad"}  # stand-in curve while the theory lacks one
+HIST_SAMPLES = 400
 
 
-def _act(spec: RunSpec):
-    a = spec.act
-    name = a.name
-    if name == "relu":
-        return lambda x: np.maximum(x, 0.0)
-    if name == "leaky_relu":
-        s = float(a.get("a", 0.01))
-        return lambda x: np.where(x > 0, x, s * x)
-    if name == "general_relu":
-        leak, sub, maxv = float(a.get("leak", 0.0)), float(a.get("sub", 0.0)), a.get("maxv")
-        def f(x):
-            y = np.where(x > 0, x, leak * x) - sub
-            return np.minimum(y, float(maxv)) if maxv is not None else y
-        return f
-    if name == "tanh":
-        return np.tanh
-    if name == "sigmoid":
-        return lambda x: 1 / (1 + np.exp(-x))
-    if name == "identity":
-        return lambda x: x
-    if name == "selu":
-        return lambda x: 1.0507 * np.where(x > 0, x, 1.6733 * np.expm1(np.minimum(x, 0)))
-    if name == "elu":
-        al = float(a.get("alpha", 1.0))
-        return lambda x: np.where(x > 0, x, al * np.expm1(np.minimum(x, 0)))
-    if name == "softplus":
-        return lambda x: np.logaddexp(0, x)
-    if name == "silu":
-        return lambda x: x / (1 + np.exp(-x))
-    return lambda x: x * 0.5 * (1 + np.tanh(0.79788456 * (x + 0.044715 * x**3)))  # gelu
+def present_tensors(spec: RunSpec) -> tuple[str, ...]:
+    """The tensors a run of `spec` measures, in the interface's order (RunResult.tensors)."""
+    present = {"pre": True, "normed": spec.has_norm, "post": True, "out": spec.has_residual,
+               "grad": spec.grad, "grad_pre": spec.grad, "grad_out": spec.grad and spec.has_residual}
+    return tuple(t for t in ALL_TENSORS if present[t])
 
 
-def _weight_var(spec: RunSpec, fan_in: int, fan_out: int, q_in: float) -> float:
-    i = spec.init
-    name = i.name
-    if name == "normal":
-        return float(i.get("std")) ** 2
-    if name == "uniform":
-        return float(i.get("bound")) ** 2 / 3
-    if name.startswith("xavier"):
-        return float(i.get("gain")) ** 2 * 2 / (fan_in + fan_out)
-    if name.startswith("kaiming"):
-        gain = i.get("gain")
-        gain = activation_gain(spec.act) if gain is None else float(gain)
-        fan = fan_in if i.get("mode") == "fan_in" else fan_out
-        return gain**2 / fan
-    if name in ("lecun_normal", "lecun_uniform", "orthogonal"):
-        return float(i.get("gain")) ** 2 / fan_in
-    if name == "trunc_normal":
-        return float(i.get("std")) ** 2
-    if name == "torch_default":
-        return 1 / (3 * fan_in)
-    if name == "zeros":
-        return 0.0
-    return float(i.get("target", 1.0)) ** 2 / max(fan_in * q_in, 1e-30)  # lsuv
-
-
-def _bias_var(spec: RunSpec, fan_in: int) -> tuple[float, float]:
-    b = spec.bias
-    if b.name == "const":
-        return float(b.get("value")), 0.0
-    if b.name == "normal":
-        return 0.0, float(b.get("std")) ** 2
-    if b.name == "uniform":
-        return 0.0, float(b.get("bound")) ** 2 / 3
-    if b.name == "torch_default":
-        return 0.0, 1 / (3 * fan_in)
-    return 0.0, 0.0
+def curve(prediction, tensor: str, stat: str) -> np.ndarray:
+    """The prediction's [L] array for (tensor, stat); gradients have mean 0; a missing array, or NaN
+    blocks of normed/out/grad_out where the neighbour has a value, borrow the neighbour's."""
+    depth = len(prediction.pre_std)
+    if stat == "mean" and tensor.startswith("grad"):
+        return np.zeros(depth)
+    attr = getattr(prediction, f"{tensor}_{stat}", None)
+    own = np.full(depth, np.nan) if attr is None else np.asarray(attr, dtype=float)
+    if tensor in BORROW:
+        return np.where(np.isnan(own), curve(prediction, BORROW[tensor], stat), own)
+    return own
 
 
 class FakeEngine:
@@ -113,89 +77,45 @@ class FakeEngine:
         if self.fail is not None:
             raise self.fail
         L, T = spec.depth, spec.trials
-        act = _act(spec)
-        rng = np.random.default_rng(spec.seed)
-        data = spec.data
-        m0 = float(data.get("mean", 0.0) or 0.0) if data.name == "gaussian" else 0.0
-        s0 = float(data.get("std", 1.0) or 1.0) if data.name == "gaussian" else 1.0
-        q = m0**2 + s0**2  # E[x^2] of the layer input
-        q_pre = np.zeros(L)
-        post_m = np.zeros(L)
-        post_q = np.zeros(L)
-        dprime = np.zeros(L)
-        wvar = np.zeros(L)
-        for li in range(L):
+        described = spec.data.name in ("gaussian", "uniform")  # the spec says its moments
+        pred = predict_or_reason(spec, data_mean=None if described else 0.0,
+                                 data_second_moment=None if described else 1.0)
+        for li in range(L):  # the real engine's rhythm: progress per block, cancel checked per block
             if cancelled is not None and cancelled():
                 raise Cancelled("cancelled")
-            fi, fo = spec.arch[li], spec.arch[li + 1]
-            wv = _weight_var(spec, fi, fo, q)
-            bm, bv = _bias_var(spec, fi)
-            wvar[li] = wv
-            qp = wv * fi * q + bv + bm**2
-            q_pre[li] = qp
-            s = math.sqrt(qp) if math.isfinite(qp) else math.inf
-            if math.isfinite(s) and s < 1e18:
-                x = s * _Z + bm
-                y = act(x)
-                post_m[li] = float(_W @ y)
-                post_q[li] = float(_W @ y**2)
-                eps = 1e-4 * max(s, 1e-12)
-                dprime[li] = float(_W @ ((act(x + eps) - act(x - eps)) / (2 * eps)) ** 2)
-            else:
-                post_m[li], post_q[li], dprime[li] = math.inf, math.inf, math.inf
-            q = post_q[li]
             if progress is not None:
                 progress(li + 1, L)
             if self.delay:
                 time.sleep(self.delay)
-        grad_q = np.zeros(L)
-        g = 1.0
-        for li in reversed(range(L)):
-            grad_q[li] = g
-            if li > 0:
-                g = g * dprime[li] * wvar[li] * spec.arch[li + 1]
-        pre_std = np.sqrt(q_pre)
-        post_std = np.sqrt(np.maximum(post_q - post_m**2, 0))
-        grad_std = np.sqrt(grad_q)
-        grad_pre_std = np.sqrt(grad_q * dprime)
-        curves = {"pre": (np.zeros(L), pre_std), "post": (post_m, post_std), "grad": (np.zeros(L), grad_std),
-                  "grad_pre": (np.zeros(L), grad_pre_std)}
-        if not spec.grad:
-            curves = {k: v for k, v in curves.items() if k in ("pre", "post")}
+        rng = np.random.default_rng(spec.seed)
         width = np.array(spec.arch[1:], dtype=float)
+        top = DTYPE_MAX[spec.dtype]
         stats: dict[str, np.ndarray] = {}
         hist: dict[str, np.ndarray] = {}
-        for name, (mean, std) in curves.items():
+        for name in present_tensors(spec):
+            mean, std = curve(pred, name, "mean"), curve(pred, name, "std")
             arr = np.zeros((T, L, len(STAT_NAMES)))
             h = np.zeros((T, L, len(EDGES) - 1))
             for t in range(T):
+                # relative spread of a pooled std over n units x B rows, plus the network-to-network part
                 noise = 1 + rng.standard_normal(L) * np.sqrt(np.arange(1, L + 1) / (width * spec.batch) + 1 / width)
                 sd = std * noise
                 mu = mean + rng.standard_normal(L) * std / np.sqrt(width * spec.batch)
-                bad = ~np.isfinite(sd) | (sd > F32_MAX) | ~np.isfinite(mu)
+                bad = ~np.isfinite(sd) | (np.abs(sd) > top) | ~np.isfinite(mu)
                 arr[t, :, 0] = np.where(bad, np.nan, mu)
                 arr[t, :, 1] = np.where(bad, np.nan, sd)
                 arr[t, :, 2] = np.where(bad, np.nan, np.sqrt(mu**2 + sd**2))
                 arr[t, :, 3] = np.where(bad, np.nan, mu - 3 * sd)
                 arr[t, :, 4] = np.where(bad, np.nan, mu + 3 * sd)
-                zero = 0.5 if spec.act.name == "relu" and name in ("post", "grad_pre") else 0.0
-                arr[t, :, 5] = np.where(bad, 0.0, zero)
+                arr[t, :, 5] = 0.0  # the fake draws no zeros (it samples a Gaussian of the predicted mean and std)
                 arr[t, :, 6] = np.where(bad, 1.0, 0.0)
-                for li in range(L):
-                    if not bad[li]:
-                        sample = mu[li] + sd[li] * rng.standard_normal(400)
-                        h[t, li] = np.histogram(sample, EDGES)[0]
+                for li in np.flatnonzero(~bad):
+                    sample = mu[li] + sd[li] * rng.standard_normal(HIST_SAMPLES)
+                    h[t, li] = np.histogram(sample, EDGES)[0]
             stats[name] = arr
             hist[name] = h
-        w = np.stack([np.zeros(L), np.sqrt(wvar)], axis=1)[None].repeat(T, axis=0)
-        band = 2 / np.sqrt(width)
-        theory = SimpleNamespace(
-            pre_std=pre_std, post_mean=post_m, post_std=post_std,
-            grad_std=grad_std if spec.grad else np.full(L, np.nan),
-            grad_pre_std=grad_pre_std if spec.grad else np.full(L, np.nan),
-            pre_mean=np.zeros(L), pre_std_lo=pre_std * (1 - band), pre_std_hi=pre_std * (1 + band),
-            post_std_lo=post_std * (1 - band), post_std_hi=post_std * (1 + band),
-            chi1=float(dprime[0] * wvar[0] * spec.arch[1]), reason="", diagnostics=(),
-        )
+        var_w = np.asarray(pred.sigma_w2, dtype=float) / np.array(spec.arch[:-1], dtype=float)
+        w = np.stack([np.zeros(L), np.sqrt(var_w)], axis=1)[None].repeat(T, axis=0)
         return RunResult(spec=spec, device=self.device, dtype=spec.dtype, elapsed_s=self.elapsed, stats=stats,
-                         weight=w, hist_edges=EDGES.copy(), hist=hist, theory=theory)
+                         weight=w, hist_edges=EDGES.copy(), hist=hist, theory=pred,
+                         data_mean=float(pred.input_mean), data_second_moment=float(pred.input_second_moment))

@@ -28,7 +28,9 @@ def make_result(arch: str = "512-512x20", *, trials: int = 2, bins: int = 40, lo
     edges = np.linspace(lo, hi, bins + 1)
     centres = np.full(n_layers, centre) if centres is None else np.asarray(centres, dtype=float)
     zf = np.broadcast_to(np.asarray(zero_frac, dtype=float), (n_layers,))
-    tensors = ("pre", "post", "grad", "grad_pre") if grad else ("pre", "post")
+    present = {"pre": True, "normed": spec.has_norm, "post": True, "out": spec.has_residual, "grad": grad,
+               "grad_pre": grad, "grad_out": grad and spec.has_residual}  # the shared interface's rule
+    tensors = tuple(t for t, here in present.items() if here)
     stats: dict[str, np.ndarray] = {}
     hist: dict[str, np.ndarray] = {}
     for t in tensors:

@@ -197,7 +197,12 @@ async def test_blow_up_title_says_where_and_legend_shows_what_is_drawn(size):
             assert "l: log" in text or size[0] <= 80  # the hint is the first to go on a narrow screen
             assert (f"std>1e3 at L{event.layer}" in text) == (plot_id == "#plot-std")
         notes = [meaning.replace("\u00a0", " ") for _glyph, _colour, meaning in app.query_one(Legend).notes]
-        assert notes == ["measured", "theory", "band ±1 sd", "trials ±1 sd"]
+        # the fake attaches the real prediction: its band stops where the theory says (band_reason), and the
+        # legend then names the block it stops at
+        from initscope.tui.app import band_gap_note
+
+        gap = band_gap_note(app.current.theory, app.tensor)
+        assert notes == ["measured", "theory", "band ±1 sd", "trials ±1 sd"] + ([gap] if gap else [])
 
 
 async def test_plots_share_a_short_screen():

@@ -3,7 +3,7 @@
 API (small on purpose; the app only needs `show`):
 
     view = DistributionView(id="dist")
-    view.show(result, "post")        # result: RunResult | None; tensor: pre | post | grad | grad_pre
+    view.show(result, "post")        # result: RunResult | None; tensor: one of tui/tensors.py ALL_TENSORS
     view.tensor, view.result         # what is shown now
     render_distribution(result, tensor, width, height, palette) -> Rendering   # pure, for tests/export
 
@@ -40,12 +40,9 @@ from textual.color import Color
 from textual.strip import Strip
 from textual.widget import Widget
 
-TENSOR_TITLES = {
-    "pre": "pre h^l",
-    "post": "post x^l",
-    "grad": "grad dL/dx^l",
-    "grad_pre": "grad_pre dL/dh^l",
-}
+from ..tensors import TENSOR_NAMES, tensor_label
+
+TENSOR_TITLES = dict(TENSOR_NAMES)  # the names without a run; a run's own are tensor_label(tensor, its spec)
 MAX_COL_WIDTH = 12  # a layer never takes more than this many characters
 _SPARK = " ▁▂▃▄▅▆▇█"
 
@@ -203,6 +200,24 @@ def _message_lines(message: str, width: int, height: int, palette: Palette) -> l
     return lines
 
 
+def _edges(result, tensor: str):
+    """The bins of `tensor`: RunResult.edges(tensor) (normed and out have their own), else hist_edges."""
+    edges = getattr(result, "edges", None)
+    return edges(tensor) if callable(edges) else result.hist_edges
+
+
+def _missing_message(result, tensor: str) -> str:
+    """Why `result` has no histogram of `tensor`: no gradients, no norm, no residual, or no data."""
+    spec = getattr(result, "spec", None)
+    if tensor.startswith("grad") and spec is not None and not spec.grad:
+        return "no gradients in this run (grad=false)"
+    if tensor == "normed" and spec is not None and not spec.has_norm:
+        return "no normed tensor in this run (norm=none)"
+    if tensor in ("out", "grad_out") and spec is not None and not spec.has_residual:
+        return f"no {tensor} tensor in this run (residual=none: the block output is post)"
+    return f"no histogram of {tensor} in this run"
+
+
 def render_distribution(result, tensor: str, width: int, height: int, palette: Palette | None = None) -> Rendering:
     """Draw the heatmap of `result.hist[tensor]` into width x height cells (pure; no Textual app needed)."""
     palette = palette or Palette()
@@ -216,10 +231,9 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         msg = f"unknown tensor {tensor!r}"
         return Rendering(_message_lines(msg, width, height, palette), message=msg)
     counts = _clean_counts(result, tensor)
-    edges = np.asarray(result.hist_edges, dtype=float)
+    edges = np.asarray(_edges(result, tensor), dtype=float)
     if counts is None:
-        msg = ("no gradients in this run (grad=false)" if tensor.startswith("grad")
-               else f"no histogram of {tensor} in this run")
+        msg = _missing_message(result, tensor)
         return Rendering(_message_lines(msg, width, height, palette), message=msg)
     if counts.shape[0] == 0 or counts.shape[1] == 0 or len(edges) != counts.shape[1] + 1:
         msg = "no histogram data in this run"
@@ -267,7 +281,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         legend = [(" 0 ", muted)] + [("█", Style(color=_RAMP_COLOURS[round(i * (LEVELS - 1) / 7)], bgcolor=bg))
                                      for i in range(8)] + [(f" {fmt_value(max_count)} ", muted)]
         legend_len = sum(len(t) for t, _ in legend)
-        name = TENSOR_TITLES[tensor]
+        name = tensor_label(tensor, getattr(result, "spec", None))
         titles = [f"{name} · histogram per layer · colour log(1+count)", f"{name} · colour log(1+count)", name]
         parts = [(titles[-1], text)]
         for title in titles:  # the longest title that fits beside the colour legend, else the name alone

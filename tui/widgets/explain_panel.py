@@ -17,11 +17,16 @@ Sections:
                "std = gain/sqrt(fan_in) = 1.4142/sqrt(512) = 0.0625", and sigma_w^2 = fan_in * Var[W]
                (plus other fans when widths vary, and the measured std(W) once a run exists).
   Activation   the formula and the recommended gain; bias and data formulas in one line each.
-  Theory       engine.theory.explain(spec, result.theory or predict(spec)): title and paragraphs.
+  Block        only with a norm or a residual: the block's formula (catalog), then the run's growth per
+               block, measured beside predicted: the forward second moment of out (residual) and E[g^2]
+               toward the input (grad, grad_out), the numbers BatchNorm's and the residual's theory name.
+  Theory       engine.theory.explain(spec, result.theory or predict(spec)): title and paragraphs, then
+               each of its `sections` (title, paragraphs) where the Explanation has them.
   Diagnostics  the prediction's diagnostics (chi_1 and its phase, growth per layer, vanish/explode
                depth, fixed point, ...) and its `reason` when a quantity has no prediction.
-  Measured vs predicted  pre std, post mean, post std, grad std, grad_pre std at layer 1 and layer L:
-               measured (mean over trials), predicted, ratio.
+  Measured vs predicted  pre std, (normed mean and std), post mean, post std, (out std), grad std,
+               grad_pre std, (grad_out std) at layer 1 and layer L: measured (mean over trials), predicted,
+               ratio; the bracketed rows where the run has the tensor.
 engine.theory is imported lazily and guarded: while it is missing or fails, the Theory section says
 so in one line and the rest still shows. All text is shown with markup off (formulas have brackets).
 """
@@ -41,12 +46,16 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, Static
 
-THEORY_ROWS = (  # (label, tensor, stat, prediction attribute)
+THEORY_ROWS = (  # (label, tensor, stat, prediction attribute); rows of tensors a run lacks are left out
     ("pre std", "pre", "std", "pre_std"),
+    ("normed mean", "normed", "mean", "normed_mean"),
+    ("normed std", "normed", "std", "normed_std"),
     ("post mean", "post", "mean", "post_mean"),
     ("post std", "post", "std", "post_std"),
+    ("out std", "out", "std", "out_std"),
     ("grad std", "grad", "std", "grad_std"),
     ("grad_pre std", "grad_pre", "std", "grad_pre_std"),
+    ("grad_out std", "grad_out", "std", "grad_out_std"),
 )
 
 
@@ -259,6 +268,84 @@ def _ratio(r: float) -> str:
     return f"{r:.3f}" if math.isfinite(r) and 1e-2 <= abs(r) < 1e3 else fmt_num(r, 3, missing="-")
 
 
+# -- norm and residual blocks ------------------------------------------------------------------------
+def explanation_sections(ex) -> list[str]:
+    """The Explanation's own `sections`, where it has them, each as 'TITLE' then its paragraphs: items
+    with .title and .paragraphs, or (title, paragraphs) pairs (paragraphs a string or a sequence)."""
+    out: list[str] = []
+    for item in getattr(ex, "sections", ()) or ():
+        if isinstance(item, tuple) and len(item) == 2:
+            title, paragraphs = item
+        else:
+            title, paragraphs = getattr(item, "title", ""), getattr(item, "paragraphs", None)
+            if paragraphs is None:
+                paragraphs = getattr(item, "body", None) or getattr(item, "text", "")
+        if isinstance(paragraphs, str):
+            paragraphs = [paragraphs]
+        text = "\n\n".join(str(p) for p in paragraphs if p)
+        out.append("\n".join(x for x in (str(title).upper() if title else "", text) if x))
+    return out
+
+
+def _catalog_lines(kind: str, call, text: str) -> list[str]:
+    from initscope.engine.catalog import KINDS  # here, not with the imports above: one line per concern
+
+    entry = KINDS[kind].get(call.name)
+    lines = [f"{kind} {text}: {entry.doc}" if entry else f"{kind} {text}"]
+    if entry and entry.formula:
+        lines.append("  " + entry.formula)
+    return lines
+
+
+def growth_per_block(std: np.ndarray, toward_input: bool) -> float:
+    """The mean per-block factor of the second moment std^2 between block 1 and block L:
+    (std_1/std_L)^(2/(L-1)) toward the input (gradients), (std_L/std_1)^(2/(L-1)) forward; NaN when
+    undefined (one block, a zero or non-finite end)."""
+    std = np.asarray(std, dtype=float)
+    if std.size < 2 or not (np.isfinite(std[0]) and np.isfinite(std[-1]) and std[0] > 0 and std[-1] > 0):
+        return math.nan
+    ratio = std[0] / std[-1] if toward_input else std[-1] / std[0]
+    return float(ratio ** (2.0 / (std.size - 1)))
+
+
+GROWTH_ROWS = (  # (tensor, toward the input, what the factor multiplies)
+    ("out", False, "E[x^2] of out, forward"),
+    ("grad", True, "E[g^2] of grad, toward the input"),
+    ("grad_out", True, "E[g^2] of grad_out, toward the input"),
+)
+
+
+def block_lines(spec, result=None, pred=None) -> list[str]:
+    """The Block section: the norm and residual formulas, then the growth per block of out, grad and
+    grad_out, measured (mean over trials) beside predicted (the Prediction's std curves). [] for a
+    plain linear + activation block."""
+    if not (getattr(spec, "has_norm", False) or getattr(spec, "has_residual", False)):
+        return []
+    t = spec.to_text()
+    lines: list[str] = []
+    if spec.has_norm:
+        lines += _catalog_lines("norm", spec.norm, t["norm"])
+    if spec.has_residual:
+        lines += _catalog_lines("residual", spec.residual, t["residual"])
+    lines.append("block l: h = W x^(l-1) + b" + (", n = norm(h)" if spec.has_norm else "")
+                 + f", a = phi({'n' if spec.has_norm else 'h'})"
+                 + (", x^l = x^(l-1) + alpha V a" if spec.has_residual else ", x^l = a"))
+    if result is None or spec.depth < 2:
+        return lines
+    rows = []
+    for tensor, toward, what in GROWTH_ROWS:
+        if tensor not in result.stats:
+            continue
+        measured = growth_per_block(result.headline(tensor, "std"), toward)
+        p_arr = _arr(pred, f"{tensor}_std")
+        predicted = growth_per_block(p_arr, toward) if p_arr is not None and p_arr.size == spec.depth else math.nan
+        rows.append(f"  {what}: measured {_cell(measured)}, predicted {_cell(predicted)}")
+    if rows:
+        lines.append(f"growth per block, block 1 to block {spec.depth} (second moments):")
+        lines += rows
+    return lines
+
+
 def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) -> list[Section]:
     """Everything the panel shows, as plain text sections (torch-free; may call engine.theory.predict).
     `guide` is the (heading, text) of the preset that made this run: it comes first."""
@@ -279,9 +366,13 @@ def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) ->
             ex = explain(spec, pred)
             paragraphs = list(getattr(ex, "paragraphs", ()) or ())
             title = getattr(ex, "title", "")
-            theory_text = "\n\n".join([p for p in [title, *map(str, paragraphs)] if p]) or _text_of(ex)
+            theory_text = "\n\n".join([p for p in [title, *map(str, paragraphs), *explanation_sections(ex)]
+                                       if p]) or _text_of(ex)
         except Exception as err:  # noqa: BLE001
             theory_text = f"The theory could not explain this configuration: {err}"
+    block = block_lines(spec, result, pred)
+    if block:
+        sections.append(Section("block", "Block", "\n".join(block)))
     sections.append(Section("theory", "Theory", theory_text))
     diag = diagnostics_lines(pred)
     sections.append(Section("diagnostics", "Diagnostics", "\n".join(diag) if diag else "none"))
@@ -314,8 +405,8 @@ class ExplainPanel(VerticalScroll):
     }
     """
 
-    KEYS = ("preset", "notes", "init", "activation", "theory", "diagnostics", "compare")
-    OPTIONAL = ("preset", "notes")  # shown only for the runs that have them
+    KEYS = ("preset", "notes", "init", "activation", "block", "theory", "diagnostics", "compare")
+    OPTIONAL = ("preset", "notes", "block")  # shown only for the runs that have them
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

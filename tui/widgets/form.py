@@ -29,10 +29,13 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from ..messages import SpecEdited, SpecInvalid
 
-CALL_FIELDS = ("init", "act", "bias", "data")
+CALL_FIELDS = ("init", "act", "norm", "residual", "bias", "data")
+FORM_ORDER = ("init", "act", "arch", "norm", "residual", "bias", "data", "batch", "seed", "trials", "device", "dtype",
+              "grad")
 TEXT_FIELDS = ("arch", "batch", "seed", "trials", "device")
 LABELS = {"init": "init", "act": "act", "arch": "arch", "bias": "bias", "data": "data", "batch": "batch",
-          "device": "device", "dtype": "dtype", "seed": "seed", "trials": "trials", "grad": "grad"}
+          "device": "device", "dtype": "dtype", "seed": "seed", "trials": "trials", "grad": "grad", "norm": "norm",
+          "residual": "resid"}
 FIELD_HELP = {
     "arch": "widths joined by '-', WxN repeats W N times: 784-50-10, 512-512x50, 1024-256-2048-512",
     "batch": "rows of input data per trial (1 .. 16777216)",
@@ -40,7 +43,7 @@ FIELD_HELP = {
     "trials": "independent networks whose curves are averaged (spread shown)",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "dtype": "float32, float64, bfloat16 or float16",
-    "grad": "also back-propagate and measure grad and grad_pre",
+    "grad": "also back-propagate and measure grad and grad_pre (and grad_out with a residual)",
 }
 
 
@@ -194,8 +197,7 @@ class SpecForm(VerticalScroll):
     # -- building ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         t = self.spec.to_text()
-        for field in ("init", "act", "arch", "bias", "data", "batch", "seed", "trials", "device", "dtype",
-                      "grad"):
+        for field in FORM_ORDER:
             with Horizontal(classes="field", id=f"row-{field}"):
                 yield Label(LABELS[field], classes="field-label")
                 yield from self._widget(field, t)

@@ -106,7 +106,8 @@ def linear_ticks(lo: float, hi: float, most: int = 6) -> tuple[list[float], list
 
 def fit_title(title: str, width: int) -> str:
     """A title that fits `width` (plotext drops one that does not): its ' · '-separated notes give way
-    in order: the 'l: log' hint, then the name shrinks to its first word ('std of post x^l' -> 'std'),
+    in order: the 'l: log' hint, then the name shrinks to its first word ('std of post x^l' -> 'std'; a
+    message after ': ' stays),
     then its '(log)', then notes from the first (the last, nan/inf, stays); what is left is cut."""
     parts = title.split(" · ")
 
@@ -117,7 +118,9 @@ def fit_title(title: str, width: int) -> str:
         parts.remove("l: log")
     if len(text()) > width and " " in parts[0]:
         head, _, rest = parts[0].partition(" ")
-        parts[0] = head + (rest[rest.index("  ("):] if "  (" in rest else "")
+        message = rest[rest.index(": "):] if ": " in rest else ""  # the plot's message stays ("std: not measured")
+        rest = rest[:len(rest) - len(message)]
+        parts[0] = head + (rest[rest.index("  ("):] if "  (" in rest else "") + message
     if len(text()) > width and "  (log)" in parts[0] and len(parts) > 1:  # the status bar says log too
         parts[0] = parts[0].replace("  (log)", "")
     while len(text()) > width and len(parts) > 1:
@@ -216,7 +219,8 @@ class LayerPlot(PlotextPlot):
             for m in self.marks:
                 plt.vertical_line(float(m.layer), color=m.color)
                 ytop = (b if log else hi)
-                plt.text(m.text, float(m.layer), ytop, color=m.color, alignment="left")
+                right_half = xmax > 1 and m.layer > (1 + xmax) / 2  # a label from there would run off the frame
+                plt.text(m.text, float(m.layer), ytop, color=m.color, alignment="right" if right_half else "left")
         # plotext centres the title on the canvas and drops one wider than it: the canvas is the width
         # less the tick labels and the frame
         label_w = max((len(label) for label in tick_labels), default=0)

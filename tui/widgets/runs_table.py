@@ -33,11 +33,20 @@ def fmt(x: float | None) -> str:
     return fmt_num(x, 4, missing="-") if x is None or not math.isnan(x) else "nan/inf"
 
 
+def spec_label(spec) -> str:
+    """spec.label() plus the norm and the residual where the spec has them: 'kaiming_normal relu
+    512-512x20 batchnorm residual=plain(alpha=0.5)'."""
+    t = spec.to_text()
+    extra = ([t["norm"]] if getattr(spec, "has_norm", False) else []) + \
+        ([f"residual={t['residual']}"] if getattr(spec, "has_residual", False) else [])
+    return " ".join([spec.label(), *extra])
+
+
 def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
     """first, last, growth, event ('std<1e-3@L7', 'std>1e3@L3', 'nan/inf@L12' or ''), seconds."""
     out: dict[str, object] = {"first": None, "last": None, "growth": None, "event": "", "seconds": result.elapsed_s}
     if tensor not in result.stats:
-        out["event"] = "no grad"
+        out["event"] = "no grad" if tensor in ("grad", "grad_pre") or not result.has_grad else f"no {tensor}"
         return out
     std = result.headline(tensor, "std")
     bad = nonfinite_layers(result, tensor)
@@ -95,7 +104,7 @@ class RunsTable(DataTable):
         self.add_row(
             swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"), str(h["event"]),
             fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), f"{result.elapsed_s:.2f}s",
-            Text(result.spec.label() + f" b{result.spec.batch} s{result.spec.seed}"),
+            Text(spec_label(result.spec) + f" b{result.spec.batch} s{result.spec.seed}"),
         )
 
     def selected_pin(self) -> int | None:
