@@ -25,6 +25,9 @@ class Activation:
     fn_: Callable[[Tensor], Tensor]
     monotone: bool  # non-decreasing: min/max of act(h) are act(min h), act(max h)
     piecewise_linear: bool  # act evaluated on a scalar equals act evaluated inside a big tensor, bit for bit
+    # what the runner derives from the tensor the activation is applied to instead of measuring the post:
+    # "relu" (min/max/zeros and histogram of relu(t) follow from t's), "identity" (the post is t), "" (nothing)
+    post_from_pre: str = ""
 
 
 def _identity(h: Tensor) -> Tensor:
@@ -58,33 +61,33 @@ def get(act: Call) -> Activation:
     name = act.name
     p = act.kwargs
     if name == "relu":
-        return Activation(name, torch.relu, torch.relu_, True, True)
+        return Activation(name, torch.relu, torch.relu_, True, True, post_from_pre="relu")
     if name == "leaky_relu":
         a = float(p["a"])
         return Activation(name, lambda h: F.leaky_relu(h, a), lambda h: F.leaky_relu(h, a, inplace=True),
-                          True, True)
+                          True, True, post_from_pre="")
     if name == "general_relu":
         maxv = p.get("maxv")
         fn, fn_ = _general_relu(float(p["leak"]), float(p["sub"]), None if maxv is None else float(maxv))
-        return Activation(name, fn, fn_, True, True)
+        return Activation(name, fn, fn_, True, True, post_from_pre="")
     if name == "tanh":
-        return Activation(name, torch.tanh, torch.tanh_, True, False)
+        return Activation(name, torch.tanh, torch.tanh_, True, False, post_from_pre="")
     if name == "sigmoid":
-        return Activation(name, torch.sigmoid, torch.sigmoid_, True, False)
+        return Activation(name, torch.sigmoid, torch.sigmoid_, True, False, post_from_pre="")
     if name == "gelu":
         return Activation(name, lambda h: F.gelu(h, approximate="none"),
-                          lambda h: F.gelu(h, approximate="none"), False, False)
+                          lambda h: F.gelu(h, approximate="none"), False, False, post_from_pre="")
     if name == "silu":
-        return Activation(name, F.silu, lambda h: F.silu(h, inplace=True), False, False)
+        return Activation(name, F.silu, lambda h: F.silu(h, inplace=True), False, False, post_from_pre="")
     if name == "selu":
-        return Activation(name, F.selu, lambda h: F.selu(h, inplace=True), True, False)
+        return Activation(name, F.selu, lambda h: F.selu(h, inplace=True), True, False, post_from_pre="")
     if name == "elu":
         alpha = float(p["alpha"])
-        return Activation(name, lambda h: F.elu(h, alpha), lambda h: F.elu(h, alpha, inplace=True), True, False)
+        return Activation(name, lambda h: F.elu(h, alpha), lambda h: F.elu(h, alpha, inplace=True), True, False, post_from_pre="")
     if name == "softplus":
-        return Activation(name, F.softplus, F.softplus, True, False)
+        return Activation(name, F.softplus, F.softplus, True, False, post_from_pre="")
     if name == "identity":
-        return Activation(name, _identity, _identity, True, True)
+        return Activation(name, _identity, _identity, True, True, post_from_pre="identity")
     raise KeyError(f"activation {name!r} has no implementation")
 
 
