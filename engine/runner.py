@@ -12,13 +12,15 @@ Loss = sum(x^L * u), u ~ N(0, 1) drawn after the forward pass. What differs betw
 only how the step's tensors are made, one small class each:
 - _InPlaceForward (grad=False, inference mode): W, V and the activations live in buffers reused from block
   to block (fresh large allocations cost page faults: measured ~50 per layer at width 256, ~10% of the run),
-  the activation is applied in place, the residual stream is updated in place (x += alpha * V a, on a copy of
-  the input batch). Memory is O(batch x width) whatever the depth, for every block kind.
+  the norm writes into a buffer of its own (engine/norms.py, Norm.into: a fresh tensor per block fragmented
+  the heap), the activation is applied in place, the residual stream is updated in place (x += alpha * V a,
+  on a copy of the input batch). Memory is O(batch x width) whatever the depth, for every block kind.
 - _Autograd (grad=True): fresh tensors, out of place; tensor hooks on h, a and x^l see dLoss/dh, dLoss/da and
   dLoss/dx^l as autograd computes them, so the gradient statistics are autograd's by construction. The
   backward starts at x^L with dLoss/dx^L = u and stops at h^1 (dLoss/dx^0 is not needed).
-Both run the same torch functions on the same values (F.linear's matmul, the norm's function, add with
+Both run the same torch functions on the same values (F.linear's matmul, the norm's kernel, add with
 alpha), so a forward-only run and the forward of a run with gradients give the same statistics.
+A norm that needs more than one example (batchnorm) refuses a batch of one before the run starts.
 
 The random stream of a trial (generator seeded with seed + t): the input batch, then per block W, b (if any)
 and V (with a residual, unless fixup: V = 0), then u. LSUV rescales W on the block input before fixup's
@@ -83,7 +85,7 @@ from . import activations, norms, residual
 from .bias import make_bias
 from .data import prepare
 from .device import check_memory, describe, dtype_of, resolve_device
-from .errors import Cancelled, InitscopeError, RunError
+from .errors import Cancelled, InitscopeError, RunError, SpecError
 from .inits import init_weight
 from .result import STAT_NAMES, TENSORS, RunResult, tensors_of
 from .spec import RunSpec
@@ -377,6 +379,7 @@ class _InPlaceForward:
         # with one, x lives in `stream`, h in buffer 0 and V a in buffer 1)
         self.acts = [torch.empty(self.batch * width, dtype=dt, device=dev) for _ in range(2)]
         self.stream = torch.empty(self.batch * width, dtype=dt, device=dev) if self.residual else None
+        self.normed = torch.empty(self.batch * width, dtype=dt, device=dev) if run.plan.norm is not None else None
         self.views: dict[tuple, Tensor] = {}  # views made once per shape
 
     def _view(self, key: tuple, base: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -401,6 +404,11 @@ class _InPlaceForward:
         if b is None:
             return torch.mm(x, w.t(), out=h)
         return torch.addmm(b, x, w.t(), out=h)  # what F.linear does
+
+    def norm(self, norm, h: Tensor) -> Tensor:
+        """norm(h) written into a reused buffer (engine/norms.py, Norm.into: why). Where x^(l-1) sat in this
+        buffer, it is no longer needed: h is made."""
+        return norm.into(h, self._view(("normed", h.shape[1]), self.normed, tuple(h.shape)))
 
     def act(self, fn_pair, n: Tensor) -> Tensor:
         return fn_pair.fn_(n)
@@ -434,6 +442,9 @@ class _Autograd:
         if layer == 0:
             h.requires_grad_(True)  # the graph starts at h^1: dLoss/dx^0 is not needed
         return h
+
+    def norm(self, norm, h: Tensor) -> Tensor:
+        return norm.fn(h)
 
     def act(self, fn_pair, n: Tensor) -> Tensor:
         return fn_pair.fn(n)
@@ -479,7 +490,7 @@ class _Trial:
         make.watch(h, layer, GRAD_PRE)
         n = h
         if plan.norm is not None:
-            n = plan.norm.fn(h)
+            n = make.norm(plan.norm, h)
             self.measure(layer, NORMED, n)
         a = make.act(plan.act, n)  # forward-only: in place, n is gone
         del h, n
@@ -625,6 +636,10 @@ class _Run:
         check_memory(spec, self.device)
         self.source = prepare(spec)
         self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
+        norm = self.plan.norm
+        if norm is not None and self.batch < norm.min_batch:
+            raise SpecError("batch", self.batch, f"{norm.name} needs at least {norm.min_batch} examples per batch "
+                            "(it normalises each unit over the batch)")
         self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
         self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
         self.widest = max(self.batch * n for n in spec.arch[1:])  # entries of the largest activation
