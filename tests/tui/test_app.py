@@ -397,7 +397,7 @@ async def test_export_json_csv_svg_and_session_roundtrip(fake, tmp_path):
             await pilot.press("enter")
             await pilot.pause()
         doc = json.loads((tmp_path / "out.json").read_text())
-        assert doc["runs"][0]["result"]["schema"] == "initscope.run/1"
+        assert doc["runs"][0]["result"]["schema"] == "initscope.run/2"
         assert "layer" in (tmp_path / "out.csv").read_text().splitlines()[0]
         assert (tmp_path / "shot.svg").read_text().startswith("<svg")
         # load the session back: its pin is re-run and pinned again
