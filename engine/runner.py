@@ -410,8 +410,8 @@ class _InPlaceForward:
         buffer, it is no longer needed: h is made."""
         return norm.into(h, self._view(("normed", h.shape[1]), self.normed, tuple(h.shape)))
 
-    def act(self, fn_pair, n: Tensor) -> Tensor:
-        return fn_pair.fn_(n)
+    def act(self, activation, n: Tensor) -> Tensor:
+        return activation.fn_(n)
 
     def residual_add(self, x: Tensor, a: Tensor, v: Tensor, alpha: float) -> Tensor:
         br = self._view(("act", 1, v.shape[0]), self.acts[1], (self.batch, v.shape[0]))
@@ -446,8 +446,8 @@ class _Autograd:
     def norm(self, norm, h: Tensor) -> Tensor:
         return norm.fn(h)
 
-    def act(self, fn_pair, n: Tensor) -> Tensor:
-        return fn_pair.fn(n)
+    def act(self, activation, n: Tensor) -> Tensor:
+        return activation.fn(n)
 
     def residual_add(self, x: Tensor, a: Tensor, v: Tensor, alpha: float) -> Tensor:
         return torch.add(x, F.linear(a, v), alpha=alpha)
@@ -475,6 +475,7 @@ class _Trial:
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
         self.lsuv_iters = [0] * run.depth
         self.probes: dict[str, tuple[Tensor, int]] = {}  # block 1's (sum of squares, size) per edge group
+        self.mode = _Autograd(run, self) if run.spec.grad else _InPlaceForward(run)  # how the tensors are made
 
     # ---- the block step ------------------------------------------------------------------------------
     def block(self, layer: int, x: Tensor, gen: torch.Generator) -> Tensor:
@@ -581,7 +582,6 @@ class _Trial:
         if not r.edges_set:
             self.probes["input"] = (torch.dot(f, f), f.numel())
         if r.spec.grad:
-            self.mode = _Autograd(r, self)
             x = self.forward(x, gen)
             with torch.no_grad():
                 draw = torch.float32 if r.dtype in (torch.bfloat16, torch.float16) else r.dtype
@@ -591,7 +591,6 @@ class _Trial:
             # same, but its first call imports sympy through torch.fx: about 0.5 s on a fresh process.)
             (x * u).sum().backward()
         else:
-            self.mode = _InPlaceForward(r)
             with torch.inference_mode():
                 self.forward(x, gen)
         self.buf.flush(r.depth, r.hist_scales)
