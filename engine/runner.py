@@ -12,13 +12,14 @@ Loss = sum(x^L * u), u ~ N(0, 1) drawn after the forward pass. What differs betw
 only how the step's tensors are made, one small class each:
 - _InPlaceForward (grad=False, inference mode): W, V and the activations live in buffers reused from block
   to block (fresh large allocations cost page faults: measured ~50 per layer at width 256, ~10% of the run),
-  the norm writes into a buffer of its own (engine/norms.py, Norm.into: a fresh tensor per block fragmented
-  the heap), the activation is applied in place, the residual stream is updated in place (x += alpha * V a,
-  on a copy of the input batch). Memory is O(batch x width) whatever the depth, for every block kind.
+  the activation is applied in place, the residual stream is updated in place (x += alpha * V a, on a copy
+  of the input batch). A norm makes a new tensor per block (torch's norms have no out= form that does not
+  copy), so with a norm FastStats stages its values at the end of every block (below: why). Memory is
+  O(batch x width) whatever the depth, for every block kind.
 - _Autograd (grad=True): fresh tensors, out of place; tensor hooks on h, a and x^l see dLoss/dh, dLoss/da and
   dLoss/dx^l as autograd computes them, so the gradient statistics are autograd's by construction. The
   backward starts at x^L with dLoss/dx^L = u and stops at h^1 (dLoss/dx^0 is not needed).
-Both run the same torch functions on the same values (F.linear's matmul, the norm's kernel, add with
+Both run the same torch functions on the same values (F.linear's matmul, the norm's function, add with
 alpha), so a forward-only run and the forward of a run with gradients give the same statistics.
 A norm that needs more than one example (batchnorm) refuses a batch of one before the run starts.
 
@@ -33,7 +34,10 @@ Statistics: two small classes with one interface (weight, tensor, relu_post, gra
   float32 counts exactly only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT). The 0-d results
   of the forward pass are collected and stacked into a staging buffer every STAGE_VALUES values (one op for
   many blocks), gradients per tensor (torch.stack(out=...)); everything is copied to the host once per trial:
-  no host sync per layer. Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is
+  no host sync per layer. Runs with a norm stage at the end of every block: the norm's new [batch, width]
+  tensor is freed a block later, and small result tensors kept alive across blocks settle in its freed
+  space, so the next block's tensor no longer fits there and the C heap grows (measured with glibc: the peak
+  memory of a forward-only 2048 x 512 run grew ~4 MiB per block until the values were staged). Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is
   ~10x slower on ReLU outputs (branchy); see benchmarks/bench_engine.py and bench_stats_overhead.py.
 - ExactStats (a trial again, when FastStats cannot be trusted): float64, two-pass variance, statistics over
   the finite entries only, exact non-finite counts. A sum of squares that is not finite means the tensor had
@@ -254,6 +258,7 @@ class FastStats:
         self.staged = 0  # layers already stacked into forward_stage
         self.nfields = len(run.plan.forward_fields)
         self.depth = run.depth
+        self.stage_every_block = run.plan.norm is not None  # see the module docstring
         # a tensor of more than EXACT_COUNT entries has its counts in float64, so the stages are float64 too
         stage = torch.float64 if run.widest > EXACT_COUNT else self.acc
         self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=stage, device=run.device)
@@ -298,7 +303,7 @@ class FastStats:
         self.vals += (f.sum(), torch.dot(f, f))
 
     def end_layer(self, layer: int) -> None:
-        if len(self.vals) >= STAGE_VALUES:
+        if self.stage_every_block or len(self.vals) >= STAGE_VALUES:
             self._stage(layer + 1)
 
     def _stage(self, upto: int) -> None:
@@ -379,7 +384,6 @@ class _InPlaceForward:
         # with one, x lives in `stream`, h in buffer 0 and V a in buffer 1)
         self.acts = [torch.empty(self.batch * width, dtype=dt, device=dev) for _ in range(2)]
         self.stream = torch.empty(self.batch * width, dtype=dt, device=dev) if self.residual else None
-        self.normed = torch.empty(self.batch * width, dtype=dt, device=dev) if run.plan.norm is not None else None
         self.views: dict[tuple, Tensor] = {}  # views made once per shape
 
     def _view(self, key: tuple, base: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -406,9 +410,7 @@ class _InPlaceForward:
         return torch.addmm(b, x, w.t(), out=h)  # what F.linear does
 
     def norm(self, norm, h: Tensor) -> Tensor:
-        """norm(h) written into a reused buffer (engine/norms.py, Norm.into: why). Where x^(l-1) sat in this
-        buffer, it is no longer needed: h is made."""
-        return norm.into(h, self._view(("normed", h.shape[1]), self.normed, tuple(h.shape)))
+        return norm.fn(h)  # a new tensor per block (FastStats then stages every block: see its docstring)
 
     def act(self, activation, n: Tensor) -> Tensor:
         return activation.fn_(n)
