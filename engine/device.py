@@ -73,31 +73,39 @@ def describe(device: torch.device) -> str:
 def estimate_bytes(spec: RunSpec) -> int:
     """Peak memory of a run on its device, in bytes (an upper-side estimate).
 
-    Forward-only runs hold one layer at a time: the input batch, W^l and b^l, the previous and the
-    current activations, and float32 scratch for the statistics (sign buffer, a float32 copy for
-    low-precision dtypes). With gradients, autograd keeps W^l and one activation per layer (two for
-    activations whose backward needs the input, e.g. gelu), plus a few gradient-sized buffers.
+    Forward-only runs hold one block at a time (engine/runner.py, _InPlaceForward): the input batch, W^l and
+    b^l (and V^l with a residual), two activation buffers, the residual stream (with a residual), the norm's
+    output and the previous block's output (with a norm: the norm makes a new tensor per block), and float32
+    scratch for the statistics (sign buffer, a float32 copy for low-precision dtypes): flat in depth. With
+    gradients, autograd keeps per block W^l (and V^l) and the tensors the backward needs: the activation's
+    input (two for activations whose backward needs input and output, e.g. gelu), the norm's input, and with a
+    residual the branch input a and the block output x^l; plus a few gradient-sized buffers.
     """
     e = torch.empty((), dtype=dtype_of(spec.dtype)).element_size()
     batch = spec.batch
     widths = spec.arch
     scratch = 4 * (2 if e < 4 else 1)  # float32 bytes per element for the sign buffer (+ the upcast copy)
+    matrices = 2 if spec.has_residual else 1  # W, and V with a residual
     per_layer = []
     for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
-        weights = e * (n_out * n_in + n_out)
+        weights = e * (n_out * n_in + n_out) + (matrices - 1) * e * n_out * n_out
         if e < 4 or spec.init.name in ("orthogonal", "lsuv"):
             weights += 4 * 2 * n_out * n_in  # float32 draw / QR workspace
         per_layer.append((weights, n_in, n_out))
     data = e * batch * widths[0] + 8 * batch * widths[0]  # the batch, and the float64 file/normalise copy
+    # [batch, width] tensors a block keeps besides the two activation buffers (forward-only runs)
+    extra = (2 if spec.has_norm else 0) + (1 if spec.has_residual else 0)
     if not spec.grad:
-        # reused buffers sized for the largest layer: W, two activations, the float32 sign buffer
+        # reused buffers sized for the largest layer: W (and V), two activations, the float32 sign buffer
         widest = max(widths[1:])
-        peak = (max(w for w, _, _ in per_layer) + 2 * e * batch * widest + scratch * batch * widest
-                + e * batch * max(widths))  # + one transient (bias add / non-in-place activation)
+        peak = (max(w for w, _, _ in per_layer) + (2 + extra) * e * batch * widest + scratch * batch * widest
+                + e * batch * max(widths))  # + one transient (bias add / non-in-place activation / norm)
         return int(data + peak + 3 * 4 * (1 << 18))  # + the histogram sample chunk and its binning (runner.SAMPLE_FLOATS)
-    # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, 4 tensors, float32)
-    samples = 4 * 4 * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
+    # histogram samples of every layer (runner.HIST_ELEMENTS = 8192 per tensor, up to 7 tensors, float32)
+    tensors = 4 + spec.has_norm + 2 * spec.has_residual
+    samples = 4 * tensors * spec.depth * max(min(batch * n, 8192 + n) for n in widths[1:])
     saved_per_unit = ACTIVATIONS[spec.act.name].autograd_saves(spec.act.kwargs)  # per unit, from its record
+    saved_per_unit += (1 if spec.has_norm else 0) + (2 if spec.has_residual else 0)
     saved = sum(w + e * batch * n_out * saved_per_unit for w, _, n_out in per_layer)
     widest = max(widths)
     transient = (3 * e + scratch) * batch * widest

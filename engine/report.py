@@ -1,11 +1,16 @@
-"""Views of a RunResult as text: the results JSON (schema initscope.run/1), CSV, and a terminal table.
+"""Views of a RunResult as text: the results JSON (schema initscope.run/2), CSV, and a terminal table.
 
-JSON contract (README, "Results JSON"): top level schema, spec, device, dtype, trials, elapsed_s, layers; each
-layer has layer, fan_in, fan_out, weight {mean, std}, pre/post/grad/grad_pre (each {mean, std, rms,
-min, max, zero_frac, nonfinite_frac}; grad/grad_pre null without gradients) and theory {pre_std,
-post_mean, post_std, grad_std, grad_pre_std} (null where no prediction). Headline values are means
-over trials; with several trials `per_trial` keeps each trial's values. Non-finite numbers are
-written as null, never as NaN/Infinity.
+JSON contract (README, "Results JSON"): top level schema, spec, device, dtype, trials, elapsed_s,
+hist_edges, tensor_hist_edges, layers; each layer has layer, fan_in, fan_out, weight {mean, std}, one object
+per tensor of engine/result.py TENSORS: pre, normed, post, out, grad, grad_pre, grad_out (each {mean, std,
+rms, min, max, zero_frac, nonfinite_frac}; null where the tensor does not exist in the run: normed without a
+norm, out and grad_out without a residual, the gradients without gradients) and theory {pre_std, post_mean,
+post_std, grad_std, grad_pre_std, normed_mean, normed_std, out_mean, out_std, grad_out_std} (null where no
+prediction). Headline values are means over trials; with several trials `per_trial` keeps each trial's
+values. Non-finite numbers are written as null, never as NaN/Infinity.
+
+Schema history: initscope.run/1 had only pre, post, grad, grad_pre and the first five theory keys; /2 adds
+the normed, out and grad_out objects, their theory keys and tensor_hist_edges.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from .numbers import fmt_num, nice_int_ticks
 from .result import STAT_NAMES, TENSORS, RunResult
 from .signal_range import RULE, range_event
 
-SCHEMA = "initscope.run/1"
-THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std")
+SCHEMA = "initscope.run/2"
+THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std", "normed_mean", "normed_std",
+               "out_mean", "out_std", "grad_out_std")
 
 
 def _num(x: object) -> float | int | None:
@@ -63,7 +69,10 @@ def theory_layer(result: RunResult, index: int) -> dict[str, float | None] | Non
     pred = result.theory
     if pred is None:
         return None
-    out = {key: _num(getattr(pred, key)[index]) if hasattr(pred, key) else None for key in THEORY_KEYS}
+    out = {}
+    for key in THEORY_KEYS:  # a Prediction without an array (an older theory, a fake) gives null
+        values = getattr(pred, key, None)
+        out[key] = _num(values[index]) if values is not None else None
     band_json = getattr(pred, "band_json", None)
     if callable(band_json):
         out["band"] = band_json(index + 1)
@@ -87,7 +96,7 @@ def _theory_extras(result: RunResult) -> dict:
 def to_json_dict(result: RunResult) -> dict:
     """The results JSON as a plain dict (numbers may still be NaN; dumps() turns them into null)."""
     spec = result.spec
-    tensors = [t for t in TENSORS if t in result.stats]
+    tensors = list(result.tensors)
     mean_stats = {t: result.stats[t].mean(axis=0) for t in tensors}
     mean_weight = result.weight.mean(axis=0)
     mean_hist = {t: result.hist[t].mean(axis=0) for t in result.hist}
@@ -123,6 +132,7 @@ def to_json_dict(result: RunResult) -> dict:
         "notes": list(result.notes),
         **_theory_extras(result),
         "hist_edges": result.hist_edges,
+        "tensor_hist_edges": {t: result.tensor_edges[t] for t in tensors if t in result.tensor_edges},
         "layers": layers,
     }
 
@@ -179,23 +189,40 @@ def _nonfinite_note(layer: dict, names: dict[str, str]) -> str:
     return "  nan/inf: " + ", ".join(parts) if parts else ""
 
 
+# the table's optional columns: (tensor, statistic, header, theory key), shown where the tensor exists
+_TABLE_EXTRA = {"normed": ("normed", "std", "normed std", "normed_std"),
+                "out": ("out", "std", "out std", "out_std"),
+                "grad_pre": ("grad_pre", "std", "dL/dh std", "grad_pre_std"),
+                "grad_out": ("grad_out", "std", "dL/dx std", "grad_out_std")}
+_LABELS = {"pre": "pre", "normed": "normed", "post": "post", "out": "out", "grad": "dL/da", "grad_pre": "dL/dh",
+           "grad_out": "dL/dx"}
+
+
 def to_table(result: RunResult, max_rows: int = 0) -> str:
-    """One row per layer: measured next to predicted (mean over trials), then a summary line."""
+    """One row per layer: measured next to predicted (mean over trials), then a summary line. Columns: pre
+    std, normed std (with a norm), post mean and std, zero%, out std (with a residual), dL/dh std and dL/dx std
+    at the block output (with gradients; dL/dx with a residual)."""
     doc = to_json_dict(result)
     spec = result.spec
+    text = spec.to_text()
+    blocks = "".join(f"  {k}={text[k]}" for k in ("norm", "residual") if getattr(spec, f"has_{k}", False))
     lines = [
-        f"initscope  {spec.label()}  bias={spec.to_text()['bias']}  data={spec.to_text()['data']}  "
+        f"initscope  {spec.label()}  bias={text['bias']}  data={text['data']}{blocks}  "
         f"batch={spec.batch}  trials={result.trials}",
         f"device {result.device}  dtype {result.dtype}  {result.elapsed_s:.3f} s",
         "",
     ]
-    head = (f"{'layer':>5} {'fan':>11} | {'pre std':>9} {'theory':>9} | {'post mean':>9} {'theory':>9} | "
-            f"{'post std':>9} {'theory':>9} | {'zero%':>6}")
-    if result.has_grad:
-        head += f" | {'dL/dh std':>9} {'theory':>9}"
+    present = set(result.tensors)
+    before = [_TABLE_EXTRA["normed"]] if "normed" in present else []
+    after = [_TABLE_EXTRA[t] for t in ("out", "grad_pre", "grad_out") if t in present]
+    head = f"{'layer':>5} {'fan':>11} | {'pre std':>9} {'theory':>9} | "
+    head += "".join(f"{h:>9} {'theory':>9} | " for _, _, h, _ in before)
+    head += f"{'post mean':>9} {'theory':>9} | {'post std':>9} {'theory':>9} | {'zero%':>6}"
+    head += "".join(f" | {h:>9} {'theory':>9}" for _, _, h, _ in after)
     lines += [head, "-" * len(head)]
     rows = doc["layers"]
     shown = rows if not max_rows or len(rows) <= max_rows else rows[: max_rows // 2] + [None] + rows[-max_rows // 2:]
+    names = {t: _LABELS[t] for t in result.tensors if t != "grad"}
     for layer in shown:
         if layer is None:
             lines.append(f"{'...':>5}")
@@ -203,12 +230,11 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
         th = layer["theory"] or {}
         pre, post = layer["pre"], layer["post"]
         fan = f"{layer['fan_in']}->{layer['fan_out']}"
-        line = (f"{layer['layer']:>5} {fan:>11} | {_measured(pre, 'std')} {_fmt(th.get('pre_std'))} | "
-                f"{_measured(post, 'mean')} {_fmt(th.get('post_mean'))} | {_measured(post, 'std')} "
-                f"{_fmt(th.get('post_std'))} | {100 * (post['zero_frac'] or 0):>6.1f}")
-        if result.has_grad:
-            line += f" | {_measured(layer['grad_pre'], 'std')} {_fmt(th.get('grad_pre_std'))}"
-        names = {"pre": "pre", "post": "post", **({"grad_pre": "dL/dh"} if result.has_grad else {})}
+        line = f"{layer['layer']:>5} {fan:>11} | {_measured(pre, 'std')} {_fmt(th.get('pre_std'))} | "
+        line += "".join(f"{_measured(layer[t], k)} {_fmt(th.get(key))} | " for t, k, _, key in before)
+        line += (f"{_measured(post, 'mean')} {_fmt(th.get('post_mean'))} | {_measured(post, 'std')} "
+                 f"{_fmt(th.get('post_std'))} | {100 * (post['zero_frac'] or 0):>6.1f}")
+        line += "".join(f" | {_measured(layer[t], k)} {_fmt(th.get(key))}" for t, k, _, key in after)
         lines.append(line + _nonfinite_note(layer, names))
     bad = result.first_nonfinite_layer()
     event = range_event(result, "pre")

@@ -2,11 +2,18 @@
 
 Layout of the statistics (T = trials, L = blocks, layer l is index l-1):
     stats[tensor]  float64 [T, L, 7]  columns STAT_NAMES, tensor in TENSORS
-                   ("grad" and "grad_pre" are absent when the spec has grad=False)
-    weight         float64 [T, L, 2]  actual mean and std of W^l
-    hist[tensor]   float64 [T, L, B]  counts on the fixed bins hist_edges ([B+1], same for every layer)
-Headline values are means over trials (RunResult.headline). Statistics of a tensor are computed over
-its finite entries; nonfinite_frac says how many entries were not finite.
+    weight         float64 [T, L, 2]  actual mean and std of W^l (the first linear of the block)
+    hist[tensor]   float64 [T, L, B]  counts on the tensor's bins, edges(tensor) ([B+1], same for every layer)
+
+The tensors of block l (docs/design.md, Notation): pre h = W x^(l-1) + b; normed n = norm(h) (only with a
+norm); post a = phi(n) (phi(h) without a norm); out x^l = x^(l-1) + alpha V a (only with a residual;
+otherwise x^l = a); grad dLoss/da, grad_pre dLoss/dh, grad_out dLoss/dx^l (only with a residual). stats and
+hist have a key only for the tensors that exist in the run: RunResult.tensors names them in TENSORS order.
+
+Histogram edges: hist_edges are the bins of pre (and of every tensor without its own); tensors with their own
+bins (normed, and post after a norm, and out: see engine/runner.py) have them in tensor_edges. edges(tensor)
+gives the right ones. Headline values are means over trials (RunResult.headline). Statistics of a tensor are
+computed over its finite entries; nonfinite_frac says how many entries were not finite.
 """
 
 from __future__ import annotations
@@ -18,8 +25,24 @@ import numpy as np
 from .spec import RunSpec
 
 STAT_NAMES = ("mean", "std", "rms", "min", "max", "zero_frac", "nonfinite_frac")
-TENSORS = ("pre", "post", "grad", "grad_pre")
+TENSORS = ("pre", "normed", "post", "out", "grad", "grad_pre", "grad_out")
+FORWARD_TENSORS = ("pre", "normed", "post", "out")
 STAT = {name: i for i, name in enumerate(STAT_NAMES)}
+
+
+def tensors_of(spec: RunSpec) -> tuple[str, ...]:
+    """The tensors a run of `spec` measures, in TENSORS order: normed iff it has a norm, out iff it has a
+    residual, grad and grad_pre iff gradients were asked for, grad_out iff gradients and a residual."""
+    present = {"pre", "post"}
+    if spec.has_norm:
+        present.add("normed")
+    if spec.has_residual:
+        present.add("out")
+    if spec.grad:
+        present |= {"grad", "grad_pre"}
+        if spec.has_residual:
+            present.add("grad_out")
+    return tuple(t for t in TENSORS if t in present)
 
 
 @dataclass
@@ -39,6 +62,12 @@ class RunResult:
     theory: object | None = field(default=None)  # engine.theory's Prediction, attached by the caller
     hist_counted: tuple[int, ...] = ()  # per layer: entries each histogram counted (a row subsample), if known
     data_kernel: object | None = None  # engine.theory.band.InputKernel of fixed rows (file, digits), for the band
+    tensor_edges: dict[str, np.ndarray] = field(default_factory=dict)  # tensors whose bins are not hist_edges
+
+    @property
+    def tensors(self) -> tuple[str, ...]:
+        """The measured tensors, in TENSORS order."""
+        return tuple(t for t in TENSORS if t in self.stats)
 
     @property
     def trials(self) -> int:
@@ -51,6 +80,10 @@ class RunResult:
     @property
     def has_grad(self) -> bool:
         return "grad" in self.stats
+
+    def edges(self, tensor: str) -> np.ndarray:
+        """The histogram bin edges of `tensor` ([B+1])."""
+        return self.tensor_edges.get(tensor, self.hist_edges)
 
     def per_trial(self, tensor: str, stat: str) -> np.ndarray:
         """[T, L] values of one statistic."""
@@ -65,7 +98,11 @@ class RunResult:
         return self.per_trial(tensor, stat).std(axis=0)
 
     def first_nonfinite_layer(self) -> int | None:
-        """1-based index of the first block whose pre or post activations had a non-finite entry."""
-        bad = (self.per_trial("pre", "nonfinite_frac") > 0) | (self.per_trial("post", "nonfinite_frac") > 0)
+        """1-based index of the first block whose forward signal (pre, normed, post or out) had a non-finite
+        entry."""
+        bad = np.zeros(self.stats["pre"].shape[:2], dtype=bool)
+        for t in FORWARD_TENSORS:
+            if t in self.stats:
+                bad |= self.per_trial(t, "nonfinite_frac") > 0
         layers = np.flatnonzero(bad.any(axis=0))
         return int(layers[0]) + 1 if layers.size else None

@@ -1,45 +1,76 @@
-"""The run: forward (and backward) through L linear+activation blocks, statistics at every block.
+"""The run: forward (and backward) through L blocks, statistics of every tensor at every block.
 
-How the statistics are computed (the speed design; see benchmarks/bench_engine.py for the numbers):
-- Per block and tensor (pre h^l, post x^l, grad g^l, grad_pre delta^l) the device computes a few
-  one-pass reductions (float32 accumulation, float64 for float64 runs; bfloat16/float16 tensors are
-  upcast to float32 first): sum, sum of squares (a dot product), min and max (aminmax), and the number
-  of non-zero entries (dot(sign x, sign x), sign written into one reused buffer; float32 counts exactly
-  only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT); the read-only passes
-  run first, while the tensor is still in cache. The 0-d results of the forward pass are collected and
-  stacked into a staging buffer every STAGE_VALUES values (one op for many blocks), gradients per tensor
-  (torch.stack(out=...)); everything is copied to the host once per trial: no host sync per layer.
-  Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is ~10x slower on ReLU
-  outputs (branchy); see the benchmarks. What these passes cost by themselves (no engine around them)
-  is measured by benchmarks/bench_stats_overhead.py ("floor").
-- ReLU and identity save passes: a ReLU's post min/max are relu(pre min/max) and its non-zeros are
-  #(h > 0) = (#nonzero(h) + sum sign(h))/2 (exact); an identity's post is its pre. RunResult is the same.
-- The weight statistics (mean, std of W^l) use the same sums.
-- mean, std, rms, zero_frac follow on the host in float64. std is the population std (ddof=0),
-  pooled over batch x units.
-- Non-finite entries and precision: a sum of squares that is not finite means the tensor had an
-  inf/nan (or overflowed float32). A variance that is tiny next to the second moment
-  (var < VAR_GUARD * E[x^2], i.e. |mean| > ~10 std) means the one-pass formula lost precision. In both
-  cases the trial is run again (runs are deterministic by seed) in exact mode: float64, two-pass
-  variance, statistics over the finite entries only, exact non-finite counts. So the fast path is never
-  trusted where it could be wrong, and ordinary runs pay nothing for these checks.
-- Histograms: HIST_BINS linear bins on [-R, R], the same edges for every layer, tensor and trial of a
-  run, with R = HIST_RANGE x rms(h^1) measured on trial 0 (the one host sync of a run; falls back to the
-  input's rms, then 1). Values beyond the edges are counted in the end bins (an exploding layer piles up
-  at the edges rather than vanishing); NaNs are not counted. To keep the cost flat, each layer counts the
-  first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says how many entries),
-  copied into a sample buffer and binned per chunk of layers in one vectorised pass. A ReLU's post
-  histogram is its pre's with everything below 0 moved to the bin of 0, an identity's is its pre's
-  (both on the host, bin for bin what binning the post would give); another piecewise-linear
-  activation's post sample is act(pre sample), computed per chunk.
-- The cyclic garbage collector is paused during a run (a full collection of a process with torch and
-  numpy loaded took ~100 ms, more than a whole 50-layer run at width 256); reference counting frees
-  everything, and the previous state is restored afterwards.
-- Forward-only runs hold one block at a time (W^l is drawn, used and dropped; the activation is applied
-  in place). With gradients, autograd keeps what backward needs; tensor hooks on h^l and x^l see
-  delta^l and g^l as autograd computes them, so the grad statistics are autograd's by construction.
-  The backward starts at x^L with dL/dx^L = u ~ N(0, 1) (from loss = sum(x^L * u)), and stops at
-  h^1 (dL/dx^0 is not needed).
+One block step (_Trial.block) serves forward-only runs and runs with gradients; block l, input x^(l-1):
+
+    pre     h = W x^(l-1) + b
+    normed  n = norm(h)                          (only with a norm; engine/norms.py)
+    post    a = phi(n)  (phi(h) without a norm)
+    out     x^l = x^(l-1) + alpha * V a           (only with a residual, engine/residual.py; else x^l = a)
+
+and, with gradients, grad = dLoss/da, grad_pre = dLoss/dh, grad_out = dLoss/dx^l (with a residual), for
+Loss = sum(x^L * u), u ~ N(0, 1) drawn after the forward pass. What differs between the two kinds of run is
+only how the step's tensors are made, one small class each:
+- _InPlaceForward (grad=False, inference mode): W, V and the activations live in buffers reused from block
+  to block (fresh large allocations cost page faults: measured ~50 per layer at width 256, ~10% of the run),
+  the activation is applied in place, the residual stream is updated in place (x += alpha * V a, on a copy
+  of the input batch). A norm makes a new tensor per block (torch's norms have no out= form that does not
+  copy), so with a norm FastStats stages its values at the end of every block (below: why). Memory is
+  O(batch x width) whatever the depth, for every block kind.
+- _Autograd (grad=True): fresh tensors, out of place; tensor hooks on h, a and x^l see dLoss/dh, dLoss/da and
+  dLoss/dx^l as autograd computes them, so the gradient statistics are autograd's by construction. The
+  backward starts at x^L with dLoss/dx^L = u and stops at h^1 (dLoss/dx^0 is not needed).
+Both run the same torch functions on the same values (F.linear's matmul, the norm's function, add with
+alpha), so a forward-only run and the forward of a run with gradients give the same statistics.
+A norm that needs more than one example (batchnorm) refuses a batch of one before the run starts.
+
+The random stream of a trial (generator seeded with seed + t): the input batch, then per block W, b (if any)
+and V (with a residual, unless fixup: V = 0), then u. LSUV rescales W on the block input before fixup's
+L^(-1/2) is applied.
+
+Statistics: two small classes with one interface (weight, tensor, relu_post, grad, end_layer, finish):
+- FastStats (every trial first): per tensor a few one-pass reductions on the device (float32 accumulation,
+  float64 for float64 runs; bfloat16/float16 upcast to float32): sum, sum of squares (a dot product), min and
+  max (aminmax), and the number of non-zero entries (dot(sign x, sign x), sign written into one reused buffer;
+  float32 counts exactly only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT). The 0-d results
+  of the forward pass are collected and stacked into a staging buffer every STAGE_VALUES values (one op for
+  many blocks), gradients per tensor (torch.stack(out=...)); everything is copied to the host once per trial:
+  no host sync per layer. Runs with a norm stage at the end of every block: the norm's new [batch, width]
+  tensor is freed a block later, and small result tensors kept alive across blocks settle in its freed
+  space, so the next block's tensor no longer fits there and the C heap grows (measured with glibc: the peak
+  memory of a forward-only 2048 x 512 run grew ~4 MiB per block until the values were staged). Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is
+  ~10x slower on ReLU outputs (branchy); see benchmarks/bench_engine.py and bench_stats_overhead.py.
+- ExactStats (a trial again, when FastStats cannot be trusted): float64, two-pass variance, statistics over
+  the finite entries only, exact non-finite counts. A sum of squares that is not finite means the tensor had
+  an inf/nan (or overflowed float32); a variance tiny next to the second moment (var < VAR_GUARD * E[x^2],
+  i.e. |mean| > ~10 std) means the one-pass formula lost precision. In both cases the trial is run again
+  (runs are deterministic by seed) with ExactStats. Ordinary runs pay nothing for these checks.
+- Activations with a `post_from_pre` flag save passes, from the tensor the activation is applied to (normed
+  with a norm, pre without): a ReLU's post min/max are relu(min/max) of that tensor and its non-zeros are
+  #(t > 0) = (#nonzero(t) + sum sign(t))/2 (exact); an identity's post is that tensor. RunResult is the same.
+- The weight statistics (mean, std of W^l) use the same sums. mean, std, rms, zero_frac follow on the host
+  in float64; std is the population std (ddof=0), pooled over batch x units.
+
+Histograms: HIST_BINS linear bins on [-R, R], the same edges for every layer and trial of a run. Tensors
+fall in three groups with their own R = HIST_RANGE x rms of the group's tensor at block 1, measured on
+trial 0 (one host sync per run, after block 1):
+- pre (R from h^1, falling back to the input's rms, then 1): pre, the gradients, and post without a norm;
+- normed (R from n^1, falling back to 1): normed, and post after a norm. A norm makes n ~ N(0, 1) whatever
+  the scale of h, which can be far from 1 (normal(std=1) weights at width 1024 give std(h) ~ 32): on the pre
+  bins all of n would fall into two bins. The post shares these bins because phi is applied to n;
+- out (R from x^1, falling back to the input's rms, then 1): the residual stream, which grows with depth
+  in its own way (plain) or stays the input (rezero, fixup).
+RunResult.hist_edges are the pre group's edges (the JSON's `hist_edges`); the other groups' edges are in
+RunResult.tensor_edges (the JSON's `tensor_hist_edges`). Values beyond the edges are counted in the end bins
+(an exploding layer piles up at the edges rather than vanishing); NaNs are not counted. To keep the cost
+flat, each layer counts the first ceil(HIST_ELEMENTS / n_l) rows of the batch (RunResult.hist_counted says
+how many entries), copied into a sample buffer and binned per chunk of layers in one vectorised pass. A
+ReLU's post histogram is its input's with everything below 0 moved to the bin of 0, an identity's is its
+input's (on the host, bin for bin what binning the post would give); another piecewise-linear activation's
+post sample is act(input sample), computed per chunk.
+
+The cyclic garbage collector is paused during a run (a full collection of a process with torch and numpy
+loaded took ~100 ms, more than a whole 50-layer run at width 256); reference counting frees everything, and
+the previous state is restored afterwards.
 """
 
 from __future__ import annotations
@@ -54,13 +85,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import activations
+from . import activations, norms, residual
 from .bias import make_bias
 from .data import prepare
 from .device import check_memory, describe, dtype_of, resolve_device
-from .errors import Cancelled, InitscopeError, RunError
+from .errors import Cancelled, InitscopeError, RunError, SpecError
 from .inits import init_weight
-from .result import STAT_NAMES, TENSORS, RunResult
+from .result import STAT_NAMES, TENSORS, RunResult, tensors_of
 from .spec import RunSpec
 from .theory.band import kernel_of_rows
 
@@ -71,25 +102,57 @@ ZERO_BIN = HIST_BINS // 2  # the bin [0, R / (HIST_BINS / 2)): where 0 falls
 VAR_GUARD = {torch.float64: 1e-10}  # others (float32 accumulation): DEFAULT_VAR_GUARD
 DEFAULT_VAR_GUARD = 1e-2
 
-WEIGHT, PRE, POST, GRAD, GRAD_PRE = range(5)  # slots of the raw buffer (TENSORS[k] is slot k + 1)
-# raw fields per (layer, slot); fast mode fills the first five (weight: the first two)
+# Slots of the raw buffer: the weight W^l, then one per tensor (TENSORS[k] is slot k + 1).
+WEIGHT = 0
+PRE, NORMED, POST, OUT, GRAD, GRAD_PRE, GRAD_OUT = range(1, len(TENSORS) + 1)
+SLOT = {name: k + 1 for k, name in enumerate(TENSORS)}
+NSLOTS = len(TENSORS) + 1
+GRAD_SLOTS = (GRAD, GRAD_PRE, GRAD_OUT)  # the gradient stage holds these, in this order
+# raw fields per (layer, slot); FastStats fills the first five (weight: the first two)
 SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
 K = 7
 SAMPLE_FLOATS = 1 << 18  # forward-only runs bin histogram samples in chunks of at most this many floats (1 MiB)
 EXACT_COUNT = 1 << 24  # float32 sums count exactly up to 2^24; larger tensors count in float64
 STAGE_VALUES = 512  # a fast trial stacks its 0-d forward results into one buffer once this many are pending
+FULL = (SUM, SUMSQ, MIN, MAX, NNZ)  # what FastStats measures of a tensor
 
-# What a fast trial stages per block for the forward pass, as (slot, field), in order. A ReLU's post min/max
-# are derived on the host, and its (POST, NNZ) place holds sum(sign h) until _Run.complete() turns it into
-# #(h > 0); an identity's post is its pre.
-_WEIGHT_FIELDS = [(WEIGHT, SUM), (WEIGHT, SUMSQ)]
-_PRE_FIELDS = [(PRE, f) for f in (SUM, SUMSQ, MIN, MAX, NNZ)]
-_POST_FIELDS = [(POST, f) for f in (SUM, SUMSQ, MIN, MAX, NNZ)]
-FORWARD_FIELDS = {
-    "relu": _WEIGHT_FIELDS + _PRE_FIELDS + [(POST, NNZ), (POST, SUM), (POST, SUMSQ)],
-    "identity": _WEIGHT_FIELDS + _PRE_FIELDS,
-    None: _WEIGHT_FIELDS + _PRE_FIELDS + _POST_FIELDS,
-}
+
+class _Plan:
+    """What a run measures and derives, fixed before it starts (the same for every block and trial)."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.act = activations.get(spec.act)
+        self.norm = norms.get(spec.norm)
+        self.residual = residual.get(spec.residual, spec.depth)
+        self.v_init = residual.branch_init(spec.init) if self.residual is not None else None
+        self.tensors = tensors_of(spec)
+        self.slots = [SLOT[t] for t in self.tensors]
+        self.forward_slots = [s for s in self.slots if s < GRAD]
+        self.act_in = NORMED if self.norm is not None else PRE  # the tensor phi is applied to
+        self.derive = self.act.post_from_pre  # "relu", "identity" or ""
+        # What a fast trial stages per block for the forward pass, as (slot, field), in the order the block
+        # step produces them: W, then each forward tensor. A ReLU's (POST, NNZ) place holds sum(sign t) of the
+        # activation's input until _Run.complete() turns it into #(t > 0); an identity's post is not measured.
+        fields = [(WEIGHT, SUM), (WEIGHT, SUMSQ)]
+        for s in self.forward_slots:
+            if s == POST and self.derive == "relu":
+                fields += [(POST, SUM), (POST, SUMSQ)]
+            elif s != POST or not self.derive:
+                fields += [(s, f) for f in FULL]
+                if s == self.act_in and self.derive == "relu":
+                    fields.append((POST, NNZ))
+        self.forward_fields = fields
+        # Histograms: which tensors are sampled on the device, and each one's edge group.
+        self.group = {s: "pre" for s in self.slots}
+        if self.norm is not None:
+            self.group[NORMED] = self.group[POST] = "normed"
+        if self.residual is not None:
+            self.group[OUT] = "out"
+        # A ReLU's or an identity's post histogram follows from its input's on the host (_Run.derive_hist);
+        # another piecewise-linear activation's post sample is act(input sample), computed per chunk.
+        self.post_from_sample = self.act.fn_ if self.act.piecewise_linear and not self.derive else None
+        self.sampled = [s for s in self.slots if not (s == POST and self.derive)]
+        self.sample_post = POST in self.sampled and self.post_from_sample is None  # sampled per layer
 
 
 class _Buffers:
@@ -98,29 +161,24 @@ class _Buffers:
     vectorised pass per chunk of layers."""
 
     def __init__(self, run: _Run) -> None:
-        depth, device = run.depth, run.device
+        depth, device, plan = run.depth, run.device, run.plan
         self.depth = depth
-        self.shapes = {"raw": (depth, 5, K), "forward": (depth, len(FORWARD_FIELDS[run.derive])),
-                       "hist": (depth, 4, HIST_BINS), "data": (2,)}
+        self.plan = plan
+        self.shapes = {"raw": (depth, NSLOTS, K), "forward": (depth, len(plan.forward_fields)),
+                       "hist": (depth, len(TENSORS), HIST_BINS), "data": (2,)}
         sizes = {name: math.prod(shape) for name, shape in self.shapes.items()}
         self.flat = torch.zeros(sum(sizes.values()), dtype=torch.float64, device=device)
         views, start = {}, 0
         for name, n in sizes.items():
             views[name] = self.flat[start:start + n]
             start += n
-        self.raw = views["raw"].view(depth, 5, K)
+        self.raw = views["raw"].view(depth, NSLOTS, K)
         self.forward = views["forward"]
-        self.hist = views["hist"].view(depth, 4, HIST_BINS)
+        self.hist = views["hist"].view(depth, len(TENSORS), HIST_BINS)
         self.data = views["data"]
-        # Which tensors are sampled (0 pre, 1 post, 2 grad, 3 grad_pre). A ReLU's or an identity's post
-        # histogram follows from the pre's on the host (_Run.derive_hist); another piecewise-linear
-        # activation's post sample is act(pre sample), computed per chunk in flush().
-        self.post_from_pre = run.act.fn_ if run.act.piecewise_linear and run.derive is None else None
-        self.sampled = [0] + ([1] if run.derive is None else []) + ([2, 3] if run.spec.grad else [])
-        self.row = {k: i for i, k in enumerate(self.sampled)}
-        self.sample_post = 1 in self.row and self.post_from_pre is None  # sampled per layer
-        self.nt = len(self.sampled)
-        self.sampled_index = torch.tensor(self.sampled, device=device)
+        self.row = {s: i for i, s in enumerate(plan.sampled)}
+        self.nt = len(plan.sampled)
+        self.hist_index = torch.tensor([s - 1 for s in plan.sampled], device=device)
         self.smax = max(run.hist_counted)
         self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
@@ -141,26 +199,33 @@ class _Buffers:
             start += n
         return out
 
-    def sample(self, layer: int, k: int, flat: Tensor, n: int) -> None:
-        """Keep flat[:n] (the first rows of tensor k: 0 pre, 1 post, 2 grad, 3 grad_pre) for the histogram."""
-        dst = self.rows[(layer - self.chunk_start) * self.nt + self.row[k]]
+    def sample(self, layer: int, slot: int, flat: Tensor, n: int) -> None:
+        """Keep flat[:n] (the first rows of the tensor in `slot`) for the histogram."""
+        dst = self.rows[(layer - self.chunk_start) * self.nt + self.row[slot]]
         if n < self.smax:  # narrower layers: pad with NaN, which is not counted
             dst[n:].fill_(math.nan)
             dst = dst[:n]
         dst.copy_(flat[:n])
 
-    def flush(self, upto: int, scale: float) -> None:
+    def flush(self, upto: int, scales: dict[str, float]) -> None:
         """Bin the samples of layers chunk_start..upto-1 into hist (one pass), then start a new chunk.
 
-        bin = floor(x * scale + HIST_BINS/2) with scale = HIST_BINS / (2R), clamped to the end bins; 0 falls
-        exactly on HIST_BINS/2 (the bin [0, R/20)), whatever the rounding of scale."""
+        bin = floor(x * scale + HIST_BINS/2) with scale = HIST_BINS / (2R) of the tensor's group, clamped to
+        the end bins; 0 falls exactly on HIST_BINS/2 (the bin [0, R/20)), whatever the rounding of scale."""
         n = upto - self.chunk_start
         if n <= 0:
             return
-        if self.post_from_pre is not None:
-            post = self.samples[:n, self.row[1]]
-            self.post_from_pre(post.copy_(self.samples[:n, 0]))
-        t = torch.add(self.half_bins, self.samples[:n], alpha=scale, out=self.scaled[:n])
+        plan = self.plan
+        if plan.post_from_sample is not None:
+            post = self.samples[:n, self.row[POST]]
+            plan.post_from_sample(post.copy_(self.samples[:n, self.row[plan.act_in]]))
+        per_row = [scales[plan.group[s]] for s in plan.sampled]
+        if len(set(per_row)) == 1:  # one group: one op
+            t = torch.add(self.half_bins, self.samples[:n], alpha=per_row[0], out=self.scaled[:n])
+        else:
+            for i, scale in enumerate(per_row):
+                torch.add(self.half_bins, self.samples[:n, i], alpha=scale, out=self.scaled[:n, i])
+            t = self.scaled[:n]
         t.clamp_(0.0, HIST_BINS - 1).nan_to_num_(nan=float(HIST_BINS))
         idx = self.index[:n]
         idx.copy_(t)  # truncation toward zero = floor for t >= 0
@@ -172,41 +237,42 @@ class _Buffers:
             counts = torch.zeros(size, dtype=torch.float64, device=idx.device)
             counts.index_add_(0, idx, torch.ones(idx.numel(), dtype=torch.float64, device=idx.device))
         counts = counts.view(n, self.nt, HIST_BINS + 1)[:, :, :HIST_BINS]
-        self.hist[self.chunk_start:upto].index_copy_(1, self.sampled_index, counts.to(torch.float64))
+        self.hist[self.chunk_start:upto].index_copy_(1, self.hist_index, counts.to(torch.float64))
         self.chunk_start = upto
 
 
-class _Trial:
-    """One trial's computation; `exact` selects the careful (float64, two-pass, finite-only) statistics."""
+# ---- statistics ---------------------------------------------------------------------------------------
+class FastStats:
+    """One-pass device reductions (sum, sum of squares, min, max, non-zeros), staged on the device and copied
+    to the host once per trial; no host sync. The forward values go in the order of _Plan.forward_fields."""
 
-    def __init__(self, run: _Run, t: int, exact: bool) -> None:
-        self.r = run
-        self.t = t
-        self.exact = exact
-        self.buf = _Buffers(run)
-        self.lsuv_iters = [0] * run.depth
-        self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
-        # Fast mode: the 0-d results of the forward reductions are collected in `vals` and stacked into
-        # `forward_stage` every STAGE_VALUES values (one op for many layers; bounded memory), which is
-        # copied into the float64 buffer at the end of the trial. Gradients are stacked per tensor into
-        # `grad_stage`. No host sync.
+    exact = False
+
+    def __init__(self, run: _Run, buf: _Buffers) -> None:
+        self.buf = buf
+        self.acc = torch.float64 if run.dtype == torch.float64 else torch.float32
+        # The 0-d results of the forward reductions are collected in `vals` and stacked into `forward_stage`
+        # every STAGE_VALUES values (one op for many layers; bounded memory), which is copied into the float64
+        # buffer at the end of the trial. Gradients are stacked per tensor into `grad_stage`.
         self.vals: list[Tensor] = []
         self.staged = 0  # layers already stacked into forward_stage
-        self.nfields = len(FORWARD_FIELDS[run.derive])
+        self.nfields = len(run.plan.forward_fields)
+        self.depth = run.depth
+        self.stage_every_block = run.plan.norm is not None  # see the module docstring
         # a tensor of more than EXACT_COUNT entries has its counts in float64, so the stages are float64 too
         stage = torch.float64 if run.widest > EXACT_COUNT else self.acc
         self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=stage, device=run.device)
-        self.grad_stage = torch.zeros((run.depth, 2, NFIN), dtype=stage, device=run.device) if run.spec.grad else None
+        self.grad_stage = (torch.zeros((run.depth, len(GRAD_SLOTS), NFIN), dtype=stage, device=run.device)
+                           if run.spec.grad else None)
         self.sign_buf = torch.empty(run.widest, dtype=self.acc, device=run.device)  # reused: no page faults
         self.signs: dict[int, Tensor] = {}  # sign_buf[:n], made once per n
 
-    # ---- statistics -------------------------------------------------------------------------------
     def _flat(self, v: Tensor) -> Tensor:
         if v.dim() != 1:
             v = v.reshape(-1)
         return v if v.dtype == self.acc else v.to(self.acc)
 
-    def _fast(self, f: Tensor) -> list[Tensor]:
+    def _reduce(self, f: Tensor) -> list[Tensor]:
         """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)): four passes over x and
         one over sign(x) (left in sign_buf), no host sync."""
         s1, s2 = f.sum(), torch.dot(f, f)  # read-only passes first, while f is in cache
@@ -218,47 +284,26 @@ class _Trial:
         nnz = torch.dot(sg, sg) if n <= EXACT_COUNT else torch.linalg.vector_norm(sg, 1, dtype=torch.float64)
         return [s1, s2, mn, mx, nnz]
 
-    def _sign_sum(self, n: int) -> Tensor:
-        """sum(sign h) of the last _fast call on n entries (exact: float64 beyond EXACT_COUNT)."""
-        sg = self.signs[n]
-        return sg.sum() if n <= EXACT_COUNT else sg.sum(dtype=torch.float64)
+    def weight(self, layer: int, w: Tensor) -> None:
+        wf = self._flat(w)
+        self.vals += [wf.sum(), torch.dot(wf, wf)]
 
-    def _exact(self, f: Tensor) -> Tensor:
-        """Over the finite entries, in float64, two-pass: sum and sum of squares of (x - mean), min, max,
-        non-zeros, finite count, mean."""
-        f = f.double()
-        fin = torch.isfinite(f)
-        n = fin.sum().double()
-        mean = torch.where(fin, f, 0.0).sum() / n.clamp_min(1.0)
-        d = torch.where(fin, f - mean, 0.0)
-        mn = torch.where(fin, f, math.inf).amin()
-        mx = torch.where(fin, f, -math.inf).amax()
-        nnz = (fin & (f != 0)).sum().double()
-        return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
+    def tensor(self, layer: int, slot: int, t: Tensor, sign_sum: bool = False) -> None:
+        """Measure a forward tensor; with sign_sum also sum(sign t) (exact: float64 beyond EXACT_COUNT),
+        from which the host derives a ReLU's #(relu(t) > 0)."""
+        f = self._flat(t)
+        self.vals += self._reduce(f)
+        if sign_sum:
+            sg = self.signs[f.numel()]
+            self.vals.append(sg.sum() if f.numel() <= EXACT_COUNT else sg.sum(dtype=torch.float64))
 
-    def _pre(self, layer: int, w: Tensor, h: Tensor) -> None:
-        """Statistics of W and h (a flat view), before the activation may overwrite h."""
-        wf, f = self._flat(w), self._flat(h)
-        if self.exact:
-            self.buf.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
-            self.buf.raw[layer, PRE].copy_(self._exact(f))
-            return
-        self.vals += [wf.sum(), torch.dot(wf, wf)] + self._fast(f)
-        if self.r.derive == "relu":  # #(h > 0) = (#nonzero + sum sign h) / 2 (on the host)
-            self.vals.append(self._sign_sum(f.numel()))
+    def relu_post(self, layer: int, t: Tensor) -> None:
+        """A ReLU's post: only its sum and sum of squares (the rest is derived on the host)."""
+        f = self._flat(t)
+        self.vals += (f.sum(), torch.dot(f, f))
 
-    def _post(self, layer: int, x: Tensor) -> None:
-        """Statistics of x (a flat view); a fast trial derives what it can (FORWARD_FIELDS)."""
-        derive = self.r.derive
-        if self.exact:
-            self.buf.raw[layer, POST].copy_(self._exact(self._flat(x)))
-        elif derive is None:
-            self.vals += self._fast(self._flat(x))
-        elif derive == "relu":
-            f = self._flat(x)
-            self.vals += (f.sum(), torch.dot(f, f))
-        # identity: the post is the pre
-        if len(self.vals) >= STAGE_VALUES:
+    def end_layer(self, layer: int) -> None:
+        if self.stage_every_block or len(self.vals) >= STAGE_VALUES:
             self._stage(layer + 1)
 
     def _stage(self, upto: int) -> None:
@@ -269,35 +314,259 @@ class _Trial:
             self.vals.clear()
         self.staged = upto
 
-    def grad_stats(self, layer: int, slot: int, g: Tensor) -> None:
-        f = self._flat(g)
-        if self.exact:
-            self.buf.raw[layer, slot].copy_(self._exact(f))
-        else:
-            torch.stack(self._fast(f), out=self.grad_stage[layer, slot - GRAD])
-        self.buf.sample(layer, slot - 1, g.reshape(-1), self.r.hist_counted[layer])
+    def grad(self, layer: int, slot: int, g: Tensor) -> None:
+        torch.stack(self._reduce(self._flat(g)), out=self.grad_stage[layer, GRAD_SLOTS.index(slot)])
 
     def finish(self) -> None:
-        if not self.exact:
-            self._stage(self.r.depth)
-            self.buf.forward.copy_(self.forward_stage)
-            if self.grad_stage is not None:
-                self.buf.raw[:, GRAD:, :NFIN].copy_(self.grad_stage)
+        self._stage(self.depth)
+        self.buf.forward.copy_(self.forward_stage)
+        if self.grad_stage is not None:
+            self.buf.raw[:, GRAD:, :NFIN].copy_(self.grad_stage)
 
-    # ---- the blocks ---------------------------------------------------------------------------------
-    def _block_params(self, layer: int, gen: torch.Generator, x: Tensor,
-                      w: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+
+class ExactStats:
+    """Over the finite entries, in float64, two-pass; written straight into the raw buffer (device)."""
+
+    exact = True
+
+    def __init__(self, run: _Run, buf: _Buffers) -> None:
+        self.raw = buf.raw
+
+    @staticmethod
+    def _exact(t: Tensor) -> Tensor:
+        """sum and sum of squares of (x - mean), min, max, non-zeros, finite count, mean."""
+        f = t.reshape(-1).double()
+        fin = torch.isfinite(f)
+        n = fin.sum().double()
+        mean = torch.where(fin, f, 0.0).sum() / n.clamp_min(1.0)
+        d = torch.where(fin, f - mean, 0.0)
+        mn = torch.where(fin, f, math.inf).amin()
+        mx = torch.where(fin, f, -math.inf).amax()
+        nnz = (fin & (f != 0)).sum().double()
+        return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
+
+    def weight(self, layer: int, w: Tensor) -> None:
+        wf = w.reshape(-1).double()
+        self.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
+
+    def tensor(self, layer: int, slot: int, t: Tensor, sign_sum: bool = False) -> None:
+        self.raw[layer, slot].copy_(self._exact(t))
+
+    def relu_post(self, layer: int, t: Tensor) -> None:
+        self.tensor(layer, POST, t)
+
+    def end_layer(self, layer: int) -> None:
+        pass
+
+    def grad(self, layer: int, slot: int, g: Tensor) -> None:
+        self.tensor(layer, slot, g)
+
+    def finish(self) -> None:
+        pass
+
+
+# ---- how the block step's tensors are made ---------------------------------------------------------------
+class _InPlaceForward:
+    """Forward-only: reused buffers (W, V, two activation buffers, the residual stream), in-place activation."""
+
+    grad = False
+
+    def __init__(self, run: _Run) -> None:
+        spec, dt, dev = run.spec, run.dtype, run.device
+        self.batch = run.batch
+        self.residual = run.plan.residual is not None
+        nw = max(a * b for a, b in zip(spec.arch[:-1], spec.arch[1:], strict=True))
+        self.wbufs = {"w": torch.empty(nw, dtype=dt, device=dev)}
+        if self.residual:
+            self.wbufs["v"] = torch.empty(nw, dtype=dt, device=dev)
+        width = max(spec.arch[1:])
+        # h^l is written into the activation buffer x^(l-1) is not in (without a residual they alternate;
+        # with one, x lives in `stream`, h in buffer 0 and V a in buffer 1)
+        self.acts = [torch.empty(self.batch * width, dtype=dt, device=dev) for _ in range(2)]
+        self.stream = torch.empty(self.batch * width, dtype=dt, device=dev) if self.residual else None
+        self.views: dict[tuple, Tensor] = {}  # views made once per shape
+
+    def _view(self, key: tuple, base: Tensor, shape: tuple[int, int]) -> Tensor:
+        v = self.views.get(key)
+        if v is None:
+            v = self.views[key] = base[:shape[0] * shape[1]].view(shape)
+        return v
+
+    def matrix(self, name: str, n_out: int, n_in: int) -> Tensor:
+        return self._view((name, n_out, n_in), self.wbufs[name], (n_out, n_in))
+
+    def start(self, x: Tensor) -> Tensor:
+        """The block input the first block sees (a copy when the residual stream is updated in place)."""
+        if not self.residual:
+            return x
+        return self._view(("stream", x.shape[1]), self.stream, tuple(x.shape)).copy_(x)
+
+    def linear(self, layer: int, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+        n_out = w.shape[0]
+        k = 0 if self.residual else layer % 2
+        h = self._view(("act", k, n_out), self.acts[k], (self.batch, n_out))
+        if b is None:
+            return torch.mm(x, w.t(), out=h)
+        return torch.addmm(b, x, w.t(), out=h)  # what F.linear does
+
+    def norm(self, norm, h: Tensor) -> Tensor:
+        return norm.fn(h)  # a new tensor per block (FastStats then stages every block: see its docstring)
+
+    def act(self, activation, n: Tensor) -> Tensor:
+        return activation.fn_(n)
+
+    def residual_add(self, x: Tensor, a: Tensor, v: Tensor, alpha: float) -> Tensor:
+        br = self._view(("act", 1, v.shape[0]), self.acts[1], (self.batch, v.shape[0]))
+        torch.mm(a, v.t(), out=br)  # F.linear without a bias
+        return x.add_(br, alpha=alpha)
+
+    def watch(self, t: Tensor, layer: int, slot: int) -> None:
+        pass
+
+
+class _Autograd:
+    """With gradients: fresh tensors, out of place, and a tensor hook per watched tensor."""
+
+    grad = True
+
+    def __init__(self, run: _Run, trial: _Trial) -> None:
+        self.r = run
+        self.trial = trial
+
+    def matrix(self, name: str, n_out: int, n_in: int) -> Tensor:
+        return torch.empty(n_out, n_in, device=self.r.device, dtype=self.r.dtype)
+
+    def start(self, x: Tensor) -> Tensor:
+        return x
+
+    def linear(self, layer: int, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+        h = F.linear(x, w, b)
+        if layer == 0:
+            h.requires_grad_(True)  # the graph starts at h^1: dLoss/dx^0 is not needed
+        return h
+
+    def norm(self, norm, h: Tensor) -> Tensor:
+        return norm.fn(h)
+
+    def act(self, activation, n: Tensor) -> Tensor:
+        return activation.fn(n)
+
+    def residual_add(self, x: Tensor, a: Tensor, v: Tensor, alpha: float) -> Tensor:
+        return torch.add(x, F.linear(a, v), alpha=alpha)
+
+    def watch(self, t: Tensor, layer: int, slot: int) -> None:
+        trial = self.trial
+
+        def hook(g: Tensor) -> None:
+            trial.grad(layer, slot, g)  # backward runs without grad mode; g does not require grad
+            if slot == GRAD_PRE:
+                trial.tick()
+
+        t.register_hook(hook)
+
+
+class _Trial:
+    """One trial: the block step over all blocks, with FastStats or (exact=True) ExactStats."""
+
+    def __init__(self, run: _Run, t: int, exact: bool) -> None:
+        self.r = run
+        self.t = t
+        self.exact = exact
+        self.buf = _Buffers(run)
+        self.stats = ExactStats(run, self.buf) if exact else FastStats(run, self.buf)
+        self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
+        self.lsuv_iters = [0] * run.depth
+        self.probes: dict[str, tuple[Tensor, int]] = {}  # block 1's (sum of squares, size) per edge group
+        self.mode = _Autograd(run, self) if run.spec.grad else _InPlaceForward(run)  # how the tensors are made
+
+    # ---- the block step ------------------------------------------------------------------------------
+    def block(self, layer: int, x: Tensor, gen: torch.Generator) -> Tensor:
+        """Block layer+1: x^(l-1) -> x^l, every tensor measured and sampled; hooks for the gradients."""
+        r, plan, make, stats = self.r, self.r.plan, self.mode, self.stats
+        last = layer == r.depth - 1
+        w, b, v = self.params(layer, gen, x)
+        h = make.linear(layer, x, w, b)
+        del b
+        stats.weight(layer, w)
+        del w
+        self.measure(layer, PRE, h)
+        make.watch(h, layer, GRAD_PRE)
+        n = h
+        if plan.norm is not None:
+            n = make.norm(plan.norm, h)
+            self.measure(layer, NORMED, n)
+        a = make.act(plan.act, n)  # forward-only: in place, n is gone
+        del h, n
+        self.measure_post(layer, a)
+        if plan.residual is None:
+            x = a
+            if not last:
+                make.watch(x, layer, GRAD)
+        else:
+            make.watch(a, layer, GRAD)
+            x = make.residual_add(x, a, v, plan.residual.alpha)
+            self.measure(layer, OUT, x)
+            if not last:
+                make.watch(x, layer, GRAD_OUT)
+        del a, v
+        stats.end_layer(layer)
+        if layer == 0 and self.probes:
+            r.set_edges(self.probes)
+        self.tick()
+        return x
+
+    def params(self, layer: int, gen: torch.Generator, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """W, b and V of the block, drawn in that order (see the module docstring)."""
+        r, plan, spec = self.r, self.r.plan, self.r.spec
+        n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
+        with torch.no_grad():
+            w = self.mode.matrix("w", n_out, n_in)
+            init_weight(w, spec.init, spec.act, gen)
+            b = make_bias(spec.bias, n_in, n_out, device=r.device, dtype=r.dtype, generator=gen)
+            if spec.init.name == "lsuv":
+                self.lsuv_iters[layer] = _lsuv(w, b, x, spec.init)
+            v = None
+            if plan.residual is not None:
+                if plan.residual.w_scale != 1.0:
+                    w.mul_(plan.residual.w_scale)
+                v = self.mode.matrix("v", n_out, n_out)
+                if plan.residual.v_zero:
+                    v.zero_()
+                else:
+                    init_weight(v, plan.v_init, spec.act, gen)
+        return w, b, v
+
+    def measure(self, layer: int, slot: int, t: Tensor) -> None:
+        """Sample, measure and (block 1 of the first trial) probe a forward tensor."""
         r = self.r
-        n_in, n_out = r.spec.arch[layer], r.spec.arch[layer + 1]
-        if w is None:
-            w = torch.empty(n_out, n_in, device=r.device, dtype=r.dtype)
-        init_weight(w, r.spec.init, r.spec.act, gen)
-        b = make_bias(r.spec.bias, n_in, n_out, device=r.device, dtype=r.dtype, generator=gen)
-        if r.spec.init.name == "lsuv":
-            self.lsuv_iters[layer] = _lsuv(w, b, x, r.spec.init)
-        return w, b
+        f = t.detach().view(-1)
+        r.buf_sample(self.buf, layer, slot, f)
+        self.stats.tensor(layer, slot, f, sign_sum=slot == r.plan.act_in and r.plan.derive == "relu")
+        if layer == 0 and not r.edges_set:
+            self.probe(slot, f)
 
-    def _tick(self) -> None:
+    def measure_post(self, layer: int, a: Tensor) -> None:
+        plan = self.r.plan
+        if plan.derive and not self.exact:
+            if plan.derive == "relu":
+                self.stats.relu_post(layer, a.detach().view(-1))
+            return  # identity: the post is its input; the histogram too (_Run.derive_hist)
+        f = a.detach().view(-1)
+        if plan.sample_post:
+            self.r.buf_sample(self.buf, layer, POST, f)
+        self.stats.tensor(layer, POST, f)
+
+    def probe(self, slot: int, f: Tensor) -> None:
+        """Keep sum(t^2) (accumulation dtype, on the device) and the size of block 1's tensor of an edge group."""
+        if slot in (PRE, NORMED, OUT):
+            v = f.to(self.acc)
+            self.probes[TENSORS[slot - 1]] = (torch.dot(v, v), v.numel())
+
+    def grad(self, layer: int, slot: int, g: Tensor) -> None:
+        self.stats.grad(layer, slot, g)
+        self.r.buf_sample(self.buf, layer, slot, g.reshape(-1))
+
+    def tick(self) -> None:
         r = self.r
         if r.cancelled is not None and r.cancelled():
             raise Cancelled("The run was cancelled.")
@@ -305,120 +574,38 @@ class _Trial:
             r.done += 1
             r.progress(r.done, r.total)
 
+    # ---- the trial -----------------------------------------------------------------------------------
     def run(self) -> None:
         r = self.r
         gen = torch.Generator(device=r.device).manual_seed(r.spec.seed + self.t)
         x = r.source.batch(r.spec.batch, device=r.device, dtype=r.dtype, generator=gen)
-        f = self._flat(x)
+        f = x.reshape(-1).to(self.acc)
         self.buf.data.copy_(torch.stack((f.sum(), torch.dot(f, f))))
+        if not r.edges_set:
+            self.probes["input"] = (torch.dot(f, f), f.numel())
         if r.spec.grad:
-            self._forward_backward(x, gen)
+            x = self.forward(x, gen)
+            with torch.no_grad():
+                draw = torch.float32 if r.dtype in (torch.bfloat16, torch.float16) else r.dtype
+                u = torch.empty(x.shape, device=r.device, dtype=draw).normal_(0.0, 1.0, generator=gen).to(r.dtype)
+                self.grad(r.depth - 1, GRAD_OUT if r.plan.residual is not None else GRAD, u)
+            # loss = sum(x^L * u): its gradient at x^L is 1 * u = u, bit for bit. (x.backward(u) would give the
+            # same, but its first call imports sympy through torch.fx: about 0.5 s on a fresh process.)
+            (x * u).sum().backward()
         else:
             with torch.inference_mode():
-                self._forward(x, gen)
-        self.buf.flush(r.depth, r.hist_scale)
-        self.finish()
+                self.forward(x, gen)
+        self.buf.flush(r.depth, r.hist_scales)
+        self.stats.finish()
 
-    def _first_pre(self, h: Tensor, x0: Tensor) -> None:
-        """Fix the histogram range from rms(h^1) of the first trial (the run's one host sync)."""
-        r = self.r
-        if not r.hist_r:
-            rms = 0.0
-            for v in (h, x0):  # fall back to the input's rms, then 1
-                f = v.detach().reshape(-1).to(self.acc)
-                rms = math.sqrt(float(torch.dot(f, f)) / max(1, f.numel())) if f.numel() else 0.0
-                if math.isfinite(rms) and rms > 0:
-                    break
-            if not (math.isfinite(rms) and rms > 0):
-                rms = 1.0
-            r.set_hist_range(HIST_RANGE * rms)
-
-    def _forward(self, x: Tensor, gen: torch.Generator) -> None:
-        r, buf, act, spec = self.r, self.buf, self.r.act, self.r.spec
-        x0 = x
-        # Reused buffers: W, and two activation buffers used in turn (h^l is written into the one x^{l-1}
-        # is not in). Fresh large allocations every layer cost page faults (measured ~50 per layer at
-        # width 256, ~10% of the run); reuse keeps memory flat and the loop allocation-free. The views are
-        # made once per shape.
-        wbuf = torch.empty(max(a * b for a, b in zip(spec.arch[:-1], spec.arch[1:], strict=True)),
-                           dtype=r.dtype, device=r.device)
-        width = max(spec.arch[1:])
-        acts = [torch.empty(r.batch * width, dtype=r.dtype, device=r.device) for _ in range(2)]
-        w_views: dict[tuple[int, int], Tensor] = {}  # (n_out, n_in) -> W
-        h_views: dict[tuple[int, int], Tensor] = {}  # (buffer, n_out) -> h, flat
+    def forward(self, x: Tensor, gen: torch.Generator) -> Tensor:
+        r, buf = self.r, self.buf
+        x = self.mode.start(x)
         for layer in range(r.depth):
             if layer - buf.chunk_start == buf.chunk:
-                buf.flush(layer, r.hist_scale)
-            n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
-            if (n_out, n_in) not in w_views:
-                w_views[n_out, n_in] = wbuf[:n_out * n_in].view(n_out, n_in)
-            if (layer % 2, n_out) not in h_views:
-                h_views[layer % 2, n_out] = acts[layer % 2][:r.batch * n_out]
-            w, b = self._block_params(layer, gen, x, w_views[n_out, n_in])
-            hf = h_views[layer % 2, n_out]
-            h = hf.view(r.batch, n_out)
-            if b is None:
-                torch.mm(x, w.t(), out=h)
-            else:
-                torch.addmm(b, x, w.t(), out=h)  # what F.linear does
-            del b
-            if layer == 0:
-                self._first_pre(hf, x0)
-            n = r.hist_counted[layer]
-            buf.sample(layer, 0, hf, n)
-            self._pre(layer, w, hf)
-            del w
-            x = act.fn_(h)
-            del h
-            xf = x.view(-1)
-            if buf.sample_post:
-                buf.sample(layer, 1, xf, n)
-            self._post(layer, xf)
-            self._tick()
-
-    def _forward_backward(self, x: Tensor, gen: torch.Generator) -> None:
-        r, buf, act = self.r, self.buf, self.r.act
-        x0 = x
-        for layer in range(r.depth):
-            with torch.no_grad():
-                w, b = self._block_params(layer, gen, x)
-            h = F.linear(x, w, b)
-            del b
-            if layer == 0:
-                h.requires_grad_(True)
-                self._first_pre(h, x0)
-            # detached views: the statistics are not recorded by autograd
-            hf = h.detach().view(-1)
-            n = r.hist_counted[layer]
-            buf.sample(layer, 0, hf, n)
-            self._pre(layer, w, hf)
-            del w, hf
-            h.register_hook(self._hook(layer, GRAD_PRE))
-            x = act.fn(h)
-            del h
-            xf = x.detach().view(-1)
-            if buf.sample_post:
-                buf.sample(layer, 1, xf, n)
-            self._post(layer, xf)
-            del xf
-            if layer < r.depth - 1:
-                x.register_hook(self._hook(layer, GRAD))
-            self._tick()
-        with torch.no_grad():
-            draw = torch.float32 if r.dtype in (torch.bfloat16, torch.float16) else r.dtype
-            u = torch.empty(x.shape, device=r.device, dtype=draw).normal_(0.0, 1.0, generator=gen).to(r.dtype)
-            self.grad_stats(r.depth - 1, GRAD, u)
-        # loss = sum(x^L * u): its gradient at x^L is 1 * u = u, bit for bit. (x.backward(u) would give the
-        # same, but its first call imports sympy through torch.fx: about 0.5 s on a fresh process.)
-        (x * u).sum().backward()
-
-    def _hook(self, layer: int, slot: int) -> Callable[[Tensor], None]:
-        def hook(g: Tensor) -> None:
-            self.grad_stats(layer, slot, g)  # backward runs without grad mode; g does not require grad
-            if slot == GRAD_PRE:
-                self._tick()
-
-        return hook
+                buf.flush(layer, r.hist_scales)
+            x = self.block(layer, x, gen)
+        return x
 
 
 def _lsuv(w: Tensor, b: Tensor | None, x: Tensor, init) -> int:
@@ -446,56 +633,82 @@ class _Run:
         self.device = resolve_device(spec.device)
         self.dtype = dtype_of(spec.dtype)
         self.depth = spec.depth
-        self.act = activations.get(spec.act)
+        self.plan = _Plan(spec)
         check_memory(spec, self.device)
         self.source = prepare(spec)
         self.batch = spec.batch if self.source.rows is None else self.source.rows.shape[0]
+        norm = self.plan.norm
+        if norm is not None and self.batch < norm.min_batch:
+            raise SpecError("batch", self.batch, f"{norm.name} needs at least {norm.min_batch} examples per batch "
+                            "(it normalises each unit over the batch)")
         self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
         self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
         self.widest = max(self.batch * n for n in spec.arch[1:])  # entries of the largest activation
-        self.derive = spec.act.name if spec.act.name in ("relu", "identity") else None
-        self.hist_r = 0.0  # R: the bins span [-R, R]; set by the first block of trial 0
-        self.hist_scale = 0.0
+        self.hist_r: dict[str, float] = {}  # R per edge group: the bins span [-R, R]; set after block 1 of trial 0
+        self.hist_scales: dict[str, float] = {}
+        self.edges_set = False
         self.total = spec.trials * self.depth * (2 if spec.grad else 1)
         self.done = 0
 
-    def set_hist_range(self, r: float) -> None:
-        self.hist_r = r
-        self.hist_scale = HIST_BINS / (2 * r)
+    def buf_sample(self, buf: _Buffers, layer: int, slot: int, flat: Tensor) -> None:
+        buf.sample(layer, slot, flat, self.hist_counted[layer])
+
+    def set_edges(self, probes: dict[str, tuple[Tensor, int]]) -> None:
+        """R = HIST_RANGE x rms per edge group from block 1's sums of squares (the run's one host sync), with
+        the fallbacks of the module docstring (pre: the input, then 1; normed: 1; out: the input, then 1)."""
+        names = list(probes)
+        sums = torch.stack([probes[k][0].double() for k in names]).tolist()
+        mean_sq = {k: s / max(1, probes[k][1]) for k, s in zip(names, sums, strict=True)}
+
+        def rms(*keys: str) -> float:
+            for key in keys:
+                v = math.sqrt(mean_sq[key]) if mean_sq.get(key, -1.0) >= 0 else math.nan
+                if math.isfinite(v) and v > 0:
+                    return v
+            return 1.0
+
+        fallback = {"pre": ("pre", "input"), "normed": ("normed",), "out": ("out", "input")}
+        for group in set(self.plan.group.values()):
+            r = HIST_RANGE * rms(*fallback[group])
+            self.hist_r[group] = r
+            self.hist_scales[group] = HIST_BINS / (2 * r)
+        self.edges_set = True
 
     def complete(self, host: dict[str, np.ndarray]) -> None:
-        """Fill a fast trial's raw sums from its staged forward values (FORWARD_FIELDS), and what it derived
-        instead of measuring: a ReLU's post min/max/non-zeros, an identity's post."""
-        raw = host["raw"]
-        for j, (slot, field) in enumerate(FORWARD_FIELDS[self.derive]):
+        """Fill a fast trial's raw sums from its staged forward values (_Plan.forward_fields), and what it
+        derived instead of measuring: a ReLU's post min/max/non-zeros, an identity's post."""
+        raw, plan = host["raw"], self.plan
+        for j, (slot, field) in enumerate(plan.forward_fields):
             raw[:, slot, field] = host["forward"][:, j]
-        if self.derive == "relu":
-            raw[:, POST, MIN] = np.maximum(raw[:, PRE, MIN], 0.0)
-            raw[:, POST, MAX] = np.maximum(raw[:, PRE, MAX], 0.0)
-            raw[:, POST, NNZ] = (raw[:, PRE, NNZ] + raw[:, POST, NNZ]) / 2  # (nonzero + sum sign(h))/2 = #(h > 0)
-        elif self.derive == "identity":
-            raw[:, POST] = raw[:, PRE]
+        src = plan.act_in
+        if plan.derive == "relu":
+            raw[:, POST, MIN] = np.maximum(raw[:, src, MIN], 0.0)
+            raw[:, POST, MAX] = np.maximum(raw[:, src, MAX], 0.0)
+            raw[:, POST, NNZ] = (raw[:, src, NNZ] + raw[:, POST, NNZ]) / 2  # (nonzero + sum sign(t))/2 = #(t > 0)
+        elif plan.derive == "identity":
+            raw[:, POST] = raw[:, src]
 
     def derive_hist(self, host: dict[str, np.ndarray]) -> None:
-        """A ReLU's post histogram is its pre's with everything below 0 moved to the bin of 0 (ZERO_BIN; what
-        binning relu(x) gives, bin for bin); an identity's is its pre's."""
-        hist = host["hist"]
-        if self.derive == "relu":
-            hist[:, 1, ZERO_BIN] = hist[:, 0, :ZERO_BIN + 1].sum(axis=1)
-            hist[:, 1, ZERO_BIN + 1:] = hist[:, 0, ZERO_BIN + 1:]
-            hist[:, 1, :ZERO_BIN] = 0.0
-        elif self.derive == "identity":
-            hist[:, 1] = hist[:, 0]
+        """A ReLU's post histogram is its input's with everything below 0 moved to the bin of 0 (ZERO_BIN; what
+        binning relu(t) gives, bin for bin); an identity's is its input's."""
+        hist, plan = host["hist"], self.plan
+        post, src = POST - 1, plan.act_in - 1
+        if plan.derive == "relu":
+            hist[:, post, ZERO_BIN] = hist[:, src, :ZERO_BIN + 1].sum(axis=1)
+            hist[:, post, ZERO_BIN + 1:] = hist[:, src, ZERO_BIN + 1:]
+            hist[:, post, :ZERO_BIN] = 0.0
+        elif plan.derive == "identity":
+            hist[:, post] = hist[:, src]
 
     def needs_exact(self, host: dict[str, np.ndarray]) -> bool:
         raw = host["raw"]
-        k = 5 if self.spec.grad else 3
-        vals = raw[:, PRE:k, :NFIN]
+        slots = self.plan.slots
+        vals = raw[:, slots, :NFIN]
         if not (np.isfinite(vals).all() and np.isfinite(raw[:, WEIGHT, :2]).all()):
             return True
         n = np.array([self.batch * w for w in self.spec.arch[1:]], dtype=np.float64)[:, None]
-        mean = raw[:, PRE:k, SUM] / n
-        second = raw[:, PRE:k, SUMSQ] / n
+        mean = raw[:, slots, SUM] / n
+        second = raw[:, slots, SUMSQ] / n
         var = second - mean * mean
         guard = VAR_GUARD.get(self.dtype, DEFAULT_VAR_GUARD)
         return bool((var < guard * second).any())
@@ -513,6 +726,10 @@ class _Run:
             host["exact"] = np.ones(1)
             self.derive_hist(host)
         return host, trial.lsuv_iters
+
+    def edges(self, group: str) -> np.ndarray:
+        r = self.hist_r[group]
+        return np.linspace(-r, r, HIST_BINS + 1)
 
 
 def _finish(raw: np.ndarray, exact: bool, n: np.ndarray) -> np.ndarray:
@@ -571,16 +788,16 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
         if gc_was_enabled:
             gc.enable()
     n = np.array([r.batch * w for w in spec.arch[1:]], dtype=np.float64)
-    tensors = TENSORS if spec.grad else TENSORS[:2]
-    stats = {name: np.stack([_finish(h["raw"][:, k + 1], "exact" in h, n) for h in hosts])
-             for k, name in enumerate(tensors)}
-    hist = {name: np.stack([h["hist"][:, k] for h in hosts]) for k, name in enumerate(tensors)}
+    stats = {name: np.stack([_finish(h["raw"][:, SLOT[name]], "exact" in h, n) for h in hosts])
+             for name in r.plan.tensors}
+    hist = {name: np.stack([h["hist"][:, SLOT[name] - 1] for h in hosts]) for name in r.plan.tensors}
     wn = np.array([a * b for a, b in zip(spec.arch[:-1], spec.arch[1:], strict=True)], dtype=np.float64)
     weight = np.stack([_weight(h["raw"][:, WEIGHT], wn) for h in hosts])
     n0 = r.batch * spec.arch[0]
     data_mean = float(np.mean([h["data"][0] / n0 for h in hosts]))
     data_m2 = float(np.mean([h["data"][1] / n0 for h in hosts]))
-    edges = np.linspace(-r.hist_r, r.hist_r, HIST_BINS + 1)
+    tensor_edges = {name: r.edges(r.plan.group[SLOT[name]]) for name in r.plan.tensors
+                    if r.plan.group[SLOT[name]] != "pre"}
     notes = list(r.source.notes)
     exact_trials = sum("exact" in h for h in hosts)
     if exact_trials:
@@ -593,7 +810,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
         elapsed_s=time.perf_counter() - start,
         stats=stats,
         weight=weight,
-        hist_edges=edges,
+        hist_edges=r.edges("pre"),
         hist=hist,
         lsuv_iterations=tuple(int(max(col)) for col in zip(*lsuv, strict=True)) if spec.init.name == "lsuv" else None,
         data_mean=data_mean,
@@ -601,6 +818,7 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
         notes=tuple(notes),
         hist_counted=tuple(r.hist_counted),
         data_kernel=None if r.source.rows is None else kernel_of_rows(r.source.rows),
+        tensor_edges=tensor_edges,
     )
 
 
@@ -610,4 +828,4 @@ def _weight(raw: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.stack([mean, np.sqrt(var)], axis=1)
 
 
-__all__ = ["run", "HIST_BINS", "HIST_RANGE", "HIST_ELEMENTS"]
+__all__ = ["run", "FastStats", "ExactStats", "HIST_BINS", "HIST_RANGE", "HIST_ELEMENTS"]

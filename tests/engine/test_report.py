@@ -7,14 +7,14 @@ from types import SimpleNamespace
 
 import numpy as np
 from initscope.engine import report
-from initscope.engine.result import STAT_NAMES, RunResult
+from initscope.engine.result import STAT_NAMES, TENSORS, RunResult, tensors_of
 from initscope.engine.spec import parse_spec
 
 
-def _result(depth=3, trials=2, grad=True, blow_up_at=None):
-    spec = parse_spec(arch=f"8-8x{depth}", trials=str(trials), grad=str(grad).lower())
+def _result(depth=3, trials=2, grad=True, blow_up_at=None, norm="none", residual="none"):
+    spec = parse_spec(arch=f"8-8x{depth}", trials=str(trials), grad=str(grad).lower(), norm=norm, residual=residual)
     rng = np.random.default_rng(0)
-    tensors = ("pre", "post", "grad", "grad_pre") if grad else ("pre", "post")
+    tensors = tensors_of(spec)
     stats = {t: rng.random((trials, depth, len(STAT_NAMES))) for t in tensors}
     for t in tensors:
         stats[t][:, :, STAT_NAMES.index("nonfinite_frac")] = 0.0
@@ -33,7 +33,7 @@ def test_json_follows_the_contract():
     res.theory = SimpleNamespace(pre_std=np.full(3, 1.5), post_mean=np.full(3, 0.5), post_std=np.full(3, np.nan),
                                  grad_std=np.ones(3), grad_pre_std=np.ones(3), reason="post std: none here")
     doc = json.loads(report.to_json(res))
-    assert doc["schema"] == "initscope.run/1"
+    assert doc["schema"] == "initscope.run/2"
     assert doc["device"] == "cpu" and doc["dtype"] == "float32" and doc["trials"] == 2
     assert doc["elapsed_s"] == 0.25
     assert doc["spec"]["arch"] == "8-8x3" and "--arch" in doc["spec"]["args"]
@@ -45,8 +45,13 @@ def test_json_follows_the_contract():
         assert layer[t]["std"] == np.mean(res.stats[t][:, 1, 1])  # headline = mean over trials
         assert len(layer["per_trial"][t]) == 2
     assert layer["weight"]["std"] == np.mean(res.weight[:, 1, 1])
+    # a Prediction without the normed/out arrays (an older theory) gives null for their keys
     assert layer["theory"] == {"pre_std": 1.5, "post_mean": 0.5, "post_std": None, "grad_std": 1.0,
-                               "grad_pre_std": 1.0}
+                               "grad_pre_std": 1.0, "normed_mean": None, "normed_std": None, "out_mean": None,
+                               "out_std": None, "grad_out_std": None}
+    for t in ("normed", "out", "grad_out"):  # not in a plain stack
+        assert layer[t] is None
+    assert doc["tensor_hist_edges"] == {}
     assert doc["theory_reason"] == "post std: none here"
     # re-running from the JSON spec gives the same spec
     fields = {k: v for k, v in doc["spec"].items() if k != "args"}
@@ -114,3 +119,44 @@ def test_chart_has_whole_layer_ticks_and_tells_theory_from_measured_without_colo
     assert sum(line.count("•") for line in canvas) == 4  # one point per layer, its own marker
     assert "\x1b[" not in chart
     assert "\x1b[" in report.std_chart(res, width=60, height=12, color=True)
+
+
+def test_json_of_a_norm_and_residual_run_has_every_tensor_and_its_theory():
+    res = _result(norm="batchnorm", residual="plain(alpha=0.5)")
+    assert res.tensors == TENSORS
+    res.tensor_edges = {"normed": np.linspace(-4, 4, 5), "post": np.linspace(-4, 4, 5), "out": np.linspace(-2, 2, 5)}
+    res.theory = SimpleNamespace(pre_std=np.ones(3), post_mean=np.ones(3), post_std=np.ones(3), grad_std=np.ones(3),
+                                 grad_pre_std=np.ones(3), normed_mean=np.zeros(3), normed_std=np.ones(3),
+                                 out_mean=np.zeros(3), out_std=np.array([1.1, 1.2, np.nan]),
+                                 grad_out_std=np.full(3, 2.0))
+    doc = json.loads(report.to_json(res))
+    layer = doc["layers"][2]
+    for t in TENSORS:
+        assert layer[t]["std"] == np.mean(res.stats[t][:, 2, 1]), t
+        assert len(layer["per_trial"][t]) == 2 and t in layer["hist"]
+    assert layer["theory"]["normed_std"] == 1.0 and layer["theory"]["out_std"] is None
+    assert doc["layers"][0]["theory"]["out_std"] == 1.1 and layer["theory"]["grad_out_std"] == 2.0
+    assert doc["tensor_hist_edges"]["out"] == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    assert set(doc["tensor_hist_edges"]) == {"normed", "post", "out"}
+    assert doc["spec"]["norm"] == "batchnorm" and "--residual" in doc["spec"]["args"]
+
+
+def test_csv_and_table_show_the_tensors_a_run_has():
+    plain, blocks = _result(trials=1), _result(trials=1, norm="layernorm", residual="rezero")
+    rows = list(csv.DictReader(io.StringIO(report.to_csv([("plain", plain), ("blocks", blocks)]))))
+    assert rows[0]["normed_std"] == "" and rows[0]["out_std"] == "" and rows[0]["grad_out_std"] == ""
+    assert float(rows[3]["normed_std"]) == blocks.stats["normed"][0, 0, 1]
+    assert float(rows[3]["grad_out_std"]) == blocks.stats["grad_out"][0, 0, 1]
+    head = report.to_table(blocks).splitlines()[3]
+    assert [c.split()[0] for c in head.split("|")[1:]] == ["pre", "normed", "post", "post", "zero%", "out", "dL/dh",
+                                                           "dL/dx"]
+    assert "norm=layernorm" in report.to_table(blocks) and "norm=" not in report.to_table(plain)
+    assert "normed" not in report.to_table(plain).splitlines()[3]
+
+
+def test_first_nonfinite_layer_looks_at_normed_and_out():
+    res = _result(depth=4, trials=1, norm="batchnorm", residual="plain")
+    res.stats["out"][:, 2, STAT_NAMES.index("nonfinite_frac")] = 0.25
+    assert res.first_nonfinite_layer() == 3
+    res.stats["normed"][:, 1, STAT_NAMES.index("nonfinite_frac")] = 1.0
+    assert res.first_nonfinite_layer() == 2

@@ -7,7 +7,6 @@ import json
 import initscope.tui.app as app_module
 import pytest
 from initscope.engine.errors import RunError
-from initscope.engine.report import SCHEMA
 from initscope.engine.spec import parse_spec
 from initscope.tui.app import InitScopeApp
 from initscope.tui.screens.choice import ChoiceScreen
@@ -398,7 +397,7 @@ async def test_export_json_csv_svg_and_session_roundtrip(fake, tmp_path):
             await pilot.press("enter")
             await pilot.pause()
         doc = json.loads((tmp_path / "out.json").read_text())
-        assert doc["runs"][0]["result"]["schema"] == SCHEMA  # engine/report.py's
+        assert doc["runs"][0]["result"]["schema"] == "initscope.run/2"
         assert "layer" in (tmp_path / "out.csv").read_text().splitlines()[0]
         assert (tmp_path / "shot.svg").read_text().startswith("<svg")
         # load the session back: its pin is re-run and pinned again

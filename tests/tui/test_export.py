@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from initscope.engine.report import SCHEMA
 from initscope.engine.spec import parse_spec
 from initscope.tui import export
 from initscope.tui.export import (
@@ -120,7 +119,7 @@ def test_save_results_json_with_the_real_report(tmp_path):
     assert doc["runs"][0]["color"] is None and doc["runs"][0]["visible"] is True
     assert doc["runs"][1]["color"] == "#e69f00" and doc["runs"][1]["visible"] is False
     res = doc["runs"][1]["result"]
-    assert res["schema"] == SCHEMA  # engine/report.py's
+    assert res["schema"] == "initscope.run/2"
     assert len(res["layers"]) == 2 and res["layers"][0]["grad"] is None
 
 
