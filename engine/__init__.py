@@ -33,6 +33,13 @@ def run(spec: RunSpec, *, progress: Progress | None = None, cancelled: CancelChe
     return result
 
 
+def train(spec, *, progress: Progress | None = None, cancelled: CancelCheck | None = None):
+    """Train a TrainSpec (engine/trainspec.py) and return its TrainResult (engine/train.py). Imports torch."""
+    from .train import train as _train
+
+    return _train(spec, progress=progress, cancelled=cancelled)
+
+
 def preview(spec: RunSpec):
     """The prediction alone, before any run: numpy only, milliseconds (the app draws it while torch loads).
 
@@ -43,5 +50,5 @@ def preview(spec: RunSpec):
     return predict_or_reason(spec)
 
 
-__all__ = ["run", "preview", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",
+__all__ = ["run", "train", "preview", "RunSpec", "parse_spec", "default_spec", "SpecError", "RunError", "Cancelled",
            "InitscopeError"]

@@ -195,7 +195,7 @@ def _digits(call: Call) -> np.ndarray:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise SpecError("data", "digits", "data digits needs scikit-learn: pip install 'initscope[digits]'") from None
+        raise SpecError("data", "digits", "data digits needs scikit-learn (a dependency of initscope): pip install scikit-learn") from None
     return np.asarray(load_digits().data, dtype=np.float64)
 
 

@@ -468,10 +468,19 @@ class _Autograd:
 class _Trial:
     """One trial: the block step over all blocks, with FastStats or (exact=True) ExactStats."""
 
-    def __init__(self, run: _Run, t: int, exact: bool) -> None:
+    def __init__(self, run: _Run, t: int, exact: bool, *, keep: list | None = None, watch_last: bool = False,
+                 extra: Callable[[int, int, Tensor], None] | None = None) -> None:
         self.r = run
         self.t = t
         self.exact = exact
+        # For training (engine/train.py): `keep` collects the drawn (W, b, V) of every block as leaf tensors that
+        # require gradients (the same draws as a run); `given` (set by the caller) replaces the draw by those
+        # parameters; watch_last also hooks the last block's output (the loss is then not sum(x^L * u));
+        # `extra(layer, slot, flat)` sees every forward tensor the block step measures.
+        self.keep = keep
+        self.given: list | None = None
+        self.watch_last = watch_last
+        self.extra = extra
         self.buf = _Buffers(run)
         self.stats = ExactStats(run, self.buf) if exact else FastStats(run, self.buf)
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
@@ -487,7 +496,7 @@ class _Trial:
         w, b, v = self.params(layer, gen, x)
         h = make.linear(layer, x, w, b)
         del b
-        stats.weight(layer, w)
+        stats.weight(layer, w.detach())  # training: W is a leaf that requires gradients
         del w
         self.measure(layer, PRE, h)
         make.watch(h, layer, GRAD_PRE)
@@ -500,13 +509,13 @@ class _Trial:
         self.measure_post(layer, a)
         if plan.residual is None:
             x = a
-            if not last:
+            if not last or self.watch_last:
                 make.watch(x, layer, GRAD)
         else:
             make.watch(a, layer, GRAD)
             x = make.residual_add(x, a, v, plan.residual.alpha)
             self.measure(layer, OUT, x)
-            if not last:
+            if not last or self.watch_last:
                 make.watch(x, layer, GRAD_OUT)
         del a, v
         stats.end_layer(layer)
@@ -517,6 +526,8 @@ class _Trial:
 
     def params(self, layer: int, gen: torch.Generator, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """W, b and V of the block, drawn in that order (see the module docstring)."""
+        if self.given is not None:
+            return self.given[layer]
         r, plan, spec = self.r, self.r.plan, self.r.spec
         n_in, n_out = spec.arch[layer], spec.arch[layer + 1]
         with torch.no_grad():
@@ -534,12 +545,19 @@ class _Trial:
                     v.zero_()
                 else:
                     init_weight(v, plan.v_init, spec.act, gen)
+        if self.keep is not None:
+            for p in (w, b, v):
+                if p is not None:
+                    p.requires_grad_(True)
+            self.keep.append((w, b, v))
         return w, b, v
 
     def measure(self, layer: int, slot: int, t: Tensor) -> None:
         """Sample, measure and (block 1 of the first trial) probe a forward tensor."""
         r = self.r
         f = t.detach().view(-1)
+        if self.extra is not None:
+            self.extra(layer, slot, f)
         r.buf_sample(self.buf, layer, slot, f)
         self.stats.tensor(layer, slot, f, sign_sum=slot == r.plan.act_in and r.plan.derive == "relu")
         if layer == 0 and not r.edges_set:
@@ -547,6 +565,8 @@ class _Trial:
 
     def measure_post(self, layer: int, a: Tensor) -> None:
         plan = self.r.plan
+        if self.extra is not None:
+            self.extra(layer, POST, a.detach().view(-1))
         if plan.derive and not self.exact:
             if plan.derive == "relu":
                 self.stats.relu_post(layer, a.detach().view(-1))
@@ -575,6 +595,18 @@ class _Trial:
             r.progress(r.done, r.total)
 
     # ---- the trial -----------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Ready the trial's buffers for another pass (training measures one trial at many steps)."""
+        self.buf.chunk_start = 0
+        if not self.exact:
+            self.stats.vals.clear()
+            self.stats.staged = 0
+
+    def close(self) -> None:
+        """Bin the last histogram chunk and move the staged statistics into the buffer (still on the device)."""
+        self.buf.flush(self.r.depth, self.r.hist_scales)
+        self.stats.finish()
+
     def run(self) -> None:
         r = self.r
         gen = torch.Generator(device=r.device).manual_seed(r.spec.seed + self.t)

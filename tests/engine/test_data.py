@@ -188,7 +188,7 @@ def test_digits_without_scikit_learn(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(SpecError) as e:
         load_data(parse_spec(arch="64-10", data="digits"))
-    assert "data digits needs scikit-learn: pip install 'initscope[digits]'" in one_sentence(e.value)
+    assert "data digits needs scikit-learn (a dependency of initscope): pip install scikit-learn" in one_sentence(e.value)
 
 
 def _one_line_spec_error(spec, *fragments):

@@ -1,0 +1,143 @@
+"""Training (engine/train.py, engine/trainspec.py, engine/labelled.py): one engine with `run`, closed forms."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from initscope.engine import run
+from initscope.engine.errors import SpecError
+from initscope.engine.labelled import load_labelled
+from initscope.engine.spec import parse_spec
+from initscope.engine.train import _Trainer, compare, train
+from initscope.engine.trainspec import parse_train
+
+
+def _small(**kw):
+    base = dict(arch="64-32x3", device="cpu", steps="6", every="1", trials="1")
+    base.update(kw)
+    return parse_train(**base)
+
+
+@pytest.mark.parametrize("extra", [{}, {"norm": "layernorm"}, {"residual": "plain(alpha=0.5)", "arch": "64-64x3"},
+                                   {"norm": "batchnorm", "act": "tanh"}])
+def test_step0_forward_statistics_equal_run(tmp_path, extra):
+    """Step 0 of training is the runner's block step on the first minibatch with the parameters drawn from the
+    same stream (seed + t, W, b, V per block): `initscope run` on that minibatch (file data, which draws
+    nothing from the generator) must give the same forward statistics and histograms, bit for bit."""
+    spec = _small(seed="3", **extra)
+    res = train(spec)
+    tr = _Trainer(spec, load_labelled(spec), None, None)
+    rows = tr.xtr[tr.batches(0)[0]].double().numpy()
+    path = tmp_path / "mb.npy"
+    np.save(path, rows)
+    texts = {k: v for k, v in spec.body.to_text().items() if k not in ("data", "batch")}
+    ref = run(parse_spec(**texts, data=f"file(path={path})", batch="64"))
+    for name in ("pre", "normed", "post", "out"):
+        if name in ref.stats:
+            np.testing.assert_array_equal(res.stats[name][0, 0], ref.stats[name][0], err_msg=name)
+            np.testing.assert_array_equal(res.hist[name][0, 0], ref.hist[name][0], err_msg=name)
+            np.testing.assert_array_equal(res.edges[name], ref.edges(name))
+
+
+def test_update_ratio_scales_with_lr():
+    """SGD without momentum: the first update is -lr * grad(W0) on the same minibatch from the same W0, so
+    log10(std(dW)/std(W)) = log10(lr) + log10(std(grad)/std(W0)): two learning rates differ by log10(lr2/lr1)
+    exactly (float32 rounding of lr * g: ~1e-7 relative, so 1e-5 in log10 is ample)."""
+    a = train(_small(optimizer="sgd(lr=0.01)", steps="1"))
+    b = train(_small(optimizer="sgd(lr=0.1)", steps="1"))
+    np.testing.assert_allclose(b.update_ratio["W"][0, 0] - a.update_ratio["W"][0, 0], 1.0, atol=1e-5)
+    np.testing.assert_allclose(b.update_ratio["readout"][0, 0] - a.update_ratio["readout"][0, 0], 1.0, atol=1e-5)
+
+
+def test_first_loss_is_near_log_classes():
+    """The readout is N(0, 1/n_L) with zero bias: with post std ~ O(1) the logits are O(1) and the first
+    minibatch loss is log(10) = 2.303 within a few tenths (cross-entropy of near-uniform predictions)."""
+    r = train(_small(steps="1"))
+    assert abs(r.loss[0, 0] - math.log(10)) < 0.6
+
+
+def test_extra_fractions_relu_post():
+    """A ReLU's post is 0 on about half the entries (pre symmetric about 0 at init), so the one-sided
+    fraction x <= 0.05 is >= the zero fraction; the two-sided |x| <= 0.05 is <= the one-sided one (the post
+    is never negative, so they are equal)."""
+    r = train(_small(steps="1"))
+    near, low = r.extra["post"][0, 0, :, 0], r.extra["post"][0, 0, :, 1]
+    zero = r.stats["post"][0, 0, :, 5]
+    np.testing.assert_array_equal(near, low)
+    assert np.all(low >= zero) and np.all(np.isnan(r.extra["post"][0, 0, :, 2]))
+
+
+def test_tanh_saturation_counted():
+    r = train(_small(steps="1", act="tanh", init="kaiming_normal(gain=4)"))
+    sat = r.extra["post"][0, 0, :, 2]
+    assert np.all((sat > 0.3) & (sat <= 1.0))  # gain 4: pre std ~4, P(|tanh(h)| > 0.97) = P(|h| > 2.09) ~ 0.6
+
+
+def test_divergence_is_a_result():
+    r = train(_small(optimizer="sgd(lr=1e30)", steps="20", act="relu"))
+    assert r.diverged[0] is not None
+    step, block = r.diverged[0]
+    assert 0 <= step < 20 and 0 <= block <= 3
+    assert np.isnan(r.evals["test_acc"][0, -1]) and r.notes
+
+
+def test_trials_and_compare():
+    a = train(_small(trials="2", steps="3"))
+    m, s = a.headline("test_acc")
+    assert 0.0 <= m <= 1.0 and s >= 0.0
+    d, spread, exceeds = compare(a, a)
+    assert d == 0.0 and not exceeds
+
+
+def test_teacher_any_width():
+    r = train(parse_train(arch="20-40x2", data="teacher(samples=200, classes=3)", device="cpu", steps="3"))
+    assert r.classes == 3 and r.split == (160, 40)
+
+
+def test_labels_that_do_not_fit(tmp_path):
+    x = np.zeros((10, 4))
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(9))
+    with pytest.raises(SpecError, match="9 labels for 10 input rows"):
+        load_labelled(parse_train(arch="4-8", data=f"file(path={tmp_path / 'd.npz'})", batch="2"))
+    np.savez(tmp_path / "e.npz", x=x, y=np.full(10, 0.5))
+    with pytest.raises(SpecError, match="whole numbers"):
+        load_labelled(parse_train(arch="4-8", data=f"file(path={tmp_path / 'e.npz'})", batch="2"))
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).standard_normal((10, 4)))
+    np.save(tmp_path / "y.npy", np.arange(10) % 2)
+    d = load_labelled(parse_train(arch="4-8", data=f"file(path={tmp_path / 'x.npy'}, labels={tmp_path / 'y.npy'})",
+                                  batch="2"))
+    assert d.classes == 2 and len(d.y_train) == 8
+    # standardized with the training split's global mean and std
+    assert abs(d.x_train.mean()) < 1e-12 and abs(d.x_train.std() - 1) < 1e-12
+
+
+def test_digits_split_and_standardization():
+    d = load_labelled(parse_train())
+    assert d.x_train.shape == (1438, 64) and d.x_test.shape == (359, 64) and d.classes == 10
+    assert abs(d.x_train.mean()) < 1e-12 and abs(d.x_train.std() - 1) < 1e-12
+
+
+@pytest.mark.parametrize(("texts", "field"), [
+    ({"steps": "0"}, "steps"), ({"optimizer": "sgd(lr=-1)"}, "optimizer sgd: parameter lr"),
+    ({"optimizer": "rmsprop"}, "optimizer"), ({"every": "x"}, "every"), ({"data": "gaussian"}, "data"),
+    ({"arch": "10-10"}, "arch"), ({"optimizer": "adam(beta1=1)"}, "optimizer adam: parameter beta1"),
+])
+def test_bad_values_one_sentence(texts, field):
+    with pytest.raises(SpecError) as e:
+        parse_train(**texts)
+    assert e.value.field == field and "\n" not in str(e.value)
+
+
+def test_every_default_at_most_200_points():
+    s = parse_train(steps="1000")
+    assert s.every == 5 and len(s.record_steps()) == 201  # 0, 5, ..., 995 and the last step, 999
+    assert parse_train().record_steps() == list(range(100))
+
+
+def test_adam_runs():
+    r = train(_small(optimizer="adam(lr=0.001)", steps="2"))
+    assert np.all(np.isfinite(r.loss))
+    assert torch.isfinite(torch.tensor(r.update_ratio["W"])).all()
