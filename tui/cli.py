@@ -3,6 +3,8 @@
     initscope [spec flags] [--preset NAME]        open the app, preset by the flags
     initscope run [spec flags] [--format table|json|csv] [--output FILE] [--preset NAME]
     initscope explain [spec flags]                the theory's explanation, in words and numbers
+    initscope train [spec flags] [--steps N] [--optimizer sgd(lr=0.05)] [--every K] [--format table|json|csv]
+                    [--output FILE] [--preset NAME]   train the stack for its first steps, every layer recorded
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
@@ -65,8 +67,28 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     run.add_argument("--output", "-o", help="write to this file instead of stdout")
     explain = _Parser(prog="initscope explain", description="Explain what the theory predicts for a spec.")
     _add_spec_flags(explain)
+    train = _Parser(prog="initscope train", description="Train the spec's stack (then a linear readout, "
+                    "cross-entropy) for its first steps and record every layer.")
+    _add_spec_flags(train)
+    for action in train._actions:  # training's own defaults and meanings for the shared flags
+        if action.dest == "data":
+            action.help = "labelled data: digits (default), teacher(samples, classes, hidden), file(path, labels)"
+        elif action.dest == "batch":
+            action.help = "minibatch size (default 64)"
+        elif action.dest == "arch":
+            action.help = "widths joined by '-', WxN repeats (default 64-100x10; digits needs 64 first)"
+        elif action.dest == "trials":
+            action.help = "seeds: trial t uses seed + t (default 1)"
+        elif action.dest == "preset":
+            action.help = "lesson8_training or trainability (see `initscope list`)"
+    train.add_argument("--steps", help="optimizer steps (default 100)")
+    train.add_argument("--optimizer", help="sgd(lr=0.05, momentum=0, weight_decay=0) (default) or "
+                       "adam(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0)")
+    train.add_argument("--every", help="record every K steps (default: at most about 200 recorded points)")
+    train.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    train.add_argument("--output", "-o", help="write to this file instead of stdout")
     lister = _Parser(prog="initscope list", description="List every init scheme, activation, bias, data source and preset.")
-    return {"app": app, "run": run, "explain": explain, "list": lister}
+    return {"app": app, "run": run, "explain": explain, "list": lister, "train": train}
 
 
 def flag_texts(ns: argparse.Namespace) -> dict[str, str]:
@@ -152,6 +174,65 @@ def _term_width() -> int:
         return 100
 
 
+TRAIN_FLAGS = ("steps", "optimizer", "every")
+
+
+def train_specs(ns: argparse.Namespace) -> list[tuple[str, object]]:
+    """The training specs the flags describe: one, or a training preset's variants with the flags on top."""
+    from initscope.engine.trainspec import parse_train
+
+    texts = {k: getattr(ns, k) for k in (*SPEC_FLAGS, *TRAIN_FLAGS) if getattr(ns, k, None) is not None}
+    if getattr(ns, "grad", None) is False:
+        raise SpecError("grad", "false", "training needs gradients; leave out --no-grad")
+    texts.pop("preset", None)
+    if getattr(ns, "preset", None):
+        from initscope.engine.train_presets import get_train_preset
+
+        return get_train_preset(ns.preset).specs(texts)
+    return [("train", parse_train(**texts))]
+
+
+def _train_progress(label: str):
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rtraining {label}: {done}/{total} steps")
+        if done >= total:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+        sys.stderr.flush()
+
+    return show
+
+
+def cmd_train(ns: argparse.Namespace) -> int:
+    from initscope.engine import train_report
+    from initscope.engine.train import train
+
+    specs = train_specs(ns)
+    if ns.output is not None:
+        from initscope.tui.export import unwritable_reason
+
+        reason = unwritable_reason(ns.output)
+        if reason is not None:
+            raise SpecError("output", ns.output, reason)
+    results = [(label, train(spec, progress=_train_progress(label))) for label, spec in specs]
+    if ns.format == "json":
+        text = train_report.to_json(results) + "\n"
+    elif ns.format == "csv":
+        text = train_report.to_csv(results)
+    else:
+        text = train_report.to_table(results)
+    if ns.output:
+        from initscope.tui.export import atomic_write_text
+
+        atomic_write_text(Path(ns.output), text)
+        print(f"wrote {ns.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_explain(ns: argparse.Namespace) -> int:
     from initscope.engine.theory.safe import explain_or_reason, predict_or_reason
 
@@ -170,6 +251,15 @@ def cmd_list(ns: argparse.Namespace) -> int:
     for p in PRESETS.values():
         out.append(f"  {p.name:<14} [{p.key}] {p.title}")
         out.append(f"  {'':<19}look for: {p.look_for}")
+    from initscope.engine.train_presets import TRAIN_PRESETS
+    from initscope.engine.trainspec import listing as train_listing
+
+    out.append("")
+    out.append(train_listing().rstrip())
+    out.append("Training presets (initscope train --preset)")
+    for p in TRAIN_PRESETS.values():
+        out.append(f"  {p.name:<18} {p.title}")
+        out.append(f"  {'':<19}look for: {p.look_for}")
     sys.stdout.write("\n".join(out) + "\n")
     return EXIT_OK
 
@@ -185,7 +275,7 @@ def cmd_app(ns: argparse.Namespace) -> int:
     return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)  # non-zero unless quit cleanly
 
 
-COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "app": cmd_app}
+COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "train": cmd_train, "app": cmd_app}
 
 
 def main(argv: list[str] | None = None) -> int:
