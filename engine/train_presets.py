@@ -45,9 +45,9 @@ TRAIN_PRESETS: dict[str, TrainPreset] = {p.name: p for p in [
     TrainPreset(
         "trainability", "Schoenholz et al.: tanh, 50 layers, sigma_b^2 = 0.05, sigma_w^2 = 1, 1.76, 3 "
         "(ordered, critical, chaotic)",
-        "the critical net (sigma_w^2 = 1.76, chi_1 = 1) trains furthest in 100 steps; the ordered one's early "
-        "layers barely move (their update ratios sit far below the others': the gradient vanishes toward the "
-        "input), and the chaotic one's loss falls more slowly",
+        "only the critical net (sigma_w^2 = 1.76, chi_1 = 1) learns in 100 steps (held-out accuracy ~0.26 against "
+        "chance 0.10 for the others); update ratio of W^1 at step 0: ordered ~ -5.5 (the gradient vanishes "
+        "toward the input), critical ~ -2.7 (Karpathy's healthy -3), chaotic ~ -0.9 (it explodes)",
         (("ordered", {**_TR, "init": "kaiming_normal(gain=1)"}),
          ("critical", {**_TR, "init": "kaiming_normal(gain=1.32701)"}),
          ("chaotic", {**_TR, "init": "kaiming_normal(gain=1.73205)"})),

@@ -1,0 +1,158 @@
+"""Speed and memory of `initscope train` next to a bare PyTorch loop training the same model on the same data.
+
+    python benchmarks/bench_train.py                   # width 256, depth 20, 200 steps, 5 repeats
+    python benchmarks/bench_train.py --device cuda --repeats 7
+    python benchmarks/bench_train.py --quick           # depth 5, 40 steps, 2 repeats: a smoke test
+
+The model (both sides): digits (64 features, 10 classes), arch 64-256x20, kaiming_normal, zero biases, ReLU,
+a linear readout N(0, 1/n_L) with zero bias, cross-entropy, SGD lr 0.05, minibatch 64. The bare loop takes the
+engine's own data split, minibatch indices and initial parameters (so both train the same network on the same
+batches) and runs F.linear / relu / F.linear + F.cross_entropy, backward, optimizer.step: no statistics.
+In ONE process, interleaved (every repeat runs every method once, in turn), after one warm-up round:
+  bare          the loop alone;
+  bare + evals  the loop plus the same five evaluations of the whole training and held-out splits that the
+                engine records (after 0, N/4, N/2, 3N/4, N updates);
+  every 1       engine.train with statistics at every step;
+  every 10      engine.train with --every 10.
+The engine's time includes its setup (data, parameters): what a user waits for. Printed: medians over repeats
+and the ratios to `bare + evals` (the statistics' cost: targets <= 1.20 at every step, <= 1.05 at every 10)
+and to `bare` (everything). Memory: the process's resident set (CPU) or torch.cuda.max_memory_allocated (CUDA)
+after training N and 4N steps at --every 10, next to the size of the recorded statistics themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from initscope.engine.labelled import load_labelled  # noqa: E402
+from initscope.engine.train import _Trainer, train  # noqa: E402
+from initscope.engine.trainspec import parse_train  # noqa: E402
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_loop(spec, evals: bool) -> float:
+    """Train spec's model (trial 0) without statistics; returns seconds."""
+    device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    _sync(device)
+    t0 = time.perf_counter()
+    data = load_labelled(spec)
+    tr = _Trainer(spec, data, None, None)
+    idx = tr.batches(0)
+    gen = torch.Generator(device=tr.dev).manual_seed(spec.body.seed)
+    params = []
+    for n_in, n_out in zip(spec.body.arch[:-1], spec.body.arch[1:], strict=True):
+        w = torch.empty(n_out, n_in, device=tr.dev).normal_(0.0, math.sqrt(2.0 / n_in), generator=gen)
+        params.append(w.requires_grad_(True))
+        params.append(torch.zeros(n_out, device=tr.dev, requires_grad=True))
+    w_o = torch.empty(data.classes, spec.body.arch[-1], device=tr.dev).normal_(
+        0.0, 1.0 / math.sqrt(spec.body.arch[-1]), generator=gen).requires_grad_(True)
+    b_o = torch.zeros(data.classes, device=tr.dev, requires_grad=True)
+    opt = torch.optim.SGD([*params, w_o, b_o], lr=float(spec.optimizer.get("lr")))
+
+    def fwd(x):
+        for k in range(0, len(params), 2):
+            x = torch.relu(F.linear(x, params[k], params[k + 1]))
+        return F.linear(x, w_o, b_o)
+
+    def evaluate():
+        with torch.no_grad():
+            out = []
+            for x, y in ((tr.xtr, tr.ytr), (tr.xte, tr.yte)):
+                z = fwd(x)
+                out += [F.cross_entropy(z, y), (z.argmax(1) == y).float().mean()]
+            return torch.stack(out)
+
+    points = set(spec.eval_points())
+    kept = []
+    for step in range(spec.steps):
+        if evals and step in points:
+            kept.append(evaluate())
+        loss = F.cross_entropy(fwd(tr.xtr[idx[step]]), tr.ytr[idx[step]])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if evals:
+        kept.append(evaluate())
+        torch.stack(kept).cpu()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def engine_run(spec) -> float:
+    device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    _sync(device)
+    t0 = time.perf_counter()
+    train(spec)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--depth", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    if a.quick:
+        a.depth, a.steps, a.repeats = 5, 40, 2
+    base = dict(arch=f"64-{a.width}x{a.depth}", act="relu", init="kaiming_normal", data="digits", batch="64",
+                steps=str(a.steps), optimizer="sgd(lr=0.05)", device=a.device)
+    specs = {"every 1": parse_train(**base, every="1"), "every 10": parse_train(**base, every="10")}
+    methods = {"bare": lambda: bare_loop(specs["every 1"], False),
+               "bare + evals": lambda: bare_loop(specs["every 1"], True),
+               "every 1": lambda: engine_run(specs["every 1"]),
+               "every 10": lambda: engine_run(specs["every 10"])}
+    print(f"device {a.device}, torch threads {torch.get_num_threads()}, arch {base['arch']}, {a.steps} steps, "
+          f"batch 64, {a.repeats} repeats (interleaved, after a warm-up round)")
+    for f in methods.values():
+        f()
+    times: dict[str, list[float]] = {k: [] for k in methods}
+    for _ in range(a.repeats):
+        for k, f in methods.items():
+            times[k].append(f())
+    ref = statistics.median(times["bare + evals"])
+    bare = statistics.median(times["bare"])
+    for k, ts in times.items():
+        med = statistics.median(ts)
+        print(f"  {k:<13} median {med:8.3f} s  min {min(ts):8.3f} s  x{med / ref:5.2f} of bare + evals  "
+              f"x{med / bare:5.2f} of bare")
+    # memory: N and 4N steps at every 10
+    long = parse_train(**{**base, "steps": str(4 * a.steps)}, every="10")
+    for spec in (specs["every 10"], long):
+        if a.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        before = rss_mib()
+        r = train(spec)
+        rec = sum(v.nbytes for d in (r.stats, r.hist, r.extra) for v in d.values()) / 2**20
+        peak = torch.cuda.max_memory_allocated() / 2**20 if a.device.startswith("cuda") else rss_mib() - before
+        what = "cuda peak allocated" if a.device.startswith("cuda") else "resident set growth"
+        print(f"  memory, {spec.steps} steps every 10: {what} {peak:8.1f} MiB; recorded statistics "
+              f"(host arrays) {rec:6.1f} MiB")
+    print(f"targets: every 1 <= 1.20x, every 10 <= 1.05x of bare + evals; numpy {np.__version__}")
+
+
+if __name__ == "__main__":
+    main()
