@@ -126,7 +126,7 @@ def to_table(named: list[tuple[str, TrainResult]]) -> str:
                  f"{sp.to_text()['data']} ({first.split[0]} train / {first.split[1]} held out, {first.classes} "
                  f"classes); mean +- sd over {sp.trials} seed(s) from {sp.body.seed}")
     lines.append("")
-    head = f"{'run':<16} {'spec':<44} {'train loss':>17} {'test loss':>17} {'test acc':>17} {'diverged':>8}"
+    head = f"{'run':<16} {'spec':<60} {'train loss':>17} {'test loss':>17} {'test acc':>17} {'diverged':>8}"
     lines.append(head)
     lines.append("-" * len(head))
     for name, r in named:
@@ -137,7 +137,7 @@ def to_table(named: list[tuple[str, TrainResult]]) -> str:
         if r.spec.body.has_residual:
             spec += f" {t['residual']}"
         n_div = sum(d is not None for d in r.diverged)
-        lines.append(f"{name:<16} {spec[:44]:<44} {_pm(*r.headline('train_loss')):>17} "
+        lines.append(f"{name:<16} {spec[:60]:<60} {_pm(*r.headline('train_loss')):>17} "
                      f"{_pm(*r.headline('test_loss')):>17} {_pm(*r.headline('test_acc')):>17} "
                      f"{n_div:>4}/{len(r.diverged):<3}")
     lines.append("")
