@@ -34,7 +34,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from initscope.engine.labelled import load_labelled  # noqa: E402
 from initscope.engine.train import _Trainer, train  # noqa: E402
 from initscope.engine.trainspec import parse_train  # noqa: E402
