@@ -664,10 +664,11 @@ class InitScopeApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
-        if tab == "runs":
-            table = self.runs_table()
-            if table is not None:
-                table.focus()
+        view = views.get(tab)
+        if view is not None and view.focus:  # the runs table: its keys work at once
+            widget = self.view_widget(view)
+            if widget is not None:
+                widget.focus()
         elif isinstance(self.focused, (Input, Select)) or self.focused is None:
             self.query_one("#tabs Tabs", Tabs).focus()
 

@@ -37,7 +37,8 @@ class View:
     """One tab: pane `id` titled `title`, its jump `key`, the widget `widget` ("module:Class", relative
     to this package) mounted with id `widget_id`; `mount`: "now" (in the first frame), "lazy" (Textual's
     Lazy: right after it) or "late" (after the first frame, behind a placeholder: widgets that load numpy);
-    `guard`: a failing draw is a toast, not a crash."""
+    `guard`: a failing draw is a toast, not a crash; `focus`: showing the tab focuses the widget (its
+    own keys then work, as in the runs table)."""
 
     id: str
     title: str
@@ -47,6 +48,7 @@ class View:
     follows: tuple[str, ...]
     mount: str = "now"
     guard: bool = False
+    focus: bool = False
 
     def widget_class(self) -> type[Widget]:
         module, _, name = self.widget.partition(":")
@@ -67,7 +69,7 @@ VIEWS: list[View] = [
          mount="late", guard=True),
     View("explain", "Explain", "f7", ".widgets.explain_panel:ExplainPanel", "explain-view", ("current",),
          mount="late", guard=True),
-    View("runs", "Runs", "f8", ".widgets.runs_table:RunsTable", "runs-table", ("table",), mount="lazy"),
+    View("runs", "Runs", "f8", ".widgets.runs_table:RunsTable", "runs-table", ("table",), mount="lazy", focus=True),
 ]
 
 
@@ -77,6 +79,10 @@ def register(view: View) -> View:
         raise ValueError(f"a view with id {view.id!r} or key {view.key!r} is already registered")
     VIEWS.append(view)
     return view
+
+
+def get(view_id: str) -> View | None:
+    return next((v for v in VIEWS if v.id == view_id), None)
 
 
 def tab_ids() -> tuple[str, ...]:
