@@ -403,6 +403,10 @@ class ExplainPanel(VerticalScroll):
         if self._spec is not None:
             self._apply()
 
+    def show_scene(self, scene) -> None:
+        """The app's view hook (tui/views.py): the current run, with its preset's guide while it is current."""
+        self.show(scene.current.spec, scene.current, scene.guide)
+
     def show(self, spec, result=None, guide: tuple[str, str] | None = None) -> None:
         """Explain `spec`; with `result`, also compare measured values with the prediction; with `guide`
         (a preset's heading and text), say first what to look for."""
