@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from .growth import growth_rows
 from .numbers import fmt_num, nice_int_ticks
 from .result import STAT_NAMES, TENSORS, RunResult
 from .signal_range import RULE, range_event
@@ -245,6 +246,13 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     if bad is not None:
         lines.append(f"The signal went non-finite (inf/nan) first at layer {bad}; nan/inf marks a statistic "
                      "with inf or NaN entries.")
+    growth = growth_rows(result, result.theory) if result.depth > 1 else []
+    if growth:
+        lines += ["", f"growth per block, block 1 to block {result.depth} (second moments):"]
+        lines += [f"  {what}: measured {fmt_num(m, 4)}, predicted {fmt_num(p, 4)}" for what, m, p in growth]
+    block = (doc.get("diagnostics") or {}).get("block_lines") or []
+    if block:
+        lines += ["", f"theory: {block[0]}"]
     if result.lsuv_iterations is not None:
         lines += ["", "LSUV iterations per layer: " + " ".join(str(i) for i in result.lsuv_iterations)]
     for note in result.notes:
@@ -255,6 +263,16 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
 
 
 CHART_MARKERS = {"measured": "braille", "theory": "•"}  # a line and dots: told apart without colour
+
+
+def chart_tensor(result: RunResult) -> str:
+    """The tensor whose std tells a run's story: a residual's block output, the gradient under a norm (whose
+    forward is flat by construction), else the pre-activations."""
+    if "out" in result.stats:
+        return "out"
+    if result.spec.has_norm and "grad" in result.stats:
+        return "grad"
+    return "pre"
 
 
 def std_chart(result: RunResult, width: int = 100, height: int = 20, tensor: str = "pre", color: bool = True) -> str:

@@ -369,8 +369,6 @@ class ExactStats:
 class _InPlaceForward:
     """Forward-only: reused buffers (W, V, two activation buffers, the residual stream), in-place activation."""
 
-    grad = False
-
     def __init__(self, run: _Run) -> None:
         spec, dt, dev = run.spec, run.dtype, run.device
         self.batch = run.batch
@@ -381,7 +379,8 @@ class _InPlaceForward:
             self.wbufs["v"] = torch.empty(nw, dtype=dt, device=dev)
         width = max(spec.arch[1:])
         # h^l is written into the activation buffer x^(l-1) is not in (without a residual they alternate;
-        # with one, x lives in `stream`, h in buffer 0 and V a in buffer 1)
+        # with one, x lives in `stream`, h in buffer 0 and V a in buffer 1; after a norm, x^l is the norm's
+        # own tensor, in place of which the activation was applied)
         self.acts = [torch.empty(self.batch * width, dtype=dt, device=dev) for _ in range(2)]
         self.stream = torch.empty(self.batch * width, dtype=dt, device=dev) if self.residual else None
         self.views: dict[tuple, Tensor] = {}  # views made once per shape
@@ -410,7 +409,7 @@ class _InPlaceForward:
         return torch.addmm(b, x, w.t(), out=h)  # what F.linear does
 
     def norm(self, norm, h: Tensor) -> Tensor:
-        return norm.fn(h)  # a new tensor per block (FastStats then stages every block: see its docstring)
+        return norm.fn(h)  # a new tensor per block (so FastStats stages every block: the module docstring says why)
 
     def act(self, activation, n: Tensor) -> Tensor:
         return activation.fn_(n)
@@ -426,8 +425,6 @@ class _InPlaceForward:
 
 class _Autograd:
     """With gradients: fresh tensors, out of place, and a tensor hook per watched tensor."""
-
-    grad = True
 
     def __init__(self, run: _Run, trial: _Trial) -> None:
         self.r = run

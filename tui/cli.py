@@ -150,7 +150,8 @@ def cmd_run(ns: argparse.Namespace) -> int:
             if len(results) > 1:
                 parts.append(f"== {label} ==")
             parts.append(report.to_table(result))
-            parts.append(report.std_chart(result, width=min(100, _term_width()), color=_color_ok(ns.output)))
+            parts.append(report.std_chart(result, width=min(100, _term_width()), tensor=report.chart_tensor(result),
+                                          color=_color_ok(ns.output)))
         text = "\n".join(parts) + "\n"
     if ns.output:
         from initscope.tui.export import atomic_write_text

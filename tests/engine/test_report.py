@@ -160,3 +160,35 @@ def test_first_nonfinite_layer_looks_at_normed_and_out():
     assert res.first_nonfinite_layer() == 3
     res.stats["normed"][:, 1, STAT_NAMES.index("nonfinite_frac")] = 1.0
     assert res.first_nonfinite_layer() == 2
+
+
+def test_a_batchnorm_table_prints_the_gradient_growth_beside_the_theory_and_charts_the_gradient():
+    """A real BN + ReLU run: the table's growth row is growth_per_block of the measured and the predicted grad
+    std, the predicted rate is pi/(pi-1) = 1.4669 times the finite-batch factor (within 1%: it is 1.0032 at
+    batch 256, docs/formulas.md 16), and the measured one lies within 5% of it (30 blocks of width 512 at
+    batch 256: each block's E[g^2] ratio scatters by about sqrt(2/(width))~6%, so the 28-step geometric
+    mean by about 6%/sqrt(28) ~ 1%; 5% is five of those)."""
+    import math
+
+    from initscope.engine.growth import growth_per_block
+    from initscope.engine.runner import run
+    from initscope.engine.theory import predict
+
+    spec = parse_spec(arch="512-512x30", norm="batchnorm", act="relu", batch="256", seed="3")
+    result = run(spec)
+    result.theory = predict(spec)
+    measured = growth_per_block(result.headline("grad", "std"), True)
+    predicted = growth_per_block(result.theory.grad_std, True)
+    assert abs(predicted / (math.pi / (math.pi - 1)) - 1) < 0.01
+    assert abs(measured / predicted - 1) < 0.05
+    table = report.to_table(result)
+    assert (f"E[g^2] of grad, toward the input: measured {report.fmt_num(measured, 4)}, "
+            f"predicted {report.fmt_num(predicted, 4)}") in table
+    assert "theory: chi_1" in table and "batchnorm" in table
+    assert report.chart_tensor(result) == "grad"
+    assert "grad std per layer (log scale)" in report.std_chart(result, color=False, tensor="grad")
+
+
+def test_the_chart_shows_a_residual_runs_block_output_and_a_plain_runs_pre():
+    assert report.chart_tensor(_result(residual="plain")) == "out"
+    assert report.chart_tensor(_result()) == "pre"

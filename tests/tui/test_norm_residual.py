@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from initscope.engine.growth import growth_per_block
 from initscope.engine.spec import parse_spec
 from initscope.engine.theory import predict
 from initscope.tui.app import InitScopeApp
 from initscope.tui.export import read_session, save_session
 from initscope.tui.tensors import cycle_tensors, next_tensor, shown_tensor, tensor_label
 from initscope.tui.widgets.distribution import render_distribution
-from initscope.tui.widgets.explain_panel import block_lines, explanation_sections, growth_per_block
+from initscope.tui.widgets.explain_panel import block_lines, explanation_sections
 from initscope.tui.widgets.layer_plot import LayerPlot
 from textual.widgets import Input, Select, Static
 

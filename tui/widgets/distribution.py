@@ -447,6 +447,10 @@ class DistributionView(Widget):
     def tensor(self) -> str:
         return self._tensor
 
+    def show_scene(self, scene) -> None:
+        """The app's view hook (tui/views.py): the current run's tensor shown."""
+        self.show(scene.current, scene.tensor)
+
     def show(self, result, tensor: str) -> None:
         """Show `result.hist[tensor]` (result None clears the view). Safe to call before mount."""
         self._result = result

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from initscope.engine.catalog import ACTIVATIONS, BIASES, DATA, INITS, activation_gain
+from initscope.engine.growth import growth_rows
 from initscope.engine.kinds.inits import fans
 from initscope.engine.numbers import fmt_num
 from textual.app import ComposeResult
@@ -297,24 +298,6 @@ def _catalog_lines(kind: str, call, text: str) -> list[str]:
     return lines
 
 
-def growth_per_block(std: np.ndarray, toward_input: bool) -> float:
-    """The mean per-block factor of the second moment std^2 between block 1 and block L:
-    (std_1/std_L)^(2/(L-1)) toward the input (gradients), (std_L/std_1)^(2/(L-1)) forward; NaN when
-    undefined (one block, a zero or non-finite end)."""
-    std = np.asarray(std, dtype=float)
-    if std.size < 2 or not (np.isfinite(std[0]) and np.isfinite(std[-1]) and std[0] > 0 and std[-1] > 0):
-        return math.nan
-    ratio = std[0] / std[-1] if toward_input else std[-1] / std[0]
-    return float(ratio ** (2.0 / (std.size - 1)))
-
-
-GROWTH_ROWS = (  # (tensor, toward the input, what the factor multiplies)
-    ("out", False, "E[x^2] of out, forward"),
-    ("grad", True, "E[g^2] of grad, toward the input"),
-    ("grad_out", True, "E[g^2] of grad_out, toward the input"),
-)
-
-
 def block_lines(spec, result=None, pred=None) -> list[str]:
     """The Block section: the norm and residual formulas, then the growth per block of out, grad and
     grad_out, measured (mean over trials) beside predicted (the Prediction's std curves). [] for a
@@ -332,14 +315,8 @@ def block_lines(spec, result=None, pred=None) -> list[str]:
                  + (", x^l = x^(l-1) + alpha V a" if spec.has_residual else ", x^l = a"))
     if result is None or spec.depth < 2:
         return lines
-    rows = []
-    for tensor, toward, what in GROWTH_ROWS:
-        if tensor not in result.stats:
-            continue
-        measured = growth_per_block(result.headline(tensor, "std"), toward)
-        p_arr = _arr(pred, f"{tensor}_std")
-        predicted = growth_per_block(p_arr, toward) if p_arr is not None and p_arr.size == spec.depth else math.nan
-        rows.append(f"  {what}: measured {_cell(measured)}, predicted {_cell(predicted)}")
+    rows = [f"  {what}: measured {_cell(measured)}, predicted {_cell(predicted)}"
+            for what, measured, predicted in growth_rows(result, pred)]
     if rows:
         lines.append(f"growth per block, block 1 to block {spec.depth} (second moments):")
         lines += rows
@@ -425,6 +402,10 @@ class ExplainPanel(VerticalScroll):
         self._show_optional(set())
         if self._spec is not None:
             self._apply()
+
+    def show_scene(self, scene) -> None:
+        """The app's view hook (tui/views.py): the current run, with its preset's guide while it is current."""
+        self.show(scene.current.spec, scene.current, scene.guide)
 
     def show(self, spec, result=None, guide: tuple[str, str] | None = None) -> None:
         """Explain `spec`; with `result`, also compare measured values with the prediction; with `guide`

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 RGB = tuple[int, int, int]
 
-# what each kind of curve looks like; the legend (tui/app.py) shows the same glyphs
+# what each kind of curve looks like; the legend (widgets/curves.py legend_notes) shows the same glyphs
 MARKERS = {"measured": "braille", "theory": "•", "band": "·", "spread": "braille"}
 DRAW_ORDER = {"spread": 0, "band": 1, "measured": 2, "theory": 3}  # the predicted points on top, always visible
 

@@ -85,6 +85,10 @@ class RunsTable(DataTable):
         if redraw is not None:  # mounted lazily: catch up with the runs so far
             self.call_after_refresh(redraw)
 
+    def show_scene(self, scene) -> None:
+        """The app's view hook (tui/views.py): the current run and every pin, for the tensor shown."""
+        self.show(scene.current, list(scene.pins), scene.tensor)
+
     def show(self, current: RunResult | None, pins: list[Pin], tensor: str) -> None:
         row = self.cursor_row
         self.clear()

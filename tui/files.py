@@ -1,0 +1,132 @@
+"""The app's file actions: the save / open menu (ctrl+s), JSON and CSV exports of the current and pinned
+runs, an SVG screenshot, and sessions (save the pinned configurations; open one: re-run and pin each).
+
+A mixin of InitScopeApp (tui/app.py): the actions must be the App's for its bindings and the palette;
+they read the app's state (current run, pins, form) and start runs through it. The file formats and the
+atomic writes are tui/export.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .screens.choice import Choice, ChoiceScreen
+
+if TYPE_CHECKING:
+    from initscope.engine.result import RunResult
+
+SVG_SETTLE_S = 0.15  # frames for the screen to redraw without its toasts before an SVG screenshot
+
+
+class FileActions:
+    """ctrl+s and ctrl+o: export('json' | 'csv' | 'svg' | 'session'), save_menu, open_session."""
+
+    def action_save_menu(self) -> None:
+        from initscope.engine.report import SCHEMA
+
+        choices = [
+            Choice("j", "Export results as JSON", f"current and pinned runs, schema {SCHEMA}", "json"),
+            Choice("c", "Export results as CSV", "one row per run and layer", "csv"),
+            Choice("s", "Save an SVG screenshot", "what is on screen now", "svg"),
+            Choice("w", "Save session", "the pinned configurations", "session"),
+            Choice("o", "Open session", "re-run and pin a saved session", "open"),
+        ]
+
+        def chosen(value: str | None) -> None:
+            if value == "open":
+                self.action_open_session()
+            elif value:
+                self.action_export(value)
+
+        self.push_screen(ChoiceScreen("Save / open", choices), chosen)
+
+    def _runs_for_export(self) -> list[tuple[str, RunResult]]:
+        runs = []
+        if self.current is not None and not any(p.result is self.current for p in self.pins):
+            runs.append(("current", self.current))
+        return runs + [p for p in self.pins]  # type: ignore[list-item]
+
+    def action_export(self, kind: str) -> None:
+        from .export import ExportError, default_path, save_results_csv, save_results_json, save_session
+        from .screens.path_prompt import PathPrompt
+
+        if kind in ("json", "csv") and self.current is None and not len(self.pins):
+            self.notify("Nothing to export yet.", severity="warning", markup=False)
+            return
+        if kind == "session" and not len(self.pins):
+            self.notify("Saving a session with no pins: only the current configuration is kept.",
+                        markup=False)
+        titles = {"json": "Export results as JSON", "csv": "Export results as CSV", "svg": "Save SVG screenshot",
+                  "session": "Save session"}
+
+        def done(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                if kind == "json":
+                    out = save_results_json(path, self._runs_for_export())
+                elif kind == "csv":
+                    out = save_results_csv(path, self._runs_for_export())
+                elif kind == "svg":
+                    self._save_svg(path)  # after the toasts are gone; it says itself when saved
+                    return
+                else:
+                    out = save_session(path, list(self.pins), self.form_spec())
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
+
+    def _save_svg(self, path: Path) -> None:
+        """Save what is on screen as SVG without the toasts over it: clear them, give the screen a few
+        frames to redraw without them (the toast rack updates on a later message), then capture."""
+        from .export import ExportError, atomic_write_text
+
+        self.clear_notifications()
+
+        def capture() -> None:
+            try:
+                out = atomic_write_text(path, self.export_screenshot(title="initscope"))
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.set_timer(SVG_SETTLE_S, capture)
+
+    def action_open_session(self) -> None:
+        from .export import ExportError, default_path, read_session
+        from .screens.path_prompt import PathPrompt
+
+        def done(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                session = read_session(path)
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Open failed", severity="error", markup=False)
+                return
+            if session.current is not None:
+                self.load_form(session.current)
+            entries = [(e.spec, e.name, False) for e in session.pins]
+            if session.current is not None:
+                self.start_run(session.current)
+                self.queue.batch = []
+            if entries:
+                self._pending_session = entries
+                self.call_after_refresh(self._queue_session)
+            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs", markup=False)
+
+        self.push_screen(PathPrompt("Open session", default_path("session"), must_exist=True), done)
+
+    def _queue_session(self) -> None:
+        entries = getattr(self, "_pending_session", [])
+        self._pending_session = []
+        if self.running:  # run the pins after the current configuration
+            self.queue.batch = list(entries)
+            self.queue.batch_main = False
+        else:
+            self.run_batch(entries)
