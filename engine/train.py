@@ -116,22 +116,36 @@ def compare(a: TrainResult, b: TrainResult, name: str = "test_acc") -> tuple[flo
 
 
 class _Extra:
-    """The three counts per forward tensor of a recorded step, stacked on the device (no host sync)."""
+    """The counts per forward tensor of a recorded step (|x| <= 0.05, x <= 0.05, and for a bounded activation's
+    post |x - c| > 0.97 r), collected as 0-d device results and stacked once per step (no host sync)."""
 
     def __init__(self, run: rn._Run, act_name: str) -> None:
-        self.depth = run.depth
-        self.out = torch.zeros((run.depth, len(FORWARD_SLOTS), 3), dtype=torch.float32, device=run.device)
         self.bound = BOUNDS.get(act_name)
+        self.vals: list[Tensor] = []
+        self.where: list[tuple[int, int, int]] = []  # (layer, FORWARD_SLOTS index, count) of each value
+        self.relu = run.plan.derive == "relu"  # a ReLU's post is >= 0: |x| <= c and x <= c count the same
 
     def __call__(self, layer: int, slot: int, f: Tensor) -> None:
+        k = FORWARD_SLOTS.index(slot)
         near = (f.abs() <= NEAR_ZERO).sum()
-        low = (f <= NEAR_ZERO).sum()
+        self.vals.append(near)
+        self.where.append((layer, k, 0))
+        if slot == rn.POST and self.relu:
+            self.vals.append(near)
+        else:
+            self.vals.append((f <= NEAR_ZERO).sum())
+        self.where.append((layer, k, 1))
         if slot == rn.POST and self.bound is not None:
             c, r = self.bound
-            sat = ((f - c).abs() > SATURATION * r).sum()
-        else:
-            sat = torch.full((), -1, device=f.device, dtype=near.dtype)
-        self.out[layer, FORWARD_SLOTS.index(slot)].copy_(torch.stack((near, low, sat)))
+            self.vals.append(((f - c).abs() > SATURATION * r).sum())
+            self.where.append((layer, k, 2))
+
+    def take(self) -> Tensor:
+        """[values] of this step; self.layout says where each goes (the same at every step)."""
+        out = torch.stack(self.vals)
+        self.vals = []
+        self.layout, self.where = self.where, []
+        return out
 
 
 def _bare_forward(plan: rn._Plan, params: list, x: Tensor) -> Tensor:
@@ -154,11 +168,20 @@ def _optimizer(spec: TrainSpec, params: list[Tensor]) -> torch.optim.Optimizer:
                             eps=float(o["eps"]), weight_decay=float(o["weight_decay"]))
 
 
-def _log_ratio(after: Tensor, before: Tensor) -> Tensor:
-    """log10(std(after - before) / std(before)), population std, on the device."""
-    d = (after - before).reshape(-1).float()
-    b = before.reshape(-1).float()
-    return torch.log10(d.std(correction=0) / b.std(correction=0))
+def _sums(ts: list[Tensor]) -> Tensor:
+    """[n, 2] (sum, sum of squares) of each tensor, float32 accumulation: one foreach norm for the squares."""
+    norms = torch.stack(torch._foreach_norm(ts)).float()
+    return torch.stack((torch.stack([t.sum() for t in ts]).float(), norms * norms), dim=1)
+
+
+def log_ratio(delta: np.ndarray, before: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """log10(std(dW)/std(W)) from [..., 2] sums (sum, sum of squares) over n entries; population stds."""
+    def std(v):
+        m = v[..., 0] / n
+        return np.sqrt(np.maximum(v[..., 1] / n - m * m, 0.0))
+
+    with np.errstate(all="ignore"):
+        return np.log10(std(delta) / std(before))
 
 
 class _Trainer:
@@ -261,15 +284,16 @@ class _Trainer:
             if record:
                 trial.close()
                 rec_flat.append(trial.buf.flat.clone())
-                rec_extra.append(extra.out.clone())
+                rec_extra.append(extra.take())
                 rec_loss.append(loss.detach().float())
-                before = [m.detach().clone() for m in matrices]
+                with torch.no_grad():
+                    before = torch._foreach_add(matrices, 0.0)  # copies
             opt.step()
             if record:
                 with torch.no_grad():
-                    rec_ratio.append(torch.stack([_log_ratio(m.detach(), b0) for m, b0 in zip(matrices, before,
-                                                                                              strict=True)]))
-                del before
+                    delta = torch._foreach_sub([m.detach() for m in matrices], before)
+                    rec_ratio.append(torch.stack((_sums(delta), _sums(before))))
+                del before, delta
                 if step == stop_at:
                     break
                 if bool(bad):  # one sync per recorded step: a non-finite loss ends the trial
@@ -278,7 +302,7 @@ class _Trainer:
         if stop_at is None and not bool(bad):
             evals.append(self.evaluate(params, readout))
         return {"flat": rec_flat, "loss": rec_loss, "extra": rec_extra, "ratio": rec_ratio, "evals": evals,
-                "first_bad": int(first_bad), "n_matrices": len(matrices)}
+                "first_bad": int(first_bad), "layout": getattr(extra, "layout", []), "sizes": [m.numel() for m in matrices]}
 
 
 def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -324,16 +348,18 @@ def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None
                 flats = torch.stack(out["flat"]).cpu().numpy()
                 ext = torch.stack(out["extra"]).cpu().numpy()
                 loss[t, :k] = torch.stack(out["loss"]).cpu().numpy()
-                rat = torch.stack(out["ratio"]).double().cpu().numpy()
+                sums = torch.stack(out["ratio"]).double().cpu().numpy()  # [k, 2 (delta, before), matrices, 2]
+                rat = log_ratio(sums[:, 0], sums[:, 1], np.array(out["sizes"], dtype=np.float64))
+                counts = np.full((k, L, len(FORWARD_SLOTS), 3), np.nan)
+                lay = np.array(out["layout"], dtype=np.int64).reshape(-1, 3)
+                counts[:, lay[:, 0], lay[:, 1], lay[:, 2]] = ext
                 for j in range(k):
                     host = _host(r, flats[j])
                     for name in tensors:
                         stats[name][t, j] = rn._finish(host["raw"][:, rn.SLOT[name]], False, n)
                         hist[name][t, j] = host["hist"][:, rn.SLOT[name] - 1]
                         if name in extra:
-                            e = ext[j, :, FORWARD_SLOTS.index(rn.SLOT[name])] / n[:, None]
-                            e[e < 0] = np.nan
-                            extra[name][t, j] = e
+                            extra[name][t, j] = counts[j, :, FORWARD_SLOTS.index(rn.SLOT[name])] / n[:, None]
                 ratio["W"][t, :k] = rat[:, :L]
                 if has_v:
                     ratio["V"][t, :k] = rat[:, L:2 * L]
