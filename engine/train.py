@@ -251,6 +251,11 @@ class _Trainer:
         matrices = None
         opt = None
         rec_flat, rec_loss, rec_extra, rec_ratio, evals = [], [], [], [], []
+        o = spec.optimizer.kwargs
+        sgd = spec.optimizer.name == "sgd"
+        sgd_plain = sgd and float(o["momentum"]) == 0.0
+        lr = float(o["lr"])
+        wd = float(o.get("weight_decay", 0.0))
         bad = torch.zeros((), dtype=torch.bool, device=self.dev)
         first_bad = torch.full((), -1, dtype=torch.int64, device=self.dev)
         steps_t = torch.arange(spec.steps, device=self.dev)
@@ -287,13 +292,25 @@ class _Trainer:
                 rec_extra.append(extra.take())
                 rec_loss.append(loss.detach().float())
                 with torch.no_grad():
-                    before = torch._foreach_add(matrices, 0.0)  # copies
+                    detached = [m.detach() for m in matrices]
+                    before_sums = _sums(detached)
+                    if sgd_plain:  # the update is -lr (g + wd W): no copy of W needed
+                        grads = [m.grad for m in matrices]
+                        direction = torch._foreach_add(grads, detached, alpha=wd) if wd else grads
+                    elif not sgd:
+                        before = torch._foreach_add(detached, 0.0)  # copies (adam)
             opt.step()
             if record:
                 with torch.no_grad():
-                    delta = torch._foreach_sub([m.detach() for m in matrices], before)
-                    rec_ratio.append(torch.stack((_sums(delta), _sums(before))))
-                del before, delta
+                    if sgd_plain:
+                        delta_sums = _sums(direction) * torch.tensor([lr, lr * lr], device=self.dev)
+                    elif sgd:  # momentum: the update is -lr times the momentum buffer, as it is after the step
+                        buffers = [opt.state[m]["momentum_buffer"] for m in matrices]
+                        delta_sums = _sums(buffers) * torch.tensor([lr, lr * lr], device=self.dev)
+                    else:
+                        delta_sums = _sums(torch._foreach_sub(detached, before))
+                        del before
+                    rec_ratio.append(torch.stack((delta_sums, before_sums)))
                 if step == stop_at:
                     break
                 if bool(bad):  # one sync per recorded step: a non-finite loss ends the trial

@@ -52,6 +52,31 @@ def test_update_ratio_scales_with_lr():
     np.testing.assert_allclose(b.update_ratio["readout"][0, 0] - a.update_ratio["readout"][0, 0], 1.0, atol=1e-5)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd(lr=0.01, momentum=0.9)", "sgd(lr=0.01, weight_decay=0.1)"])
+def test_update_ratio_momentum_and_decay_first_step(optimizer):
+    """The first SGD step with momentum is -lr g (the buffer starts at g), the same as plain SGD; weight decay
+    adds wd W to g. So momentum gives plain SGD's ratio exactly, and decay a different (finite) one."""
+    plain = train(_small(optimizer="sgd(lr=0.01)", steps="1"))
+    other = train(_small(optimizer=optimizer, steps="1"))
+    if "momentum" in optimizer:
+        np.testing.assert_allclose(other.update_ratio["W"][0, 0], plain.update_ratio["W"][0, 0], atol=1e-6)
+    else:
+        assert np.all(np.isfinite(other.update_ratio["W"][0, 0]))
+        assert not np.allclose(other.update_ratio["W"][0, 0], plain.update_ratio["W"][0, 0], atol=1e-6)
+
+
+def test_adam_first_update_ratio():
+    """Adam's first step: m_hat = g, v_hat = g^2, so dW = -lr g/(|g| + eps) = -lr sign(g) where |g| >> eps
+    (tanh: no dead units, every g != 0), std(dW) = lr sqrt(1 - mean(sign g)^2) ~ lr. std(W0) of
+    kaiming_normal with tanh's gain 5/3 is (5/3)/sqrt(fan_in) up to the sampling error of a std over
+    n_in n_out entries (1/sqrt(2 n) = 1.6% at 64 x 32, 0.007 in log10). So the ratio is
+    log10(lr sqrt(fan_in) / (5/3)) within 0.03 (the sign mean's sqrt(1 - m^2) stays above 0.98 for |m| < 0.2)."""
+    lr = 1e-3
+    r = train(_small(optimizer=f"adam(lr={lr})", steps="1", act="tanh"))
+    fan_in = np.array([64, 32, 32])
+    np.testing.assert_allclose(r.update_ratio["W"][0, 0], np.log10(lr * np.sqrt(fan_in) / (5 / 3)), atol=0.03)
+
+
 def test_first_loss_between_jensen_bounds():
     """The readout W_o ~ N(0, 1/n_L), b_o = 0: given x^L, the logits of example i are N(0, |x_i|^2/n_L) per
     class, so the expected cross-entropy E[logsumexp(z) - z_y] = E[logsumexp(z)] lies between log K (logsumexp
