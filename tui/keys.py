@@ -13,7 +13,7 @@ from textual.binding import Binding
 from . import views
 from .pins import MAX_PINS
 
-MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
+MENU_ACTIONS = ("presets", "save_menu", "open_session", "train")  # their keys open a dialog only from the main screen
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ def key_actions() -> tuple[KeyAction, ...]:
     return (
         KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
         KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
+        KeyAction("Run", "ctrl+g  g", "Train", "train",
+                  "Train the form's stack for its first steps (steps, optimizer, every, data); Training tab"),
         KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
         KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor",
                   "Cycle pre -> (normed) -> post -> (out) -> grad -> grad_pre -> (grad_out), those the runs have"),
@@ -39,6 +41,8 @@ def key_actions() -> tuple[KeyAction, ...]:
         KeyAction("View", "F4", "Next tab", "next_tab", " -> ".join(v.title for v in tabs)),
         KeyAction("View", views.key_range(), "/".join(v.title for v in tabs) + " tab", f"show_tab('{tabs[0].id}')",
                   "Jump to a tab"),
+        KeyAction("View", "[  ]  s (Training tab)", "Layer / statistic", "show_tab('training')",
+                  "The Training tab's layer (previous, next) and statistic (std, mean, near_zero, saturated)"),
         KeyAction("Compare", "ctrl+n  p", "Pin current run", "pin", "Keep the current run with a colour and a name"),
         KeyAction("Compare", "1..9", "Show/hide pin N", "toggle_pin(0)", "Toggle a pinned run's visibility"),
         KeyAction("Compare", "space (Runs tab)", "Show/hide selected pin", "table('toggle')", "In the runs table"),
@@ -70,6 +74,8 @@ def bindings() -> list[Binding]:
         Binding("f1", "help", "Help", priority=True, tooltip="Every key"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
+        Binding("ctrl+g", "train", "Train", priority=True, tooltip="Train the form's stack (Training tab)"),
+        Binding("g", "train", "Train", show=False),
         Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
         Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
         Binding("t", "next_tensor", "Tensor", show=False),
