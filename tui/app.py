@@ -25,7 +25,6 @@ from textual.widgets import Footer, Header, Input, ProgressBar, Select, Static, 
 
 from . import keys, runs, views
 from .files import FileActions
-from .training import TrainingActions, TrainingState, preset_training_specs
 from .keys import MENU_ACTIONS, KeyAction
 from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status, exit_when_terminal_closes
 from .messages import (
@@ -44,6 +43,13 @@ from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.rename import RenamePrompt
 from .tensors import ALL_TENSORS, SHORT_HELP, TENSOR_NAMES, cycle_tensors, next_tensor, shown_tensor
+from .training import (
+    TrainingActions,
+    TrainingState,
+    find_training_preset,
+    preset_training_specs,
+    training_presets,
+)
 from .widgets.curves import band_gap_note, legend_notes, rgb
 from .widgets.form import SpecForm
 from .widgets.runs_table import RunsTable
@@ -686,6 +692,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         from initscope.engine.presets import PRESETS
 
         choices = [Choice(p.key, p.title, "look for: " + p.look_for, p.name) for p in PRESETS.values()]
+        choices += [Choice(key, "Train: " + p.title, "look for: " + p.look_for, p.name)  # trained, Training tab
+                    for key, p in training_presets({c.key for c in choices})]
         self.push_screen(ChoiceScreen("Presets: the classic experiments", choices),
                          lambda name: self.apply_preset(name) if name else None)
 
@@ -693,7 +701,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         """Load a preset's variants (with `overrides`, text forms, on top) and run them all, pinned."""
         from initscope.engine.presets import PRESETS
 
-        preset = PRESETS.get(name)
+        preset = PRESETS.get(name) or find_training_preset(name)
         if preset is None:
             self.notify(f"No preset called {name}", severity="error", markup=False)
             return
@@ -737,6 +745,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             from initscope.engine.presets import PRESETS
 
             out += [(f"Preset {p.key}: {p.name}", p.title, f"preset('{p.name}')") for p in PRESETS.values()]
+            out += [(f"Preset {key}: {p.name} (training)", p.title, f"preset('{p.name}')")
+                    for key, p in training_presets({p.key for p in PRESETS.values()})]
         except ImportError:
             pass
         return out + self.training_palette_entries()

@@ -222,6 +222,31 @@ class TrainingActions:
         return fit_batch(entries, MAX_PINS - len(self.training.pins))
 
 
+def training_presets(used_keys: set[str]) -> list[tuple[str, object]]:
+    """(key, preset) for every training preset (engine/train_presets.py TRAIN_PRESETS; none in a build
+    without it): its own `key` where it has one, else the first free letter of its name, else of a..z."""
+    try:
+        from initscope.engine.train_presets import TRAIN_PRESETS
+    except ImportError:
+        return []
+    out, used = [], set(used_keys)
+    for p in TRAIN_PRESETS.values():
+        key = getattr(p, "key", None)
+        if not key or key in used:
+            key = next((c for c in p.name + "abcdefghijklmnopqrstuvwxyz" if c.isalpha() and c not in used), "")
+        used.add(key)
+        out.append((key, p))
+    return out
+
+
+def find_training_preset(name: str):
+    try:
+        from initscope.engine.train_presets import TRAIN_PRESETS
+    except ImportError:
+        return None
+    return TRAIN_PRESETS.get(name)
+
+
 def preset_training_specs(preset, overrides: dict[str, str] | None):
     """A preset's training variants [(label, TrainSpec)], or None when it is a preset of runs. Read through
     the interface: a `train_specs(overrides)` method where the preset has one, else `specs(overrides)`
@@ -235,4 +260,5 @@ def preset_training_specs(preset, overrides: dict[str, str] | None):
     return None
 
 
-__all__ = ["TrainingState", "TrainingActions", "is_training_spec", "preset_training_specs", "SpecError"]
+__all__ = ["TrainingState", "TrainingActions", "is_training_spec", "preset_training_specs", "training_presets",
+           "find_training_preset", "SpecError"]

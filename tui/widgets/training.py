@@ -35,7 +35,7 @@ from textual_plotext import PlotextPlot
 
 from ..tensors import tensor_label
 from .curves import blend
-from .distribution import DistributionView, render_distribution, ramp
+from .distribution import DistributionView, ramp, render_distribution
 from .layer_plot import fit_title, linear_ticks
 
 RGB = tuple[int, int, int]
@@ -144,7 +144,7 @@ class StepPlot(PlotextPlot):
         self.drawn_points = drawn
         labels: list[str] = []
         if drawn:
-            for v, colour in self.refs:
+            for v, _colour in self.refs:
                 lo, hi = min(lo, v), max(hi, v)
             if hi - lo < 1e-12:
                 lo, hi = lo - (abs(lo) * 0.1 or 1.0), hi + (abs(hi) * 0.1 or 1.0)
