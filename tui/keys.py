@@ -78,8 +78,6 @@ def bindings() -> list[Binding]:
         Binding("f1", "help", "Help", priority=True, tooltip="Every key"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
-        Binding("ctrl+g", "train", "Train", priority=True, tooltip="Train the form's stack (Training tab)"),
-        Binding("g", "train", "Train", show=False),
         Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
         Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
         Binding("t", "next_tensor", "Tensor", show=False),
@@ -92,6 +90,9 @@ def bindings() -> list[Binding]:
         Binding("f4", "next_tab", "Tab", show=False, priority=True, tooltip="Next tab"),
         *[view_binding(v) for v in views.VIEWS],
         Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
+        # after Save: on an 80-column screen the footer ends here (F1 and the Training tab name the key)
+        Binding("ctrl+g", "train", "Train", priority=True, tooltip="Train the form's stack (Training tab)"),
+        Binding("g", "train", "Train", show=False),
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
         # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
         # tab moves focus only once the key has gone to the focused widget and come back unused, and the
