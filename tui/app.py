@@ -315,7 +315,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         if not entries:
             return
         spec, name, _is_main = self.queue.queue_batch(entries)
-        self.start_run(spec, pin_as=name, keep_batch=True)
+        self.start_entry(spec, name, True)  # a session may queue training runs too
 
     @on(RunProgress)
     def _on_progress(self, message: RunProgress) -> None:

@@ -87,7 +87,7 @@ class FileActions:
                     self._save_svg(path)  # after the toasts are gone; it says itself when saved
                     return
                 else:
-                    out = save_session(path, list(self.pins), self.form_spec())
+                    out = save_session(path, list(self.pins), self.form_spec(), list(self.training.pins))
             except (ExportError, OSError) as e:
                 self.notify(str(e), title="Save failed", severity="error", markup=False)
                 return
@@ -160,13 +160,18 @@ class FileActions:
             if session.current is not None:
                 self.load_form(session.current)
             entries = [(e.spec, e.name, False) for e in session.pins]
+            trained = self.session_training_entries(session.training)
+            if trained is None:
+                return
             if session.current is not None:
                 self.start_run(session.current)
                 self.queue.batch = []
+            entries += trained  # the training runs after the runs (each pins on its own board)
             if entries:
                 self._pending_session = entries
                 self.call_after_refresh(self._queue_session)
-            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs", markup=False)
+            more = f" and {len(trained)} training runs" if trained else ""
+            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs{more}", markup=False)
 
         self.push_screen(PathPrompt("Open session", default_path("session"), must_exist=True), done)
 

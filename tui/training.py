@@ -187,6 +187,30 @@ class TrainingActions:
         self.redraw("training")
         self.notify(f"Recalled training run {pin.name}", markup=False, timeout=3)
 
+    def session_training_entries(self, entries) -> list[tuple[object, str, bool]] | None:
+        """A session's training runs as queue entries (TrainSpec, name, False), each through the engine's
+        parser; None (after one sentence) when one does not parse or the build has no training engine."""
+        if not entries:
+            return []
+        try:
+            parse = self.training_parser()
+        except ImportError:
+            self.notify("The session has training runs but this build has no training engine.", severity="error",
+                        markup=False)
+            return None
+        out = []
+        for i, e in enumerate(entries, start=1):
+            try:
+                out.append((parse(**e.texts), e.name, False))
+            except SpecError as err:
+                self.notify(f"Session: training run {i} ({e.name}): {err.message('app')}", severity="error",
+                            markup=False)
+                return None
+            except TypeError as err:
+                self.notify(f"Session: training run {i} ({e.name}): {err}", severity="error", markup=False)
+                return None
+        return out
+
     def training_palette_entries(self) -> list[tuple[str, str, str]]:
         out = [("Train", "g / ctrl+g: train the form's stack (steps, optimizer, every, data)", "train")]
         for i, p in enumerate(self.training.pins):

@@ -176,3 +176,31 @@ async def test_a_training_preset_trains_and_pins_its_variants(monkeypatch):
         assert d > 0 and exceeds and not math.isnan(spread)
         head = str(app.query_one("#train-head", Static).content)
         assert "> spread" in head
+
+
+async def test_a_session_keeps_the_pinned_training_runs(tmp_path):
+    """ctrl+s w writes the pinned training runs' text forms; opening the file trains and pins them again."""
+    from initscope.tui.export import read_session, save_session
+
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _train(pilot, app, steps="12", every="3")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        pinned = app.training.pins[0]
+        path = save_session(tmp_path / "s.json", list(app.pins), app.form_spec(), list(app.training.pins))
+        session = read_session(path)
+        assert [e.name for e in session.training] == [pinned.name]
+        assert session.training[0].texts == pinned.result.spec.to_text()
+        entries = app.session_training_entries(session.training)
+        assert [(spec, name) for spec, name, _main in entries] == [(pinned.result.spec, pinned.name)]
+        # opening it: the run pins (none here) and then the training run, pinned again under its name
+        app.training.pins.clear()
+        app.run_batch(entries)
+        await settle(pilot)
+        assert [p.name for p in app.training.pins] == [pinned.name]
+        assert app.training.pins[0].result.spec == pinned.result.spec
+        bad = [type(session.training[0])("x", {**session.training[0].texts, "steps": "-1"})]
+        assert app.session_training_entries(bad) is None  # one sentence (a toast), nothing queued

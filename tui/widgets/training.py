@@ -344,7 +344,7 @@ class TrainingView(Vertical, can_focus=True):
             test = _nanmean(np.asarray(r.evals["test_loss"], dtype=float), axis=0)
             lines.append(Line(np.asarray(r.eval_steps, dtype=float), test, colour, "points"))
         msg = "" if runs else "no training run yet"
-        self.query_one("#train-loss", StepPlot).set_data(lines, "loss: minibatch ─, held-out •", message=msg)
+        self.query_one("#train-loss", StepPlot).set_data(lines, "loss (─ minibatch, • held-out)", message=msg)
 
     def draw_stat(self, scene, runs, tensor: str) -> None:
         lines: list[Line] = []
@@ -381,7 +381,7 @@ class TrainingView(Vertical, can_focus=True):
             for layer in range(depth):  # first layer dark, last light (viridis)
                 lines.append(Line(steps, mean[:, layer], ramp(layer / max(depth - 1, 1))))
         self.query_one("#train-ratio", StepPlot).set_data(
-            lines, "log10 std(dW)/std(W) per layer (dark: first) · -3 line",
+            lines, "update-ratio log10 std(dW)/std(W) · layer 1 dark · red line -3",
             refs=[(RATIO_LINE, REF_RGB)] if lines else [], message="" if lines else "no training run yet")
 
 
