@@ -197,7 +197,7 @@ class StepHeatmap(DistributionView):
 
     def show_layer(self, result, tensor: str, layer: int) -> None:
         if result is None or tensor not in getattr(result, "hist", {}):
-            self.empty_message = ("no training run yet: g trains the form's configuration" if result is None
+            self.empty_message = ("no training run yet (g trains)" if result is None
                                   else f"no histogram of {tensor} in this training run")
             self.steps = np.zeros(0)
             self.show(None, tensor)
@@ -280,9 +280,10 @@ class TrainingView(Vertical, can_focus=True):
         if state is None:
             return out
         if state.current is not None:
-            out.append(("*", "current", state.current, scene.foreground, True))
+            name = next((p.name for p in state.pins if p.result is state.current), "current")
+            out.append(("*", name, state.current, scene.foreground, True))
         for i, pin in enumerate(state.pins):
-            if pin.visible:
+            if pin.visible and pin.result is not state.current:  # a pinned current run is drawn once, as current
                 out.append((str(i + 1), pin.name, pin.result, pin.colour, False))
         return out
 
@@ -314,7 +315,7 @@ class TrainingView(Vertical, can_focus=True):
         for key, name, r, _c, is_cur in runs:
             m, s = headline(r, "test_acc")
             trials = np.asarray(r.loss).shape[0]
-            text = f"{key} {name if not is_cur else _label(r)}: test acc {_fmt(m)}"
+            text = f"{key} {name if name != 'current' else _label(r)}: test acc {_fmt(m)}"
             if trials > 1:
                 text += f" ± {_fmt(s)} ({trials} seeds)"
             if not is_cur and current is not None:
