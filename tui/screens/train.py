@@ -24,6 +24,16 @@ FIELDS = (("steps", "optimizer steps"), ("optimizer", "sgd(lr=, momentum=) or ad
 
 
 class TrainPrompt(Dialog[object]):
+    DEFAULT_CSS = """
+    TrainPrompt { align: center middle; }
+    #train-box { width: 90%; max-width: 90; height: auto; border: round $primary; background: $surface;
+                 padding: 0 1; }
+    #train-title { text-style: bold; }
+    .train-row { height: auto; }
+    .train-row Label { width: 11; padding-top: 1; }
+    .train-row Input { width: 1fr; }
+    #train-error { color: $text-muted; height: auto; }
+    """
     AUTO_FOCUS = "#train-steps"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
