@@ -43,6 +43,13 @@ from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.rename import RenamePrompt
 from .tensors import ALL_TENSORS, SHORT_HELP, TENSOR_NAMES, cycle_tensors, next_tensor, shown_tensor
+from .training import (
+    TrainingActions,
+    TrainingState,
+    find_training_preset,
+    preset_training_specs,
+    training_presets,
+)
 from .widgets.curves import band_gap_note, legend_notes, rgb
 from .widgets.form import SpecForm
 from .widgets.runs_table import RunsTable
@@ -71,7 +78,7 @@ def _commands_provider():
     return InitScopeCommands
 
 
-class InitScopeApp(FileActions, App[None]):
+class InitScopeApp(FileActions, TrainingActions, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "initscope"
     COMMANDS = App.COMMANDS | {lambda: _commands_provider()}
@@ -101,6 +108,7 @@ class InitScopeApp(FileActions, App[None]):
         self.current: RunResult | None = None
         self.preview: object | None = None  # the prediction drawn while the first run measures (engine.preview)
         self.pins = PinBoard()
+        self.training = TrainingState()  # the Training tab's runs (tui/training.py)
         self.tensor = "post"  # the tensor shown
         self.tensor_wish = "post"  # the tensor asked for (ctrl+t, the palette, a preset): shown where the runs have it
         self.log_y = False
@@ -307,7 +315,7 @@ class InitScopeApp(FileActions, App[None]):
         if not entries:
             return
         spec, name, _is_main = self.queue.queue_batch(entries)
-        self.start_run(spec, pin_as=name, keep_batch=True)
+        self.start_entry(spec, name, True)  # a session may queue training runs too
 
     @on(RunProgress)
     def _on_progress(self, message: RunProgress) -> None:
@@ -350,7 +358,7 @@ class InitScopeApp(FileActions, App[None]):
         entry = self.queue.pop_next()
         if entry is not None:
             spec, name, _is_main = entry
-            self.start_run(spec, pin_as=name, keep_batch=True)
+            self.start_entry(spec, name, True)
         else:
             self.update_status()
         self.redraw_all()
@@ -363,6 +371,7 @@ class InitScopeApp(FileActions, App[None]):
         self.last_error = text
         self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
         self.queue.stopped()
+        self.training_stopped()
         self._drop_preview()  # the screen never shows a prediction for a run that did not happen
         self.update_status()
 
@@ -371,6 +380,7 @@ class InitScopeApp(FileActions, App[None]):
         if not self.queue.is_active(message.run_id):
             return
         self.queue.stopped()
+        self.training_stopped()
         self._drop_preview()
         self.update_status("cancelled")
 
@@ -406,7 +416,7 @@ class InitScopeApp(FileActions, App[None]):
             current=current, pins=list(self.pins), tensor=self.tensor, log_y=self.log_y, running=self.running,
             preview=self.preview,
             guide=guide[1:] if guide is not None and current is not None and guide[0] == current.spec else None,
-            foreground=self.current_rgb(), background=self.background_rgb())
+            foreground=self.current_rgb(), background=self.background_rgb(), training=self.training)
 
     def drawn_runs(self) -> list[tuple[str, str, RunResult, tuple[int, int, int], bool]]:
         """(key, name, result, colour, is_current) for every visible run, current first."""
@@ -567,6 +577,9 @@ class InitScopeApp(FileActions, App[None]):
         self.update_status()
 
     def action_pin(self) -> None:
+        if self.training_tab_shown():  # the Training tab pins its training run
+            self.action_pin_training()
+            return
         if self.current is None:
             self.notify("Nothing to pin yet: wait for the run to finish.", severity="warning", markup=False)
             return
@@ -593,6 +606,9 @@ class InitScopeApp(FileActions, App[None]):
         return " ".join([t["init"], t["act"], *extra])
 
     def action_toggle_pin(self, index: int) -> None:
+        if self.training_tab_shown():
+            self.action_toggle_training_pin(index)
+            return
         if not 0 <= index < len(self.pins):
             return
         self.pins.toggle(index)
@@ -676,6 +692,8 @@ class InitScopeApp(FileActions, App[None]):
         from initscope.engine.presets import PRESETS
 
         choices = [Choice(p.key, p.title, "look for: " + p.look_for, p.name) for p in PRESETS.values()]
+        choices += [Choice(key, "Train: " + p.title, "look for: " + p.look_for, p.name)  # trained, Training tab
+                    for key, p in training_presets({c.key for c in choices})]
         self.push_screen(ChoiceScreen("Presets: the classic experiments", choices),
                          lambda name: self.apply_preset(name) if name else None)
 
@@ -683,14 +701,18 @@ class InitScopeApp(FileActions, App[None]):
         """Load a preset's variants (with `overrides`, text forms, on top) and run them all, pinned."""
         from initscope.engine.presets import PRESETS
 
-        preset = PRESETS.get(name)
+        preset = PRESETS.get(name) or find_training_preset(name)
         if preset is None:
             self.notify(f"No preset called {name}", severity="error", markup=False)
             return
         try:
-            specs = preset.specs(overrides)
+            training_specs = preset_training_specs(preset, overrides)
+            specs = training_specs or preset.specs(overrides)
         except SpecError as e:
             self.notify(e.message("app"), severity="error", markup=False)
+            return
+        if training_specs:  # a training preset (lesson8_training, trainability): trained, pinned in Training
+            self.apply_training_preset(preset, training_specs)
             return
         main_label, main_spec = specs[0]
         self.load_form(main_spec)
@@ -723,9 +745,11 @@ class InitScopeApp(FileActions, App[None]):
             from initscope.engine.presets import PRESETS
 
             out += [(f"Preset {p.key}: {p.name}", p.title, f"preset('{p.name}')") for p in PRESETS.values()]
+            out += [(f"Preset {key}: {p.name} (training)", p.title, f"preset('{p.name}')")
+                    for key, p in training_presets({p.key for p in PRESETS.values()})]
         except ImportError:
             pass
-        return out
+        return out + self.training_palette_entries()
 
     def action_set_tensor_action(self, tensor: str) -> None:
         self.set_tensor(tensor)

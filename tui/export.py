@@ -23,10 +23,12 @@ API
         engine.report.to_csv([(name, result), ...]): one row per run and layer.
     save_session(path, pins, current=None) -> Path
         File: {"schema": "initscope.session/1", "current": spec.to_text() or null,
-               "pins": [{"name", "color", "visible", "spec": spec.to_text()}]}.
+               "pins": [{"name", "color", "visible", "spec": spec.to_text()}],
+               "training": [{"name", "color", "visible", "spec": trainspec.to_text()}]}  (pinned training
+        runs, engine/trainspec.py text forms; the key is left out when there are none).
         `pins`: SessionEntry, Pin-like objects (.name, .spec or .result.spec, .colour, .visible) or
         (name, spec) tuples; `current`: a RunSpec or None.
-    read_session(path) -> Session(current: RunSpec | None, pins: list[SessionEntry])
+    read_session(path) -> Session(current: RunSpec | None, pins: list[SessionEntry], training: list[TrainingEntry])
     load_session(path) -> list[SessionEntry]          (read_session(path).pins)
         Every spec goes through engine.spec.parse_spec; the first bad entry is reported in one sentence
         ("Session file x.json: pin 2 ("relu deep"): init: 'kaiminq' is not valid; choose one of ...").
@@ -84,9 +86,20 @@ class SessionEntry:
 
 
 @dataclass(frozen=True)
+class TrainingEntry:
+    """One pinned training run in a session file: its TrainSpec's text forms (parsed by the app's engine)."""
+
+    name: str
+    texts: dict[str, str]
+    colour: RGB | None = None
+    visible: bool = True
+
+
+@dataclass(frozen=True)
 class Session:
     current: RunSpec | None
     pins: list[SessionEntry]
+    training: list[TrainingEntry] = ()  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -240,18 +253,26 @@ def _unpack_pin(item: object) -> SessionEntry:
     return SessionEntry(str(item.name), spec, parse_colour(colour), bool(getattr(item, "visible", True)))
 
 
-def session_document(pins: Iterable[object], current: RunSpec | None = None) -> dict:
+def session_document(pins: Iterable[object], current: RunSpec | None = None,
+                     training: Iterable[object] = ()) -> dict:
+    """`training`: pinned training runs (tui.pins.Pin of a TrainResult: .name, .result.spec, .colour, .visible)."""
     entries = [_unpack_pin(p) for p in pins]
-    return {
+    doc = {
         "schema": SESSION_SCHEMA,
         "current": current.to_text() if current is not None else None,
         "pins": [{"name": e.name, "color": colour_hex(e.colour), "visible": e.visible, "spec": e.spec.to_text()}
                  for e in entries],
     }
+    trained = [{"name": str(p.name), "color": colour_hex(getattr(p, "colour", None)),
+                "visible": bool(getattr(p, "visible", True)), "spec": p.result.spec.to_text()} for p in training]
+    if trained:
+        doc["training"] = trained
+    return doc
 
 
-def save_session(path: str | os.PathLike, pins: Iterable[object], current: RunSpec | None = None) -> Path:
-    return atomic_write_text(path, json.dumps(session_document(pins, current), indent=2) + "\n")
+def save_session(path: str | os.PathLike, pins: Iterable[object], current: RunSpec | None = None,
+                 training: Iterable[object] = ()) -> Path:
+    return atomic_write_text(path, json.dumps(session_document(pins, current, training), indent=2) + "\n")
 
 
 def _spec_from(where: str, texts: object) -> RunSpec:
@@ -319,7 +340,21 @@ def read_session(path: str | os.PathLike) -> Session:
             raise ExportError(f"{where}: {label}: color {colour!r} is not a #rrggbb colour.")
         pins.append(SessionEntry(str(name) if isinstance(name, str) and name else spec.label(), spec,
                                  parse_colour(colour), visible))
-    return Session(current, pins)
+    raw_training = doc.get("training", [])
+    if not isinstance(raw_training, list):
+        raise ExportError(f"{where}: 'training' must be a list.")
+    training: list[TrainingEntry] = []
+    for i, raw in enumerate(raw_training, start=1):
+        texts = raw.get("spec") if isinstance(raw, dict) else None
+        if not isinstance(texts, dict) or not all(isinstance(v, (str, int, float)) for v in texts.values()):
+            raise ExportError(f"{where}: training run {i} must be an object with name and spec (text forms).")
+        name = raw.get("name")
+        colour = raw.get("color", raw.get("colour"))
+        training.append(TrainingEntry(str(name) if isinstance(name, str) and name else f"training {i}",
+                                      {str(k): str(v) for k, v in texts.items()},
+                                      parse_colour(colour) if colour is not None else None,
+                                      raw.get("visible", True) is not False))
+    return Session(current, pins, training)
 
 
 def load_session(path: str | os.PathLike) -> list[SessionEntry]:

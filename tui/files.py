@@ -30,6 +30,10 @@ class FileActions:
             Choice("c", "Export results as CSV", "one row per run and layer", "csv"),
             Choice("s", "Save an SVG screenshot", "what is on screen now", "svg"),
             Choice("w", "Save session", "the pinned configurations", "session"),
+            Choice("t", "Export training runs as JSON", "current and pinned training runs, schema initscope.train/1",
+                   "train_json"),
+            Choice("v", "Export training runs as CSV", "one row per run, trial, recorded step and layer",
+                   "train_csv"),
             Choice("o", "Open session", "re-run and pin a saved session", "open"),
         ]
 
@@ -47,10 +51,21 @@ class FileActions:
             runs.append(("current", self.current))
         return runs + [p for p in self.pins]  # type: ignore[list-item]
 
+    def _training_for_export(self) -> list[tuple[str, object]]:
+        """(name, TrainResult) of the current training run (unless pinned) and the pinned ones."""
+        state = self.training
+        runs = []
+        if state.current is not None and not any(p.result is state.current for p in state.pins):
+            runs.append(("current", state.current))
+        return runs + [(p.name, p.result) for p in state.pins]
+
     def action_export(self, kind: str) -> None:
         from .export import ExportError, default_path, save_results_csv, save_results_json, save_session
         from .screens.path_prompt import PathPrompt
 
+        if kind in ("train_json", "train_csv"):
+            self._export_training(kind.split("_")[1])
+            return
         if kind in ("json", "csv") and self.current is None and not len(self.pins):
             self.notify("Nothing to export yet.", severity="warning", markup=False)
             return
@@ -72,13 +87,46 @@ class FileActions:
                     self._save_svg(path)  # after the toasts are gone; it says itself when saved
                     return
                 else:
-                    out = save_session(path, list(self.pins), self.form_spec())
+                    out = save_session(path, list(self.pins), self.form_spec(), list(self.training.pins))
             except (ExportError, OSError) as e:
                 self.notify(str(e), title="Save failed", severity="error", markup=False)
                 return
             self.notify(f"Saved {out}", markup=False)
 
         self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
+
+    def _export_training(self, fmt: str) -> None:
+        """The training runs through the engine's writers (engine/train_report.py: to_json, schema
+        initscope.train/1, the same file as `initscope train --format json`; to_csv)."""
+        from .export import ExportError, atomic_write_text, default_path
+        from .screens.path_prompt import PathPrompt
+
+        named = self._training_for_export()
+        if not named:
+            self.notify("No training run to export yet: g trains the form's configuration.", severity="warning",
+                        markup=False)
+            return
+        try:
+            from initscope.engine import train_report
+        except ImportError:
+            self.notify("This build has no training engine (initscope.engine.train_report).", severity="error",
+                        markup=False)
+            return
+        writer = train_report.to_json if fmt == "json" else train_report.to_csv
+        path0 = default_path(fmt)
+
+        def done(path: Path | None) -> None:
+            if path is None:
+                return
+            try:
+                out = atomic_write_text(path, writer(named))
+            except (ExportError, OSError) as e:
+                self.notify(str(e), title="Save failed", severity="error", markup=False)
+                return
+            self.notify(f"Saved {out}", markup=False)
+
+        self.push_screen(PathPrompt(f"Export training runs as {fmt.upper()}",
+                                    path0.with_name(path0.name.replace("initscope-", "initscope-training-"))), done)
 
     def _save_svg(self, path: Path) -> None:
         """Save what is on screen as SVG without the toasts over it: clear them, give the screen a few
@@ -112,13 +160,18 @@ class FileActions:
             if session.current is not None:
                 self.load_form(session.current)
             entries = [(e.spec, e.name, False) for e in session.pins]
+            trained = self.session_training_entries(session.training)
+            if trained is None:
+                return
             if session.current is not None:
                 self.start_run(session.current)
                 self.queue.batch = []
+            entries += trained  # the training runs after the runs (each pins on its own board)
             if entries:
                 self._pending_session = entries
                 self.call_after_refresh(self._queue_session)
-            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs", markup=False)
+            more = f" and {len(trained)} training runs" if trained else ""
+            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs{more}", markup=False)
 
         self.push_screen(PathPrompt("Open session", default_path("session"), must_exist=True), done)
 

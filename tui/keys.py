@@ -13,7 +13,7 @@ from textual.binding import Binding
 from . import views
 from .pins import MAX_PINS
 
-MENU_ACTIONS = ("presets", "save_menu", "open_session")  # their keys open a dialog only from the main screen
+MENU_ACTIONS = ("presets", "save_menu", "open_session", "train")  # their keys open a dialog only from the main screen
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ def key_actions() -> tuple[KeyAction, ...]:
     return (
         KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
         KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
+        KeyAction("Run", "ctrl+g  g", "Train", "train",
+                  "Train the form's stack for its first steps (steps, optimizer, every, data); Training tab"),
         KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
         KeyAction("View", "ctrl+t  t", "Next tensor", "next_tensor",
                   "Cycle pre -> (normed) -> post -> (out) -> grad -> grad_pre -> (grad_out), those the runs have"),
@@ -39,6 +41,8 @@ def key_actions() -> tuple[KeyAction, ...]:
         KeyAction("View", "F4", "Next tab", "next_tab", " -> ".join(v.title for v in tabs)),
         KeyAction("View", views.key_range(), "/".join(v.title for v in tabs) + " tab", f"show_tab('{tabs[0].id}')",
                   "Jump to a tab"),
+        KeyAction("View", "[  ]  s (Training tab)", "Layer / statistic", "show_tab('training')",
+                  "The Training tab's layer (previous, next) and statistic (std, mean, near_zero, saturated)"),
         KeyAction("Compare", "ctrl+n  p", "Pin current run", "pin", "Keep the current run with a colour and a name"),
         KeyAction("Compare", "1..9", "Show/hide pin N", "toggle_pin(0)", "Toggle a pinned run's visibility"),
         KeyAction("Compare", "space (Runs tab)", "Show/hide selected pin", "table('toggle')", "In the runs table"),
@@ -51,6 +55,10 @@ def key_actions() -> tuple[KeyAction, ...]:
         KeyAction("Files", "ctrl+s c", "Export results as CSV", "export('csv')", "One row per run and layer"),
         KeyAction("Files", "ctrl+s s", "Save SVG screenshot", "export('svg')", "What is on screen now"),
         KeyAction("Files", "ctrl+s w", "Save session", "export('session')", "The pinned configurations"),
+        KeyAction("Files", "ctrl+s t", "Export training runs as JSON", "export('train_json')",
+                  "Current and pinned training runs (initscope.train/1)"),
+        KeyAction("Files", "ctrl+s v", "Export training runs as CSV", "export('train_csv')",
+                  "One row per training run, trial, recorded step and layer"),
         KeyAction("Files", "ctrl+o", "Open session", "open_session", "Re-run and pin a saved session"),
         KeyAction("App", "F1  ?", "Help", "help", "This screen"),
         KeyAction("App", "ctrl+p", "Command palette", "command_palette", "Search every action"),
@@ -82,6 +90,9 @@ def bindings() -> list[Binding]:
         Binding("f4", "next_tab", "Tab", show=False, priority=True, tooltip="Next tab"),
         *[view_binding(v) for v in views.VIEWS],
         Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
+        # after Save: on an 80-column screen the footer ends here (F1 and the Training tab name the key)
+        Binding("ctrl+g", "train", "Train", priority=True, tooltip="Train the form's stack (Training tab)"),
+        Binding("g", "train", "Train", show=False),
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
         # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
         # tab moves focus only once the key has gone to the focused widget and come back unused, and the

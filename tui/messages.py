@@ -76,3 +76,12 @@ class PinCommand(Message):
 
     kind: str
     index: int
+
+
+@dataclass
+class TrainFinished(Message):
+    """A training run completed (engine/train.py TrainResult). `pin_as` as RunFinished's (preset variants)."""
+
+    run_id: int
+    result: object
+    pin_as: str | None = None

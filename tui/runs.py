@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from initscope.engine.errors import Cancelled, InitscopeError, SpecError
 from textual.worker import get_current_worker
 
-from .messages import PreviewReady, RunCancelled, RunFailed, RunFinished, RunProgress
+from .messages import PreviewReady, RunCancelled, RunFailed, RunFinished, RunProgress, TrainFinished
 from .pins import MAX_PINS
 
 if TYPE_CHECKING:
@@ -90,6 +90,48 @@ class RunQueue:
         self.app.run_worker(lambda: self._work(spec, run_id, pin_as, with_preview), thread=True, exclusive=True,
                             group=GROUP, exit_on_error=False, description="engine run")
         return run_id
+
+    def start_training(self, spec, pin_as: str | None = None, keep_batch: bool = False) -> int:
+        """Start a training run of `spec` (a TrainSpec, engine/trainspec.py) the same way: one at a time in
+        the engine group, progress in optimizer steps (trials x steps), escape cancels; TrainFinished at the end."""
+        if not keep_batch:
+            self.batch = []
+        self.run_id += 1
+        self.active_run = self.run_id
+        self.running = True
+        self.progress = (0, spec.trials * spec.steps)
+        run_id = self.run_id
+        self.app.run_worker(lambda: self._train_work(spec, run_id, pin_as), thread=True, exclusive=True,
+                            group=GROUP, exit_on_error=False, description="training run")
+        return run_id
+
+    def train_function(self):
+        """The engine's training entry point: the app's engine's `train_run` (the tests' fake), else
+        initscope.engine.train.train (imported here: torch loads with it)."""
+        fn = getattr(self.engine, "train_run", None)
+        if fn is None:
+            from initscope.engine.train import train as fn
+        return fn
+
+    def _train_work(self, spec, run_id: int, pin_as: str | None) -> None:
+        worker = get_current_worker()
+        post = self.app.post_message
+
+        def progress(done: int, total: int) -> None:
+            post(RunProgress(run_id, done, total))
+
+        try:
+            result = self.train_function()(spec, progress=progress, cancelled=lambda: worker.is_cancelled)
+        except Cancelled:
+            post(RunCancelled(run_id))
+            return
+        except BaseException as e:  # noqa: BLE001 - every failure is shown, never fatal
+            post(RunFailed(run_id, spec, e))
+            return
+        if worker.is_cancelled:
+            post(RunCancelled(run_id))
+            return
+        post(TrainFinished(run_id, result, pin_as))
 
     def queue_batch(self, entries: list[BatchEntry]) -> BatchEntry:
         """Queue all but the first of `entries` (each to be pinned under its name); the first is to start

@@ -29,7 +29,8 @@ RGB = tuple[int, int, int]
 # What a view follows (View.follows): the app redraws a view when one of these changed.
 # "curves": what is plotted (a run finished, a pin shown or hidden, log y, the theme, the preview);
 # "table": the pins and the tensor; "current": the current run and the tensor (skipped with no run yet).
-TOPICS = ("curves", "table", "current")
+# "training": a training run finished, started or was pinned (tui/training.py).
+TOPICS = ("curves", "table", "current", "training")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ VIEWS: list[View] = [
     View("explain", "Explain", "f7", ".widgets.explain_panel:ExplainPanel", "explain-view", ("current",),
          mount="late", guard=True),
     View("runs", "Runs", "f8", ".widgets.runs_table:RunsTable", "runs-table", ("table",), mount="lazy", focus=True),
+    View("training", "Training", "f9", ".widgets.training:TrainingView", "training-view", ("training", "curves"),
+         mount="late", guard=True, focus=True),
 ]
 
 
@@ -112,6 +115,7 @@ class Scene:
     guide: tuple[str, str] | None = None
     foreground: RGB = (255, 255, 255)
     background: RGB = (0, 0, 0)
+    training: object | None = None  # tui/training.py TrainingState: the Training tab's runs
 
     def drawn_runs(self) -> list[tuple[str, str, RunResult, RGB, bool]]:
         """(key, name, result, colour, is_current) for every visible run, current first."""

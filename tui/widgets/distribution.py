@@ -153,14 +153,16 @@ def _edge_at(edges: np.ndarray, frac_bin: float) -> float:
     return float(np.interp(frac_bin, np.arange(len(edges)), edges))
 
 
-def _layer_ticks(columns: list[tuple[int, int]], cw: int, width: int) -> list[tuple[int, str]]:
-    """(x, label) pairs for layer numbers along the bottom: 1, every `step`-th layer, and L; no overlaps."""
+def _layer_ticks(columns: list[tuple[int, int]], cw: int, width: int,
+                 label_of=None) -> list[tuple[int, str]]:
+    """(x, label) pairs for layer numbers along the bottom: 1, every `step`-th layer, and L; no overlaps.
+    `label_of(index0)`: the label of column index0 (default: index0 + 1, the layer number)."""
     n_layers = columns[-1][1]
     starts = np.array([a for a, _ in columns])
 
     def at(layer0: int) -> tuple[int, str]:
         c = int(np.searchsorted(starts, layer0, side="right") - 1)
-        label = str(layer0 + 1)
+        label = label_of(layer0) if label_of is not None else str(layer0 + 1)
         x = c * cw + (cw - 1) // 2
         return min(x, max(0, width - len(label))), label
 
@@ -218,8 +220,12 @@ def _missing_message(result, tensor: str) -> str:
     return f"no histogram of {tensor} in this run"
 
 
-def render_distribution(result, tensor: str, width: int, height: int, palette: Palette | None = None) -> Rendering:
-    """Draw the heatmap of `result.hist[tensor]` into width x height cells (pure; no Textual app needed)."""
+def render_distribution(result, tensor: str, width: int, height: int, palette: Palette | None = None,
+                        axis: str = "layer", label_of=None) -> Rendering:
+    """Draw the heatmap of `result.hist[tensor]` into width x height cells (pure; no Textual app needed).
+
+    `axis`: what a column is ("layer"; the Training tab draws one layer over "step"s with the same code),
+    `label_of(i)`: the axis label of column i (default i + 1)."""
     palette = palette or Palette()
     width, height = max(0, int(width)), max(0, int(height))
     if width == 0 or height == 0:
@@ -256,7 +262,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
 
     # left gutter: value labels (and "layer"/"zero")
     y_labels = _y_labels(edges, heat_rows)
-    gutter = max([len(s) for s in y_labels.values()] + [4 if show_zero else 0, 5 if show_axis else 0]) + 1
+    gutter = max([len(s) for s in y_labels.values()] + [4 if show_zero else 0, len(axis) if show_axis else 0]) + 1
     if width - gutter < 4:
         gutter = 0
         y_labels = {}
@@ -282,7 +288,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
                                      for i in range(8)] + [(f" {fmt_value(max_count)} ", muted)]
         legend_len = sum(len(t) for t, _ in legend)
         name = tensor_label(tensor, getattr(result, "spec", None))
-        titles = [f"{name} · histogram per layer · colour log(1+count)", f"{name} · colour log(1+count)", name]
+        titles = [f"{name} · histogram per {axis} · colour log(1+count)", f"{name} · colour log(1+count)", name]
         parts = [(titles[-1], text)]
         for title in titles:  # the longest title that fits beside the colour legend, else the name alone
             if width >= len(title) + legend_len + 1:
@@ -310,9 +316,9 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
 
     if show_axis:
         buf = [" "] * avail
-        for x, label in _layer_ticks(columns, cw, avail):
+        for x, label in _layer_ticks(columns, cw, avail, label_of):
             buf[x:x + len(label)] = label
-        lines.append(_text_line([("layer".rjust(gutter - 1) + " " if gutter else "", muted),
+        lines.append(_text_line([(axis.rjust(gutter - 1) + " " if gutter else "", muted),
                                  ("".join(buf), muted)], width, text))
     if show_zero:
         accent = palette.accent
@@ -320,7 +326,7 @@ def render_distribution(result, tensor: str, width: int, height: int, palette: P
         lines.append(_text_line([("zero".rjust(gutter - 1) + " " if gutter else "", muted), (spark, accent)],
                                 width, text))
     if show_summary:
-        lines.append(_text_line([(_zero_summary(result, tensor), muted)], width, text))
+        lines.append(_text_line([(_zero_summary(result, tensor, label_of), muted)], width, text))
 
     return Rendering(lines=lines, columns=columns, col_width=cw, grid=grid, heat_top=heat_top,
                      heat_rows=heat_rows, gutter=gutter, zero_frac=zero, max_count=max_count)
@@ -399,8 +405,14 @@ def _column_stat(result, tensor: str, stat: str, columns: list[tuple[int, int]])
     return np.array(out)
 
 
-def _zero_summary(result, tensor: str) -> str:
+def _zero_summary(result, tensor: str, label_of=None) -> str:
     z = _zero_per_layer(result, tensor)
+    if label_of is not None:  # columns that are not layers (the Training tab's steps)
+        finite = z[np.isfinite(z)]
+        if not finite.size:
+            return "zero_frac: n/a"
+        return (f"zero_frac {label_of(0)}: {z[0]:.3f} · {label_of(len(z) - 1)}: {z[-1]:.3f}"
+                if np.isfinite(z[0]) and np.isfinite(z[-1]) else f"zero_frac max {finite.max():.3f}")
     n = len(z)
     if n == 0:
         return "zero_frac: none"

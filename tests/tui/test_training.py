@@ -1,0 +1,206 @@
+"""The Training tab (tui/widgets/training.py, tui/training.py) against a fake training engine with
+TrainResult's shapes (tests/tui/fake_train.py): the numbers it reads, the prompt, pins, keys, cancel."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from initscope.tui.app import InitScopeApp
+from initscope.tui.screens.train import TrainPrompt
+from initscope.tui.widgets.training import StepHeatmap, StepPlot, TrainingView, headline, layer_stat, versus
+from textual.widgets import Input, Static, TabbedContent
+
+from tests.tui.conftest import settle
+from tests.tui.fake_train import FakeTrainEngine, fake_parse_train, fake_train
+
+
+def _result(act: str, trials: int = 3, seed: int = 0, arch: str = "16-16x3"):
+    return fake_train(fake_parse_train(arch=arch, act=act, trials=str(trials), seed=str(seed), steps="20",
+                                       every="1", data="teacher"))
+
+
+def test_headline_and_versus_are_mean_and_population_sd_over_trials():
+    r = _result("relu")
+    acc = r.evals["test_acc"][:, -1]
+    m, s = headline(r)
+    # mean and population sd (ddof 0) of the last eval point, as engine/train.py headline
+    assert m == pytest.approx(acc.mean(), abs=1e-12) and s == pytest.approx(acc.std(), abs=1e-12)
+    r.evals["test_acc"][1, -1] = np.nan  # a diverged trial is left out
+    m2, s2 = headline(r)
+    assert m2 == pytest.approx(acc[[0, 2]].mean(), abs=1e-12)
+    a, b = _result("tanh"), _result("relu")
+    d, spread, exceeds = versus(a, b)
+    # the fake's accuracies: 0.80 and 0.60 plus 0.01 N(0,1) per seed; the difference 0.2 is far above
+    # sd_a + sd_b (each at most ~0.03 for three draws of sd 0.01)
+    assert d == pytest.approx(headline(a)[0] - headline(b)[0]) and 0.15 < d < 0.25 and spread < 0.1 and exceeds
+    same = versus(a, _result("tanh"))  # the same seeds: difference 0, within any spread
+    assert same[0] == 0.0 and not same[2]
+
+
+def test_layer_stat_reads_stats_and_extra_for_one_layer():
+    r = _result("tanh", trials=2)
+    std = layer_stat(r, "post", 2, "std")
+    assert std.shape == (2, len(r.steps))
+    np.testing.assert_allclose(std, r.stats["post"][:, :, 2, 1])  # STAT_NAMES[1] == "std"
+    np.testing.assert_allclose(layer_stat(r, "post", 0, "saturated"), 0.1)  # extra column 2
+    np.testing.assert_allclose(layer_stat(r, "pre", 0, "near_zero"), 0.25)  # extra column 0
+    assert layer_stat(r, "pre", 0, "saturated") is None  # NaN everywhere: not a bounded activation's post
+    assert layer_stat(r, "grad", 0, "near_zero") is None  # no extra of a gradient
+    assert layer_stat(r, "normed", 0, "std") is None  # no norm in this run
+
+
+async def _train(pilot, app, steps: str = "20", every: str = "1", data: str = "teacher") -> None:
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    assert isinstance(app.screen, TrainPrompt)
+    for name, value in (("steps", steps), ("every", every), ("data", data)):
+        app.screen.query_one(f"#train-{name}", Input).value = value
+    app.screen.query_one("#train-steps", Input).focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_train_from_the_form_draws_pins_and_overlays():
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        form_text = app.form_spec().to_text()
+        await _train(pilot, app)
+        assert app.query_one("#tabs", TabbedContent).active == "training"
+        spec = engine.trained[-1]
+        # the form's stack with the prompt's steps and data
+        assert spec.body.to_text()["arch"] == form_text["arch"] and spec.steps == 20 and spec.data == "teacher"
+        r = app.training.current
+        assert r is not None and r.spec is spec
+        view = app.query_one("#training-view", TrainingView)
+        loss = app.query_one("#train-loss", StepPlot)
+        # one trial: the minibatch loss at every recorded step (20) and the held-out loss at the 5 eval points
+        assert loss.drawn_points == len(r.steps) + len(r.eval_steps) == 25
+        ratio = app.query_one("#train-ratio", StepPlot)
+        assert ratio.refs == [(-3.0, (255, 85, 85))] and len(ratio.lines) == spec.body.depth
+        heat = app.query_one("#train-heat", StepHeatmap)
+        assert heat.result is not None and heat.rendering.columns[-1][1] == len(r.steps)
+        head = str(app.query_one("#train-head", Static).content)
+        assert f"test acc {headline(r)[0]:.3g}"[:12] in head and "layer 1" in head
+        # layer and statistic keys
+        await pilot.press("right_square_bracket", "right_square_bracket", "s")
+        await pilot.pause()
+        assert view.layer_index == 2 and view.statistic == "mean"
+        assert "mean of post, layer 3" in app.query_one("#train-stat", StepPlot).title
+        await pilot.press(*["right_square_bracket"] * 20)
+        await pilot.pause()
+        assert view.layer_index == spec.body.depth - 1  # clamped at the last layer
+        # pin it, train another one: both overlaid, and the headline compares them
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert len(app.training.pins) == 1 and app.training.pins[0].result is r and len(app.pins) == 0
+        await _train(pilot, app, steps="40", every="2")
+        assert app.training.current is not r
+        # current: steps 0, 2, ..., 38 and the last (39): 21 recorded + 5 evals; the pin: 20 + 5
+        assert loss.drawn_points == 26 + 25
+        head = str(app.query_one("#train-head", Static).content)
+        assert "1 " in head and "spread" in head
+        # 1 hides the pinned training run in the Training tab
+        await pilot.press("1")
+        await pilot.pause()
+        assert not app.training.pins[0].visible and loss.drawn_points == 26
+        # recall it: it becomes the current run again, its stack in the form, its texts in the prompt
+        app.action_recall_training_pin(0)
+        await pilot.pause()
+        assert app.training.current is r and app.training.prompt["steps"] == "20"
+
+
+async def test_a_bad_training_value_is_a_sentence_in_the_prompt():
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")  # outside a field: the tabs have focus at start
+        await pilot.pause()
+        assert isinstance(app.screen, TrainPrompt)
+        app.screen.query_one("#train-steps", Input).value = "ten"
+        app.screen.query_one("#train-steps", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TrainPrompt) and not engine.trained
+        error = str(app.screen.query_one("#train-error", Static).content)
+        assert "steps" in error and "ten" in error and "whole number" in error
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TrainPrompt) and app.training.current is None
+
+
+async def test_escape_cancels_a_training_run():
+    engine = FakeTrainEngine(train_delay=0.01)
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        app.screen.query_one("#train-steps", Input).value = "100000"
+        app.screen.query_one("#train-data", Input).value = "teacher"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert app.running and app.training.running
+        done, total = app.progress
+        assert total == 100000 and 0 < done < total  # progress in optimizer steps
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not app.running and not app.training.running and app.training.current is None
+
+
+async def test_a_training_preset_trains_and_pins_its_variants(monkeypatch):
+    """F3 on a preset whose specs are training specs trains each variant and pins it under its label."""
+    from initscope.engine import presets
+
+    class TrainingPreset:
+        name, key, title, look_for, tensor, log_y = "fake_training", "z", "Fake training", "tanh ahead", None, False
+
+        def specs(self, overrides=None):
+            return [(act, fake_parse_train(arch="16-16x3", act=act, steps="10", every="1", data="teacher"))
+                    for act in ("relu", "tanh")]
+
+    monkeypatch.setitem(presets.PRESETS, "fake_training", TrainingPreset())
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.apply_preset("fake_training")
+        await settle(pilot)
+        assert [p.name for p in app.training.pins] == ["relu", "tanh"]
+        assert app.training.current is app.training.pins[0].result  # the main variant is current
+        d, spread, exceeds = versus(app.training.pins[1].result, app.training.pins[0].result)
+        assert d > 0 and exceeds and not math.isnan(spread)
+        head = str(app.query_one("#train-head", Static).content)
+        assert "> spread" in head
+
+
+async def test_a_session_keeps_the_pinned_training_runs(tmp_path):
+    """ctrl+s w writes the pinned training runs' text forms; opening the file trains and pins them again."""
+    from initscope.tui.export import read_session, save_session
+
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _train(pilot, app, steps="12", every="3")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        pinned = app.training.pins[0]
+        path = save_session(tmp_path / "s.json", list(app.pins), app.form_spec(), list(app.training.pins))
+        session = read_session(path)
+        assert [e.name for e in session.training] == [pinned.name]
+        assert session.training[0].texts == pinned.result.spec.to_text()
+        entries = app.session_training_entries(session.training)
+        assert [(spec, name) for spec, name, _main in entries] == [(pinned.result.spec, pinned.name)]
+        # opening it: the run pins (none here) and then the training run, pinned again under its name
+        app.training.pins.clear()
+        app.run_batch(entries)
+        await settle(pilot)
+        assert [p.name for p in app.training.pins] == [pinned.name]
+        assert app.training.pins[0].result.spec == pinned.result.spec
+        bad = [type(session.training[0])("x", {**session.training[0].texts, "steps": "-1"})]
+        assert app.session_training_entries(bad) is None  # one sentence (a toast), nothing queued
