@@ -51,7 +51,11 @@ KINDS: dict[str, dict[str, Entry]] = {"init": INITS, "act": ACTIVATIONS, "bias":
 
 def resolve(field: str, text_or_call: str | Call) -> Call:
     """Parse and validate against the catalog: known name, known keys, typed values, defaults filled in."""
-    table = KINDS[field]
+    return resolve_in(field, KINDS[field], text_or_call)
+
+
+def resolve_in(field: str, table: dict[str, Entry], text_or_call: str | Call) -> Call:
+    """resolve() against any table of entries (the catalog's kinds, the training optimizers, ...)."""
     call = parse_call(text_or_call, field) if isinstance(text_or_call, str) else text_or_call
     entry = table.get(call.name)
     if entry is None:
@@ -70,16 +74,16 @@ def resolve(field: str, text_or_call: str | Call) -> Call:
             if p.kind == "path" and p.default == "":
                 raise SpecError(f"{field} {call.name}", format_call(call), f"it needs {p.name}=...")
             values.append((p.name, p.default))
-    _check_relations(field, entry.name, dict(values))
+    _check_relation(entry, field, dict(values))
     return Call(entry.name, tuple(values))
 
 
-def _check_relations(field: str, name: str, v: dict[str, Value]) -> None:
+def _check_relation(entry: Entry, field: str, v: dict[str, Value]) -> None:
     """The entry's own rule between its parameters (Entry.relation), e.g. trunc_normal's a < b."""
-    broken = KINDS[field][name].relation(v)
+    broken = entry.relation(v)
     if broken is not None:
         value, reason = broken
-        raise SpecError(f"{field} {name}", value, reason)
+        raise SpecError(f"{field} {entry.name}", value, reason)
 
 
 def show(field: str, call: Call) -> str:

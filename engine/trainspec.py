@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .catalog import resolve_in
 from .entries import AUTO, Entry, Param, fparam
 from .errors import SpecError
 from .spec import DEFAULTS as RUN_DEFAULTS
 from .spec import RunSpec, _int_field, parse_spec
-from .textforms import Call, format_call, parse_call
+from .textforms import Call, format_call
 
 MAX_STEPS = 10_000_000
 MAX_POINTS = 200
@@ -70,28 +71,6 @@ TRAIN_DEFAULTS: dict[str, str] = {
 }
 TRAIN_FIELDS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials", "norm",
                 "residual", "steps", "optimizer", "every")
-
-
-def resolve_table(field: str, table: dict[str, Entry], text: str | Call) -> Call:
-    """Parse and check a call against a small table (the catalog's rules: known name, keys, typed values)."""
-    call = parse_call(text, field) if isinstance(text, str) else text
-    entry = table.get(call.name)
-    if entry is None:
-        raise SpecError(field, call.name, "choose one of " + ", ".join(table))
-    known = {p.name: p for p in entry.params}
-    given = dict(call.params)
-    for key in given:
-        if key not in known:
-            raise SpecError(f"{field} {call.name}", key, "unknown parameter; valid keys: " + ", ".join(known))
-    values = []
-    for p in entry.params:
-        if p.name in given:
-            values.append((p.name, p.coerce(given[p.name], field, call.name)))
-        elif p.kind == "path" and p.default == "":
-            raise SpecError(f"{field} {call.name}", format_call(call), f"it needs {p.name}=...")
-        else:
-            values.append((p.name, p.default))
-    return Call(entry.name, tuple(values))
 
 
 def show(table: dict[str, Entry], call: Call) -> str:
@@ -147,8 +126,8 @@ def parse_train(**texts: object) -> TrainSpec:
     if unknown:
         raise SpecError("spec", sorted(unknown)[0], "known fields are " + ", ".join(TRAIN_FIELDS))
     t = {**TRAIN_DEFAULTS, **{k: v for k, v in texts.items() if v is not None}}
-    data = resolve_table("data", LABELLED_DATA, str(t["data"]))
-    optimizer = resolve_table("optimizer", OPTIMIZERS, str(t["optimizer"]))
+    data = resolve_in("data", LABELLED_DATA, str(t["data"]))
+    optimizer = resolve_in("optimizer", OPTIMIZERS, str(t["optimizer"]))
     steps = _int_field("steps", t["steps"], 1, MAX_STEPS)
     every = _int_field("every", t["every"], 0, MAX_STEPS)
     if every == 0:
