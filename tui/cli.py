@@ -108,14 +108,16 @@ def spec_from_args(ns: argparse.Namespace) -> list[tuple[str, RunSpec]]:
     return [("run", parse_spec(**flag_texts(ns)))]
 
 
-def _progress_printer():
+def _progress_printer(what: str = "running", unit: str = "layers"):
+    """A progress line on stderr ('running: 12/40 layers'), or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\rrunning: {done}/{total} layers")
+        line = f"\r{what}: {done}/{total} {unit}"
+        sys.stderr.write(line)
         if done >= total:
-            sys.stderr.write("\r" + " " * 40 + "\r")
+            sys.stderr.write("\r" + " " * len(line) + "\r")
         sys.stderr.flush()
 
     return show
@@ -193,19 +195,6 @@ def train_specs(ns: argparse.Namespace) -> list[tuple[str, object]]:
     return [("train", parse_train(**texts))]
 
 
-def _train_progress(label: str):
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\rtraining {label}: {done}/{total} steps")
-        if done >= total:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-        sys.stderr.flush()
-
-    return show
-
-
 def cmd_train(ns: argparse.Namespace) -> int:
     from initscope.engine import train_report
     from initscope.engine.train import train
@@ -217,7 +206,7 @@ def cmd_train(ns: argparse.Namespace) -> int:
         reason = unwritable_reason(ns.output)
         if reason is not None:
             raise SpecError("output", ns.output, reason)
-    results = [(label, train(spec, progress=_train_progress(label))) for label, spec in specs]
+    results = [(label, train(spec, progress=_progress_printer(f"training {label}", "steps"))) for label, spec in specs]
     if ns.format == "json":
         text = train_report.to_json(results) + "\n"
     elif ns.format == "csv":
