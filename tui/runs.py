@@ -114,24 +114,9 @@ class RunQueue:
         return fn
 
     def _train_work(self, spec, run_id: int, pin_as: str | None) -> None:
-        worker = get_current_worker()
-        post = self.app.post_message
-
-        def progress(done: int, total: int) -> None:
-            post(RunProgress(run_id, done, total))
-
-        try:
-            result = self.train_function()(spec, progress=progress, cancelled=lambda: worker.is_cancelled)
-        except Cancelled:
-            post(RunCancelled(run_id))
-            return
-        except BaseException as e:  # noqa: BLE001 - every failure is shown, never fatal
-            post(RunFailed(run_id, spec, e))
-            return
-        if worker.is_cancelled:
-            post(RunCancelled(run_id))
-            return
-        post(TrainFinished(run_id, result, pin_as))
+        """The worker thread's body for a training run: train, one closing message."""
+        self._finish(run_id, spec, lambda **kw: self.train_function()(spec, **kw),
+                     lambda result: TrainFinished(run_id, result, pin_as))
 
     def queue_batch(self, entries: list[BatchEntry]) -> BatchEntry:
         """Queue all but the first of `entries` (each to be pinned under its name); the first is to start
@@ -143,7 +128,6 @@ class RunQueue:
 
     def _work(self, spec: RunSpec, run_id: int, pin_as: str | None, with_preview: bool) -> None:
         """The worker thread's body: preview, run, one closing message."""
-        worker = get_current_worker()
         post = self.app.post_message
         preview = getattr(self.engine, "preview", None) if with_preview else None
         if preview is not None:
@@ -151,22 +135,27 @@ class RunQueue:
                 post(PreviewReady(run_id, preview(spec)))
             except Exception:  # noqa: BLE001 - a preview is a courtesy: the run below says what went wrong
                 pass
+        self._finish(run_id, spec, lambda **kw: self.engine.run(spec, **kw),
+                     lambda result: RunFinished(run_id, result, pin_as))
+
+    def _finish(self, run_id: int, spec, compute, finished) -> None:
+        """Call compute(progress=..., cancelled=...) in this worker and post one closing message: the
+        finished(result) message, RunCancelled or RunFailed."""
+        worker = get_current_worker()
+        post = self.app.post_message
 
         def progress(done: int, total: int) -> None:
             post(RunProgress(run_id, done, total))
 
         try:
-            result = self.engine.run(spec, progress=progress, cancelled=lambda: worker.is_cancelled)
+            result = compute(progress=progress, cancelled=lambda: worker.is_cancelled)
         except Cancelled:
             post(RunCancelled(run_id))
             return
         except BaseException as e:  # noqa: BLE001 - every failure is shown, never fatal
             post(RunFailed(run_id, spec, e))
             return
-        if worker.is_cancelled:
-            post(RunCancelled(run_id))
-            return
-        post(RunFinished(run_id, result, pin_as))
+        post(RunCancelled(run_id) if worker.is_cancelled else finished(result))
 
     def is_active(self, run_id: int) -> bool:
         """Whether a message of run `run_id` is for the run in progress (else a stale run's: dropped)."""
