@@ -49,6 +49,7 @@ from .training import (
     find_training_preset,
     preset_training_specs,
     training_presets,
+    training_status,
 )
 from .widgets.curves import band_gap_note, legend_notes, rgb
 from .widgets.form import SpecForm
@@ -475,6 +476,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             if self.batch or self.queue.batch_main:
                 what += f" ({len(self.batch)} more queued)" if self.batch else ""
             parts.append(what + " · escape cancels")
+        elif self.training.current is not None and self.training_tab_shown():
+            parts.append(training_status(self.training.current))
         elif self.current is not None:
             r = self.current
             parts.append(f"{r.device} · {r.spec.depth} layers · {r.trials} trial{'s' if r.trials > 1 else ''}"
@@ -670,6 +673,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         form.display = not form.display
         if not form.display and form.has_focus_within:
             self.query_one("#tabs Tabs", Tabs).focus()
+
+    def on_tabbed_content_tab_activated(self, _event: TabbedContent.TabActivated) -> None:
+        self.update_status()  # the status line describes what the tab shows: the run, or the training run
 
     def action_next_tab(self) -> None:
         tabs = self.query_one("#tabs", TabbedContent)

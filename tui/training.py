@@ -16,6 +16,7 @@ has them (the tests' fake), else initscope.engine.trainspec.parse_train and init
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from initscope.engine.errors import SpecError
@@ -30,6 +31,18 @@ PROMPT_DEFAULTS = {"steps": "100", "optimizer": "sgd(lr=0.05)", "every": "0", "d
 def is_training_spec(spec: object) -> bool:
     """A TrainSpec (engine/trainspec.py): a stack (`body`) plus steps; a RunSpec has neither."""
     return hasattr(spec, "body") and hasattr(spec, "steps")
+
+
+def training_status(result) -> str:
+    """The status line while the Training tab shows a finished training run: 'cpu · 100 steps · 3 seeds ·
+    12.3 s · test acc 0.902 +- 0.028' (mean and sd over seeds after the last step)."""
+    from .widgets.training import headline
+
+    spec = result.spec
+    mean, sd = headline(result, "test_acc")
+    seeds = f"{spec.trials} seed{'s' if spec.trials > 1 else ''}"
+    acc = "test acc n/a" if math.isnan(mean) else f"test acc {mean:.3f}" + (f" +- {sd:.3f}" if spec.trials > 1 else "")
+    return f"{result.device} · {spec.steps} steps · {seeds} · {result.elapsed_s:.2f} s · {acc}"
 
 
 @dataclass

@@ -204,3 +204,21 @@ async def test_a_session_keeps_the_pinned_training_runs(tmp_path):
         assert app.training.pins[0].result.spec == pinned.result.spec
         bad = [type(session.training[0])("x", {**session.training[0].texts, "steps": "-1"})]
         assert app.session_training_entries(bad) is None  # one sentence (a toast), nothing queued
+
+
+async def test_the_status_line_describes_the_training_run_on_the_training_tab_and_the_run_elsewhere():
+    engine = FakeTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        run_line = str(app.query_one("#status-text", Static).content)
+        assert "layers" in run_line
+        await _train(pilot, app)
+        r = app.training.current
+        mean, _ = headline(r)
+        status = str(app.query_one("#status-text", Static).content)
+        assert f"{r.spec.steps} steps · 1 seed · " in status and f"test acc {mean:.3f}" in status
+        app.action_show_tab("curves")
+        await pilot.pause()
+        status = str(app.query_one("#status-text", Static).content)
+        assert "layers" in status and "steps" not in status  # the run's line again, not a stale one
