@@ -422,3 +422,124 @@ def pair_correlations(spec: RunSpec, mf, c0: float) -> PairCorrelation:
         else:
             k, s = e12, m2
     return PairCorrelation(pre, post, out, rho, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# the finite-width band of the measured c^l of the pre-activations (docs/formulas.md section 18.4)
+
+_BAND_NODES = 12  # Gauss-Hermite nodes per axis of the 4-D integrals of the band (12^4 = 20736 points)
+_FD_STEP = 1e-4  # relative step of the finite differences for the Jacobian of the kernel map
+
+
+@lru_cache(maxsize=2)
+def _gh4(n: int) -> tuple[np.ndarray, np.ndarray]:
+    x, w = np.polynomial.hermite_e.hermegauss(n)
+    w = w / math.sqrt(2.0 * math.pi)
+    grids = np.meshgrid(x, x, x, x, indexing="ij")
+    ws = np.meshgrid(w, w, w, w, indexing="ij")
+    return np.stack([g.ravel() for g in grids], axis=1), np.prod([g.ravel() for g in ws], axis=0)
+
+
+def _kernel_cov(act, beta: float, q: float, rho: float, rho_x: float) -> tuple[np.ndarray, np.ndarray,
+                                                                                 np.ndarray, np.ndarray]:
+    """For one unit, (u_a, u_b, u_a', u_b') ~ N(beta, q) with correlation rho within a pair and rho_x
+    across two pairs: the 3 x 3 covariances of v = (f_a^2, f_b^2, f_a f_b) for the same pair and for two
+    different pairs, for f = the pre-activation itself and f = phi (returns pre_same, pre_cross, post_same,
+    post_cross)."""
+    R = np.array([[1, rho, rho_x, rho_x], [rho, 1, rho_x, rho_x], [rho_x, rho_x, 1, rho], [rho_x, rho_x, rho, 1]])
+    lam, U = np.linalg.eigh(R)
+    M = U * np.sqrt(np.maximum(lam, 0.0))
+    z, w = _gh4(_BAND_NODES)
+    h = beta + math.sqrt(q) * (z @ M.T)
+    out = []
+    for f in (h, act(h)[0]):
+        v1 = np.stack((f[:, 0] ** 2, f[:, 1] ** 2, f[:, 0] * f[:, 1]), axis=1)
+        v2 = np.stack((f[:, 2] ** 2, f[:, 3] ** 2, f[:, 2] * f[:, 3]), axis=1)
+        m1 = w @ v1
+        same = (v1 * w[:, None]).T @ v1 - np.outer(m1, m1)
+        cross = (v1 * w[:, None]).T @ v2 - np.outer(m1, w @ v2)
+        out += [same, cross]
+    return tuple(out)
+
+
+def _pair_unequal(act, beta: float, qa: float, qb: float, cov: float) -> float:
+    """E[phi(u_a) phi(u_b)], u_a ~ N(beta, qa), u_b ~ N(beta, qb), Cov = cov (2-D Gauss-Hermite)."""
+    sa = math.sqrt(qa)
+    r = cov / sa
+    t = math.sqrt(max(0.0, qb - r * r))
+    n = next(k for top, k in _PAIR_NODES if max(sa, math.sqrt(qb)) <= top)
+    z1, z2, w = _gh2n(n)
+    return float(w @ (act(beta + sa * z1)[0] * act(beta + r * z1 + t * z2)[0]))
+
+
+def _kernel_jacobian(act, beta: float, sw2: float, sb2: float, s: float, k: float) -> np.ndarray:
+    """d(E[phi_a^2], E[phi_b^2], E[phi_a phi_b]) / d(s_a, s_b, k) at s_a = s_b = s: how one block maps a
+    change of the input pair's kernel to the change of the post's kernel."""
+    A, B = sw2 * s + sb2, sw2 * k + sb2
+    dm2 = moments_vec(act, np.array([beta]), np.array([A]))[3][0]
+    _, epp = pair_vec(act, np.array([beta]), np.array([A]), np.array([B / A]), deriv=True)
+    h = _FD_STEP * A
+    de_da = (_pair_unequal(act, beta, A + h, A, B) - _pair_unequal(act, beta, A - h, A, B)) / (2 * h)
+    J = np.zeros((3, 3))
+    J[0, 0] = J[1, 1] = sw2 * dm2
+    J[2, 0] = J[2, 1] = sw2 * de_da
+    J[2, 2] = sw2 * float(epp[0])
+    return J
+
+
+def _input_cov(spec: RunSpec, c: float, pairs: int) -> np.ndarray | None:
+    """Covariance of the mean over pairs of the input pairs' (s_a, s_b, k) (per-entry averages over n_0):
+    Gaussian entries of the data's mean and variance (uniform data: its mean and variance, the same
+    Gaussian formula); fixed rows: 0 (the pairs' cosine is C exactly; the spread of row lengths is left out).
+    None: no i.i.d. moments."""
+    kind = DATA[spec.data.name]
+    iid = kind.iid_moments(kind.values(spec.data))
+    if iid is None:
+        return np.zeros((3, 3))
+    m, s0 = iid[0], iid[1]
+    v = s0 - m * m
+    same, _, _, _ = _kernel_cov(activation(spec.act), m, v, c, 0.0) if v > 0 else (np.zeros((3, 3)),) * 4
+    return same / (spec.arch[0] * pairs)
+
+
+def pair_band(spec: RunSpec, mf, pc: PairCorrelation, c_input: float, pairs: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(lo, hi, reason): one standard deviation, over networks, of the mean over `pairs` pairs of the cosine of
+    the pre-activations, around the mean-field c^l (plain blocks only).
+
+    Linear response, block by block (docs/formulas.md 18.4): the realised kernel K = (s_a, s_b, k) of a pair's
+    block input deviates from its mean-field value by dK; the block's N = n_l units are i.i.d. given it, so
+      pre kernel   dH = sigma_w^2 dK + eta,            c_pre = H_ab / sqrt(H_aa H_bb)
+      post kernel  dK' = J dK + eps                     (J = _kernel_jacobian)
+    with eta, eps the sampling noise of a mean over N units. Averaged over P pairs, the noise covariance is
+    (Sigma_same / P + (1 - 1/P) Sigma_cross) / N: two pairs share the weights, and their units correlate by
+    the mean-field correlation of two independent inputs (meanfield corr). The input's dK: P pairs of n_0
+    Gaussian entries."""
+    L = spec.depth
+    nan = np.full(L, math.nan)
+    if spec.has_norm or spec.has_residual:
+        return nan, nan.copy(), "no finite-width band for the pair correlation of norm or residual blocks yet"
+    if pc.reason is not None or mf.reason is not None:
+        return nan, nan.copy(), pc.reason or mf.reason
+    P = pairs or pairs_per_trial()
+    act = activation(spec.act)
+    C = _input_cov(spec, float(getattr(spec, "pair_corr", None) or c_input), P)
+    s, k = mf.s0, c_input * mf.s0
+    sd = np.full(L, math.nan)
+    with np.errstate(all="ignore"):
+        for i in range(L):
+            q, beta, sw2, sb2 = (float(a[i]) for a in (mf.q, mf.pre_mean, mf.sw2, mf.sb2))
+            rho, rho_x, n = float(pc.rho[i]), float(mf.corr[i]), spec.arch[i + 1]
+            if not (math.isfinite(q) and q > 0 and math.isfinite(rho) and math.isfinite(rho_x)):
+                break
+            pre_s, pre_x, post_s, post_x = _kernel_cov(act, beta, q, rho, rho_x)
+            Q, Kp = q + beta * beta, sw2 * k + sb2 + beta * beta
+            g = np.array([-0.5 * Kp / (Q * Q), -0.5 * Kp / (Q * Q), 1.0 / Q])
+            cov_h = sw2 * sw2 * C + (pre_s / P + (1 - 1 / P) * pre_x) / n
+            sd[i] = math.sqrt(max(0.0, float(g @ cov_h @ g)))
+            J = _kernel_jacobian(act, beta, sw2, sb2, s, k)
+            C = J @ C @ J.T + (post_s / P + (1 - 1 / P) * post_x) / n
+            s, k = float(mf.m2[i]), float(mf.m2[i]) * float(pc.post[i])
+    ok = np.isfinite(sd)
+    reason = None if ok.all() else f"layer {int(np.flatnonzero(~ok)[0]) + 1}: no band past here"
+    return pc.pre - sd, pc.pre + sd, reason
