@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 from initscope.engine import SpecError, parse_spec, report, run
-from initscope.engine.pairs import PAIRS, input_corr
+from initscope.engine.pairs import PAIRS
+from initscope.engine.theory.correlation import input_pair_corr
 from initscope.tui.cli import main as cli_main
 
 
@@ -32,7 +33,7 @@ def test_gaussian_pairs_have_correlation_c(c):
     assert abs(r.corr_input.mean() - c) < 4 * sd + bias + 1e-12
     # and each trial's own mean lies within 4 sd of one trial (sd * sqrt(T))
     assert np.all(np.abs(r.corr_input - c) < 4 * sd * math.sqrt(trials) + bias)
-    assert input_corr(r.spec) == c
+    assert input_pair_corr(r.spec, c) == c
 
 
 def test_nonzero_mean_data_pairs_follow_input_corr():
@@ -41,7 +42,7 @@ def test_nonzero_mean_data_pairs_follow_input_corr():
     # mean of 2 x 32 pairs by ~0.002: 0.01 is 5 of those.
     spec = parse_spec(arch="4096-4", batch="2", trials="2", grad="false", device="cpu", data="gaussian(mean=1)",
                       pair_corr="0.5")
-    assert input_corr(spec) == pytest.approx(0.75)
+    assert input_pair_corr(spec, 0.5) == pytest.approx(0.75)
     assert run(spec).corr_input.mean() == pytest.approx(0.75, abs=0.01)
 
 
