@@ -122,7 +122,7 @@ def to_json_dict(result: RunResult) -> dict:
         layers.append(layer)
     return {
         "schema": SCHEMA,
-        "spec": {**spec.to_text(), "args": spec.to_args()},
+        "spec": {**spec.to_json(), "args": spec.to_args()},
         "device": result.device,
         "dtype": result.dtype,
         "trials": result.trials,

@@ -25,7 +25,8 @@ from initscope.engine.errors import InitscopeError, RunError, SpecError
 from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials", "norm", "residual")
+SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials", "norm", "residual",
+              "pair_corr")
 
 
 class UsageError(Exception):
@@ -48,6 +49,9 @@ def _add_spec_flags(p: argparse.ArgumentParser) -> None:
                    f"(default {DEFAULTS['norm']})")
     g.add_argument("--residual", help="skip connection: none, plain(alpha=1), rezero, fixup "
                    f"(default {DEFAULTS['residual']})")
+    g.add_argument("--pair-corr", dest="pair_corr", metavar="C",
+                   help="also feed input pairs of correlation C (-1 < C < 1) and measure their correlation c^l "
+                   "at every layer (default none: off)")
     g.add_argument("--batch", help=f"rows of input (default {DEFAULTS['batch']})")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     g.add_argument("--dtype", help="float32, float64, bfloat16 or float16 (default float32)")
@@ -187,6 +191,9 @@ def train_specs(ns: argparse.Namespace) -> list[tuple[str, object]]:
     texts = {k: getattr(ns, k) for k in (*SPEC_FLAGS, *TRAIN_FLAGS) if getattr(ns, k, None) is not None}
     if getattr(ns, "grad", None) is False:
         raise SpecError("grad", "false", "training needs gradients; leave out --no-grad")
+    if texts.pop("pair_corr", None) is not None:
+        raise SpecError("pair_corr", ns.pair_corr, "training does not measure input pairs (initscope run and the app "
+                        "do); leave out --pair-corr")
     texts.pop("preset", None)
     if getattr(ns, "preset", None):
         from initscope.engine.train_presets import get_train_preset

@@ -64,9 +64,16 @@ class Prediction:
     out_mean: np.ndarray | None = None  # x^l = x^(l-1) + alpha V a; NaN without a residual
     out_std: np.ndarray | None = None
     grad_out_std: np.ndarray | None = None  # std of dLoss/dx^l; NaN without a residual
+    pair_corr_pre: np.ndarray | None = None  # mean-field c^l of the pairs' pre-activations (NaN: no pair_corr)
+    pair_corr_post: np.ndarray | None = None  # ... of the post-activations (uncentred cosine)
+    pair_corr_out: np.ndarray | None = None  # ... of the block outputs (NaN without a residual)
+    pair_corr_pre_lo: np.ndarray | None = None  # one-sigma finite-width band around pair_corr_pre
+    pair_corr_pre_hi: np.ndarray | None = None
+    pair_corr_reason: str | None = None  # why the pair correlations or their band are NaN
 
     def __post_init__(self) -> None:
-        for name in ("normed_mean", "normed_std", "out_mean", "out_std", "grad_out_std"):
+        for name in ("normed_mean", "normed_std", "out_mean", "out_std", "grad_out_std", "pair_corr_pre",
+                     "pair_corr_post", "pair_corr_out", "pair_corr_pre_lo", "pair_corr_pre_hi"):
             if getattr(self, name) is None:
                 setattr(self, name, np.full(len(self.pre_std), math.nan))
 
@@ -111,6 +118,7 @@ class Prediction:
             "notes": list(self.notes),
             "band": BAND_NOTE,
             "band_reason": self.band_reason,
+            "xi_c": None, "xi_q": None, "c_star": None, "q_star": None,
         } | ({"block": d.block, "block_lines": list(d.block_lines)} if d.block is not None else {})
 
     def to_json(self) -> dict:
