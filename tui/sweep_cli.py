@@ -19,12 +19,8 @@ import io
 import math
 import sys
 import time
-from typing import TYPE_CHECKING
 
 from initscope.engine.errors import SpecError
-
-if TYPE_CHECKING:  # numpy loads only when a sweep runs (the CLI's other commands start without it)
-    import numpy as np
 
 SCHEMA = "initscope.sweep/1"
 SHOWABLE = ("log_q_ratio", "c_last", "log_grad_ratio", "chi1", "nonfinite_frac", "train_loss", "train_acc",
@@ -262,7 +258,7 @@ def heatmaps(table, metric: str, *, color: bool, width: int) -> str:
     """Measured and predicted heatmaps of `metric` over the first two axes (x = the first), on one colour scale,
     with the cells where the predicted chi_1 crosses 1 marked; more axes: one pair per value of the others."""
     import numpy as np
-
+    from initscope.tui.heatmap import contour_mask
 
     measured, predicted = table.grid(metric, "measured"), table.grid(metric, "predicted")
     chi1 = table.grid("chi1", "predicted")
@@ -277,44 +273,31 @@ def heatmaps(table, metric: str, *, color: bool, width: int) -> str:
         m = measured[(slice(None), slice(None), *idx)].T  # [ny, nx]: y = the second axis
         p = predicted[(slice(None), slice(None), *idx)].T
         lines = []
-        crossing = critical_mask(chi1[(slice(None), slice(None), *idx)].T)
+        crossing = contour_mask(chi1[(slice(None), slice(None), *idx)].T, 1.0)
         if crossing.any():
             lines.append((crossing, "chi1 = 1"))
-        both = np.concatenate([m[np.isfinite(m)], p[np.isfinite(p)]])
+        both = np.concatenate([m[np.isfinite(m)], p[np.isfinite(p)]])  # one colour scale for the two maps
+        center = 0.0 if metric.startswith("log_") else None  # log ratios: 0 (scale kept) is the centre
         vmin, vmax = (float(both.min()), float(both.max())) if both.size else (None, None)
+        if center is not None and both.size:
+            span = float(np.abs(both - center).max()) or 1.0
+            vmin, vmax = center - span, center + span
         for title, values in (("measured", m), ("predicted (mean field)", p)):
             if title.startswith("predicted") and not np.isfinite(values).any():
                 out.append(f"{metric}: no mean-field prediction for these cells")
                 continue
             out.append(_heatmap(values, x_axis, y_axis, f"{metric} {title}" + (f"  ({where})" if where else ""),
-                                vmin, vmax, lines, color, width))
+                                vmin, vmax, lines, color, width, center))
     return "\n".join(out)
 
 
-def critical_mask(chi1: np.ndarray) -> np.ndarray:
-    """Cells next to a change of sign of chi_1 - 1 along x or y (where the chi_1 = 1 line passes)."""
-    import numpy as np
-
-
-    s = np.sign(chi1 - 1.0)
-    mask = np.zeros(chi1.shape, dtype=bool)
-    ok = np.isfinite(s)
-    flip_x = ok[:, 1:] & ok[:, :-1] & (s[:, 1:] != s[:, :-1])
-    flip_y = ok[1:, :] & ok[:-1, :] & (s[1:, :] != s[:-1, :])
-    mask[:, 1:] |= flip_x
-    mask[:, :-1] |= flip_x
-    mask[1:, :] |= flip_y
-    mask[:-1, :] |= flip_y
-    mask |= ok & (s == 0)
-    return mask
-
-
-def _heatmap(values, x_axis, y_axis, title, vmin, vmax, lines, color: bool, width: int) -> str:
+def _heatmap(values, x_axis, y_axis, title, vmin, vmax, lines, color: bool, width: int, center: float | None) -> str:
     from initscope.tui.heatmap import heatmap_text
     from rich.console import Console
 
     text = heatmap_text(values, x_label=x_axis.name, x_values=list(x_axis.values), y_label=y_axis.name,
-                        y_values=list(y_axis.values), title=title, vmin=vmin, vmax=vmax, lines=lines, color=color)
+                        y_values=list(y_axis.values), title=title, vmin=vmin, vmax=vmax, lines=lines, color=color,
+                        center=center)
     buf = io.StringIO()
     Console(file=buf, force_terminal=color, color_system="256" if color else None, width=max(width, 40),
             no_color=not color).print(text)
