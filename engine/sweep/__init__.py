@@ -17,7 +17,7 @@ from ..errors import SpecError
 from ..spec import FIELDS, parse_spec
 from .cell import CellResult, CellTask
 from .grid import Axis, Cell, build_grid, parse_vary
-from .table import SweepTable, TableWriter, check_same_sweep, load_table, make_header
+from .table import SweepTable, TableWriter, check_same_sweep, columns, load_table, make_header
 
 SweepProgress = Callable[[int, int, float | None], None]  # (cells done, cells total, seconds left or None)
 
@@ -84,12 +84,13 @@ def run_sweep(base: dict[str, str], axes: Sequence[Axis], backend, *, out=None, 
     writer = TableWriter(out, header, axes, train_steps, keep_rows=table.rows) if out is not None else None
     todo = [cell_task(c, train_steps, train_options) for c in cells if c.index not in done]
     total, started, finished = len(cells), time.perf_counter(), 0
+    names = columns(axes, train_steps)
     if progress is not None:
         progress(len(done), total, None)
     results = backend.run(todo)
     try:
         for result in results:
-            rows = result_rows(result, cells[result.index])
+            rows = result_rows(result, cells[result.index], names)
             table.rows.extend(rows)
             if writer is not None:
                 writer.write(rows)
@@ -138,15 +139,14 @@ def cell_task(cell: Cell, train_steps: int | None, train_options: dict | None = 
                     train_steps=train_steps, train_options=train_options)
 
 
-def result_rows(result: CellResult, cell: Cell) -> list[dict]:
-    """The cell's rows with its wall time; a failed cell is one row with source "failed" and the error."""
+def result_rows(result: CellResult, cell: Cell, names: Sequence[str]) -> list[dict]:
+    """The cell's rows in the table's columns `names`, with its wall time; a failed cell is one row with source
+    "failed" and the error."""
     if result.error is not None:
-        return [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None,
-                 "elapsed_s": result.elapsed_s, "error": result.error}]
-    rows = []
-    for r in result.rows:
-        rows.append({**r, "elapsed_s": result.elapsed_s, "error": None})
-    return rows
+        rows = [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None, "error": result.error}]
+    else:
+        rows = [{**r, "error": None} for r in result.rows]
+    return [{name: (result.elapsed_s if name == "elapsed_s" else r.get(name)) for name in names} for r in rows]
 
 
 __all__ = ["run_sweep", "SweepTable", "SweepInterrupted", "Axis", "Cell", "parse_vary", "build_grid", "load_table",
