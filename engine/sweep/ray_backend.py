@@ -40,6 +40,7 @@ from .cell import CellResult, CellTask
 
 LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # a local cluster's shared-memory object store; Ray's minimum is 75 MiB
 CONNECT_TIMEOUT_S = 5.0  # how long the TCP probe of a "host:port" address waits for the head node
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"  # logs "Token authentication is enabled"
 MAX_RETRIES = 1  # a cell whose worker died is run once more (a lost node); a cell that kills its worker fails
 
 
@@ -55,14 +56,21 @@ def import_ray():
     return ray
 
 
-def start_local_cluster(ray, num_cpus: int | None = None) -> None:
-    """Start a private local Ray cluster for this process: `num_cpus` CPUs (default: every core), Ray's own GPU
-    detection, an object store of LOCAL_OBJECT_STORE_BYTES, no dashboard, workers' output not copied here.
-    Token authentication stays on (Ray's default for a new local cluster; setting RAY_AUTH_MODE=token explicitly only
-    silences Ray's warning about it); a user's own RAY_AUTH_MODE wins."""
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
-    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-             include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+def start_local_cluster(ray, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
+    """Start a private local Ray cluster for this process: `num_cpus` CPUs (default: every core), `num_gpus` GPUs
+    (default: Ray's own detection), an object store of LOCAL_OBJECT_STORE_BYTES, no dashboard, workers' output
+    not copied here.
+    Token authentication stays on (Ray's default for a new local cluster; a user's RAY_AUTH_MODE wins): only Ray's
+    warning that it is on is kept off the terminal."""
+    auth_log = logging.getLogger(AUTH_LOGGER)
+    level = auth_log.level
+    auth_log.setLevel(logging.ERROR)
+    try:
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
+                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False, log_to_driver=False,
+                 logging_level=logging.WARNING)
+    finally:
+        auth_log.setLevel(level)
 
 
 def _probe(address: str) -> None:
@@ -92,13 +100,17 @@ def _cell_error(ray, error: BaseException) -> str:
     return f"{type(error).__name__}: {_first_line(error)}"
 
 
-def run_cell_in_task(task: CellTask, threads: int) -> CellResult:
-    """What a Ray worker runs for one cell: torch limited to `threads` threads (the CPUs Ray gave the task), then
-    the normal run_cell."""
+def limit_threads(threads: int) -> None:
+    """torch in this worker uses `threads` threads: the CPUs Ray gave the task."""
     import torch
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+
+
+def run_cell_in_task(task: CellTask, threads: int) -> CellResult:
+    """What a Ray worker runs for one cell: torch limited to the task's CPUs, then the normal run_cell."""
+    limit_threads(threads)
     from .cell import run_cell
 
     return run_cell(task)
