@@ -63,6 +63,11 @@ class RunResult:
     hist_counted: tuple[int, ...] = ()  # per layer: entries each histogram counted (a row subsample), if known
     data_kernel: object | None = None  # engine.theory.band.InputKernel of fixed rows (file, digits), for the band
     tensor_edges: dict[str, np.ndarray] = field(default_factory=dict)  # tensors whose bins are not hist_edges
+    # with spec.pair_corr (docs/pairs.md): per block, the mean over the P input pairs of the cosine similarity
+    # c = sum_i a_i b_i / (|a| |b|) of the pair's two rows; keys "pre", "post" (and "out" with a residual), each
+    # float64 [T, L], NaN where not finite. corr_input [T]: the same for the input rows x^0 (the realised c^0).
+    corr: dict[str, np.ndarray] | None = None
+    corr_input: np.ndarray | None = None
 
     @property
     def tensors(self) -> tuple[str, ...]:

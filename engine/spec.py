@@ -36,6 +36,7 @@ DEFAULTS: dict[str, str] = {
     "grad": "true",
     "norm": "none",
     "residual": "none",
+    "pair_corr": "none",  # none = off, or C with -1 < C < 1: P input pairs of correlation C (engine/pairs.py)
 }
 FIELDS = tuple(DEFAULTS)
 
@@ -57,6 +58,7 @@ class RunSpec:
     grad: bool
     norm: Call  # none | batchnorm | layernorm | rmsnorm, after the linear, before the activation
     residual: Call  # none | plain | rezero | fixup
+    pair_corr: float | None = None  # None = off; else -1 < C < 1, the correlation of the extra input pairs
 
     @property
     def has_norm(self) -> bool:
@@ -95,7 +97,15 @@ class RunSpec:
             "grad": "true" if self.grad else "false",
             "norm": show("norm", self.norm),
             "residual": show("residual", self.residual),
+            "pair_corr": "none" if self.pair_corr is None else repr(self.pair_corr),
         }
+
+    def to_json(self) -> dict[str, str | None]:
+        """The JSON spec: to_text() with pair_corr null when off (parse_spec(**spec.to_json()) == spec)."""
+        texts: dict[str, str | None] = dict(self.to_text())
+        if self.pair_corr is None:
+            texts["pair_corr"] = None
+        return texts
 
     def to_args(self) -> list[str]:
         """CLI flags that rebuild this spec with `initscope run`."""
@@ -104,10 +114,10 @@ class RunSpec:
             if key == "grad":
                 if not self.grad:
                     args.append("--no-grad")
-            elif key in ("norm", "residual") and value == "none":
+            elif key in ("norm", "residual", "pair_corr") and value == "none":
                 continue
             else:
-                args += [f"--{key}", value]
+                args += [f"--{key.replace('_', '-')}", value]
         return args
 
     def label(self) -> str:
@@ -189,7 +199,27 @@ def parse_spec(**texts: object) -> RunSpec:
         grad=_bool_field("grad", t["grad"]),
         norm=norm,
         residual=residual,
+        pair_corr=_pair_corr_field(t["pair_corr"]),
     )
+
+
+def _pair_corr_field(text: object) -> float | None:
+    """none/off/"" (the pairs off) or a number C with -1 < C < 1 (the correlation of the input pairs)."""
+    reason = "expected a correlation strictly between -1 and 1 (e.g. 0.5), or none to turn the pairs off"
+    if isinstance(text, bool):
+        raise SpecError("pair_corr", text, reason)
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        s = str(text).strip().lower()
+        if s in ("", "none", "off"):
+            return None
+        if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?", s):
+            raise SpecError("pair_corr", text, reason)
+        value = float(s)
+    if not -1.0 < value < 1.0:
+        raise SpecError("pair_corr", text, reason)
+    return value + 0.0  # -0.0 -> 0.0, one text form
 
 
 def _check_square(arch: tuple[int, ...], residual: str) -> None:
