@@ -14,7 +14,8 @@ import time
 
 import pytest
 from initscope.engine.errors import RunError, SpecError
-from initscope.engine.sweep import ray_backend
+from initscope.engine.sweep import parse_vary, ray_backend, run_sweep
+from initscope.engine.sweep.backends import InProcess
 from initscope.engine.sweep.cell import CellResult, CellTask
 from initscope.engine.sweep.ray_backend import RayBackend
 
@@ -28,8 +29,33 @@ def ray_cluster():
     ray.shutdown()
 
 
+BASE = {"arch": "12-12x3", "act": "tanh", "init": "lecun_normal", "bias": "normal(std=0.1)", "batch": "16",
+        "device": "cpu", "trials": "2"}
+
+
 def _tasks(n: int, device: str = "cpu") -> list[CellTask]:
     return [CellTask(i, {"seed": i}, {"device": device}) for i in range(n)]
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
+
+
+def test_ray_gives_the_in_process_rows_bit_for_bit(ray_cluster):
+    """Every cell is seeded by its spec, so where it runs cannot change a number: the tables are equal exactly,
+    whatever order the cells finished in (the bias axis also puts the measured c^L and gradients to work)."""
+    axes = [parse_vary("init.gain=0.8,1.2,1.6"), parse_vary("bias.std=0,0.3")]
+    here = run_sweep(BASE, axes, InProcess())
+    there = run_sweep(BASE, axes, RayBackend())
+    assert len(there.rows) == 6 * 3 and {r["source"] for r in there.rows} == {"measured", "predicted"}
+    assert _strip(there.rows) == _strip(here.rows)
+
+
+def test_a_cell_that_fails_in_the_engine_is_a_failed_row_on_ray_too(ray_cluster):
+    table = run_sweep(BASE, [parse_vary("data=gaussian,file(path=/no/such.npy)")], RayBackend())
+    failed = [r for r in table.rows if r["source"] == "failed"]
+    assert [r["cell"] for r in failed] == [1] and "no file" in failed[0]["error"]
+    assert {r["cell"] for r in table.rows if r["source"] == "measured"} == {0}
 
 
 def test_without_ray_the_backend_says_how_to_install_it(monkeypatch):
