@@ -126,6 +126,22 @@ def test_a_failing_cell_is_one_line_and_the_others_finish(ray_cluster):
     assert results[0].error is None and results[0].rows == [{"cell": 0}] and results[2].rows == [{"cell": 2}]
 
 
+def test_a_cell_that_kills_its_worker_is_one_line_and_the_others_finish(ray_cluster, tmp_path):
+    def cell(task, threads):
+        if task.index == 0:
+            with open(tmp_path / "attempts", "a") as f:  # one line per attempt (workers share this machine's disk)
+                f.write("x\n")
+            os._exit(3)  # the worker process dies, as under the kernel's out-of-memory killer
+        return CellResult(task.index, [{"cell": task.index}])
+
+    backend = RayBackend()
+    backend._cell = cell
+    results = {r.index: r for r in backend.run(_tasks(2))}
+    assert results[1].rows == [{"cell": 1}]
+    assert results[0].rows == [] and "\n" not in results[0].error and "Worker" in results[0].error, results[0].error
+    assert (tmp_path / "attempts").read_text().count("x") == 1 + ray_backend.MAX_RETRIES
+
+
 def test_ctrl_c_keeps_the_finished_cells_and_cancels_the_rest(ray_cluster):
     def cell(task, threads):
         if task.index >= 2:
