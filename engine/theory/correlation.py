@@ -38,7 +38,7 @@ from ..spec import RunSpec
 from ..textforms import Call
 from .blocks import PreStats, norm_theory, residual_theory
 from .diagnostics import fixed_point
-from .gaussian import Activation, _gh, _lag, _pl_sums, _pl_vec, activation
+from .gaussian import Activation, _gh, _lag, _partial_std_moments, _pl_sums, _pl_vec, activation
 
 CRIT_TOL = 1e-9  # |chi_1 - 1| below this counts as critical: xi_c = inf
 DEFAULT_PAIRS = 32  # pairs per trial when engine/pairs.py is absent (it sets PAIRS)
@@ -71,7 +71,12 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
         out[2][ok], out[3][ok] = u.d2, u.m2
         rest = ~ok
     elif act.smooth is not None:
-        _smooth_vec(act, mu, q, ok, out)
+        tab = ok & (mu == 0.0) & (q >= _MTAB_QMIN) & (q <= _MTAB_QMAX)
+        if tab.any():
+            vals = _moment_lookup(act, q[tab])
+            for j in range(4):
+                out[j][tab] = vals[j]
+        _smooth_vec(act, mu, q, ok & ~tab, out)
         rest = ~ok
     else:
         rest = np.ones(q.shape, dtype=bool)
@@ -79,6 +84,31 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
         g = act.moments(float(mu[idx]), float(q[idx]))
         out[0][idx], out[1][idx], out[2][idx], out[3][idx] = g.m1, g.m2, g.d2, g.dm2
     return out
+
+
+# E[phi], E[phi^2], E[phi'^2], dE[phi^2]/dq of a smooth phi at zero mean, tabulated once per activation on
+# ln q with step 0.004 over [1e-4, 1e4] (the per-spec Gaussian expectations, gaussian.Activation.moments, at
+# every point) and read by 4-point cubic interpolation: relative error below 1e-10 (measured in
+# tests/engine/theory/test_correlation.py), so the phase grid needs no quadrature per cell and layer.
+_MTAB_QMIN, _MTAB_QMAX, _MTAB_STEP = 1e-4, 1e4, 0.004
+
+
+@lru_cache(maxsize=16)
+def _moment_table(act: Activation) -> tuple[np.ndarray, float]:
+    x0 = math.log(_MTAB_QMIN) - 2 * _MTAB_STEP
+    lnq = x0 + _MTAB_STEP * np.arange(int((math.log(_MTAB_QMAX) - x0) / _MTAB_STEP) + 4)
+    q = np.exp(lnq)
+    out = tuple(np.full(q.shape, math.nan) for _ in range(4))
+    _smooth_vec(act, np.zeros(q.shape), q, np.ones(q.shape, dtype=bool), out)
+    return np.stack(out), x0
+
+
+def _moment_lookup(act: Activation, q: np.ndarray) -> np.ndarray:
+    tab, x0 = _moment_table(act)
+    fx = (np.log(q) - x0) / _MTAB_STEP
+    ix = np.clip(np.floor(fx).astype(np.intp), 1, tab.shape[1] - 3)
+    w = _cubic_weights(fx - ix)
+    return sum(w[:, a] * tab[:, ix + a - 1] for a in range(4))
 
 
 def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, out: tuple) -> None:
@@ -94,7 +124,12 @@ def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, 
         out[0][small], out[1][small], out[2][small] = f @ w, f2 @ w, (d * d) @ w
         out[3][small] = (f2 @ (w * z2m1)) / (2 * qq)
     big = ok & (sigma > 1.0)
-    for idx in zip(*np.nonzero(big), strict=True):
+    at0 = big & (mu == 0.0)
+    if at0.any() and all(lo in (-math.inf, 0.0) and hi in (0.0, math.inf) for lo, hi, _, _ in segs):
+        out[0][at0], out[1][at0], out[2][at0], out[3][at0] = _pl_sums_mu0(segs, sigma[at0])
+    else:
+        at0[:] = False
+    for idx in zip(*np.nonzero(big & ~at0), strict=True):
         m, s = float(mu[idx]), float(sigma[idx])
         m1, m2, _, d2, _, e2 = _pl_sums(segs, m, s)
         out[0][idx], out[1][idx], out[2][idx], out[3][idx] = m1, m2, d2, e2
@@ -111,6 +146,21 @@ def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, 
         out[1][big] += dens @ (f * f - g * g)
         out[2][big] += dens @ (d * d - dg * dg)
         out[3][big] = (out[3][big] + dz @ (f * f - g * g)) / (2 * qq)
+
+
+def _pl_sums_mu0(segs, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """gaussian._pl_sums at mu = 0 for segments that break only at 0, over an array of sigma: every segment's
+    ends in units of sigma are 0 or +-inf, so its partial moments I_k are constants."""
+    m1 = np.zeros(sigma.shape)
+    m2, d2, e2 = m1.copy(), m1.copy(), m1.copy()
+    for lo, hi, a, c in segs:
+        i = _partial_std_moments(lo, hi, 6)  # lo/sigma = lo here (0 or +-inf)
+        b = a * sigma
+        m1 += c * i[0] + b * i[1]
+        m2 += c * c * i[0] + 2 * c * b * i[1] + b * b * i[2]
+        d2 += a * a * i[0]
+        e2 += c * c * (i[2] - i[0]) + 2 * c * b * (i[3] - i[1]) + b * b * (i[4] - i[2])
+    return m1, m2, d2, e2
 
 
 def pair_vec(act: Activation, mu: np.ndarray, q: np.ndarray, c: np.ndarray, deriv: bool = False
@@ -130,6 +180,11 @@ def pair_vec(act: Activation, mu: np.ndarray, q: np.ndarray, c: np.ndarray, deri
         ed[ok] = (1 + a * a) * (math.pi - t) / (2 * math.pi) + a * t / math.pi
     elif ok.any():
         sigma = np.sqrt(np.where(ok, q, 0.0))
+        if act.smooth is not None and not deriv:  # zero mean, q inside the table: interpolate it
+            tab = ok & (mu == 0.0) & (q >= _TAB_QMIN) & (q <= _TAB_QMAX)
+            if tab.any():
+                e[tab] = _table_lookup(act, q[tab], c[tab])
+                ok = ok & ~tab
         for n, sel in _node_groups(sigma, ok):
             z1, z2, w = _gh2n(n)
             m, s, cc = mu[sel][:, None], sigma[sel][:, None], c[sel][:, None]
@@ -168,6 +223,56 @@ def _gh2n(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = w / math.sqrt(2.0 * math.pi)
     z1, z2 = np.meshgrid(x, x, indexing="ij")
     return z1.ravel(), z2.ravel(), np.outer(w, w).ravel()
+
+
+# The pair map of a smooth phi at zero mean, tabulated once per activation on a grid of ln q (step 0.1,
+# q in [1e-4, 9]) and theta = arccos c (49 points on [0, pi]; the map is smooth in theta even where it is
+# steep in c near c = +-1), from 2-D Gauss-Hermite with enough nodes for each sigma (_TABLE_NODES), and read
+# by 4 x 4-point cubic interpolation. Measured on tanh against 200 x 200 nodes (tests/engine/theory/
+# test_correlation.py): error below 1e-6 for q <= 9. The per-spec prediction and the phase grid both read
+# it, so they agree to rounding, and a 50 x 50 grid of 100 layers needs no 2-D quadrature per layer.
+_TAB_QMIN, _TAB_QMAX = 1e-4, 9.0
+_TAB_DLNQ = 0.1
+_TAB_NTHETA = 49
+_TABLE_NODES = ((0.5, 24), (1.0, 40), (2.0, 96), (math.inf, 160))
+
+
+@lru_cache(maxsize=16)
+def _pair_table(act: Activation) -> tuple[np.ndarray, float, float, float]:
+    lnq = np.arange(math.log(_TAB_QMIN) - 2 * _TAB_DLNQ, math.log(_TAB_QMAX) + 3 * _TAB_DLNQ, _TAB_DLNQ)
+    dth = math.pi / (_TAB_NTHETA - 1)
+    theta = np.arange(-2, _TAB_NTHETA + 2) * dth  # two extra points each side, by symmetry of cos
+    c = np.cos(theta)
+    tab = np.empty((lnq.size, theta.size))
+    for i, x in enumerate(lnq):
+        sg = math.exp(0.5 * x)
+        n = next(k for top, k in _TABLE_NODES if sg <= top)
+        z1, z2, w = _gh2n(n)
+        fu = act(sg * z1)[0]
+        fv = act(sg * (c[:, None] * z1 + np.sqrt(np.maximum(0.0, 1 - c * c))[:, None] * z2))[0]
+        tab[i] = (fv * fu) @ w
+    return tab, float(lnq[0]), _TAB_DLNQ, -2 * dth
+
+
+def _cubic_weights(t: np.ndarray) -> np.ndarray:
+    """4-point Lagrange weights at offsets -1, 0, 1, 2 for t in [0, 1)."""
+    return np.stack((-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
+                     -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6), axis=-1)
+
+
+def _table_lookup(act: Activation, q: np.ndarray, c: np.ndarray) -> np.ndarray:
+    tab, x0, dx, th0 = _pair_table(act)
+    dth = math.pi / (_TAB_NTHETA - 1)
+    fx = (np.log(q) - x0) / dx
+    fy = (np.arccos(c) - th0) / dth
+    ix = np.clip(np.floor(fx).astype(np.intp), 1, tab.shape[0] - 3)
+    iy = np.clip(np.floor(fy).astype(np.intp), 1, tab.shape[1] - 3)
+    wx, wy = _cubic_weights(fx - ix), _cubic_weights(fy - iy)
+    out = np.zeros(q.shape)
+    for a in range(4):
+        for b in range(4):
+            out += wx[:, a] * wy[:, b] * tab[ix + a - 1, iy + b - 1]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,25 +389,29 @@ def _c_map(act, sw2, sb2, mu, q, c, deriv=False):
 
 def _c_star(act: Activation, sw2, sb2, mu, q) -> tuple[np.ndarray, np.ndarray]:
     """The stable fixed point c* < 1 of rho -> (sigma_w^2 E[phi(u) phi(v)] + sigma_b^2)/q* (chaotic cells,
-    slope chi_1 > 1 at rho = 1) and the map's slope there. Safeguarded Newton on f = map - id inside the
-    bracket [-1, 1 - 1e-9] (f >= 0 at -1, f < 0 just below 1)."""
+    slope chi_1 > 1 at rho = 1) and the map's slope sigma_w^2 E[phi'(u) phi'(v)] there. Safeguarded secant
+    (a centred difference of the map, step 1e-5, for the slope, also the one returned) inside the bracket [-1, 1 - 1e-9], where f = map - id is
+    >= 0 at -1 and < 0 just below 1; bisection when the step leaves the bracket."""
     lo = np.full(sw2.size, -1.0)
     hi = np.full(sw2.size, 1.0 - 1e-9)
     c = np.zeros(sw2.size)
+    h = 1e-5
     with np.errstate(all="ignore"):
         for _ in range(100):
-            val, slope = _c_map(act, sw2, sb2, mu, q, c, deriv=True)
-            f = val - c
+            f = _c_map(act, sw2, sb2, mu, q, c) - c
             lo = np.where(f > 0, c, lo)
             hi = np.where(f <= 0, c, hi)
+            up, down = np.minimum(c + h, 1.0), np.maximum(c - h, -1.0)
+            slope = (_c_map(act, sw2, sb2, mu, q, up) - _c_map(act, sw2, sb2, mu, q, down)) / (up - down)
             newton = c - f / (slope - 1.0)
             inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
             nxt = np.where(inside, newton, 0.5 * (lo + hi))
-            if np.all(np.abs(nxt - c) < 1e-14):
+            if np.all(np.abs(nxt - c) < 1e-13):
                 c = nxt
                 break
             c = nxt
-    _, slope = _c_map(act, sw2, sb2, mu, q, c, deriv=True)
+        up, down = np.minimum(c + h, 1.0), np.maximum(c - h, -1.0)
+        slope = (_c_map(act, sw2, sb2, mu, q, up) - _c_map(act, sw2, sb2, mu, q, down)) / (up - down)
     return c, slope
 
 
