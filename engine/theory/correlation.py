@@ -1,4 +1,4 @@
-"""The mean-field correlation map for pairs of inputs, and the depth scales (docs/formulas.md section 18).
+"""The mean-field correlation map for pairs of inputs, and the depth scales (docs/formulas.md section 17).
 
 numpy only. Two inputs x_a, x_b with the same second moment s and cross moment k = E[x_a x_b] (per entry)
 give, through a block with sigma_w^2, bias mean beta and bias variance sigma_b^2, pre-activations that are
@@ -88,8 +88,8 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
 
 # E[phi], E[phi^2], E[phi'^2], dE[phi^2]/dq of a smooth phi at zero mean, tabulated once per activation on
 # ln q with step 0.004 over [1e-4, 1e4] (the per-spec Gaussian expectations, gaussian.Activation.moments, at
-# every point) and read by 4-point cubic interpolation: relative error below 1e-10 (measured in
-# tests/engine/theory/test_correlation.py), so the phase grid needs no quadrature per cell and layer.
+# every point) and read by 4-point cubic interpolation: relative error below 1e-9 (3.4e-10 at most, next to
+# q = 1 where the quadrature switches method; tests/engine/theory/test_correlation.py), so the phase grid needs no quadrature per cell and layer.
 _MTAB_QMIN, _MTAB_QMAX, _MTAB_STEP = 1e-4, 1e4, 0.004
 
 
@@ -537,7 +537,7 @@ def pair_correlations(spec: RunSpec, mf, c0: float) -> PairCorrelation:
 
 
 # ---------------------------------------------------------------------------------------------
-# the finite-width band of the measured c^l of the pre-activations (docs/formulas.md section 18.4)
+# the finite-width band of the measured c^l of the pre-activations (docs/formulas.md section 17.4)
 
 _BAND_NODES = 10  # Gauss-Hermite nodes per axis of the 4-D integrals of the band (the sd within 2% of 16 nodes)
 _FD_STEP = 1e-4  # relative step of the finite differences for the Jacobian of the kernel map
@@ -619,7 +619,7 @@ def pair_band(spec: RunSpec, mf, pc: PairCorrelation, c_input: float, pairs: int
     """(lo, hi, reason): one standard deviation, over networks, of the mean over `pairs` pairs of the cosine of
     the pre-activations, around the mean-field c^l (plain blocks only).
 
-    Linear response, block by block (docs/formulas.md 18.4): the realised kernel K = (s_a, s_b, k) of a pair's
+    Linear response, block by block (docs/formulas.md 17.4): the realised kernel K = (s_a, s_b, k) of a pair's
     block input deviates from its mean-field value by dK; the block's N = n_l units are i.i.d. given it, so
       pre kernel   dH = sigma_w^2 dK + eta,            c_pre = H_ab / sqrt(H_aa H_bb)
       post kernel  dK' = J dK + eps                     (J = _kernel_jacobian)

@@ -1,4 +1,4 @@
-"""Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 18.5).
+"""Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 17.5).
 
 predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (docs/sweeps.md):
     log_q_ratio    = log10(E[(x^L)^2] / E[(x^0)^2])  (x^L the last block's output: post, or out with a residual)
