@@ -1,6 +1,6 @@
 """Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 17.5).
 
-predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (docs/sweeps.md):
+predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (`initscope sweep`):
     log_q_ratio    = log10(E[(x^L)^2] / E[(x^0)^2])  (x^L the last block's output: post, or out with a residual)
     c_last         = c^L of the pairs' pre-activations h^L, from c^0 = the spec's pair_corr, or PHASE_C0
     log_grad_ratio = log10(std(g^1) / std(g^L))      (g^l = dLoss/dx^l; > 0: the gradient grows toward the input)
