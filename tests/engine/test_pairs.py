@@ -182,3 +182,12 @@ def test_batchnorm_normalises_the_pairs_with_the_batch_statistics():
     track.block(w, b, None, h)
     want = F.batch_norm(h, None, None, training=True, eps=0.01)[: 2 * PAIRS]
     assert torch.allclose(track.x, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_session_keeps_the_pairs(tmp_path):
+    from initscope.tui.export import read_session, save_session
+
+    on, off = parse_spec(arch="16-16x2", pair_corr="0.3"), parse_spec(arch="16-16x2")
+    path = save_session(tmp_path / "s.json", [("pairs", on), ("plain", off)], current=on)
+    session = read_session(path)
+    assert session.current == on and [p.spec for p in session.pins] == [on, off]
