@@ -17,7 +17,6 @@ import statistics
 import time
 
 import numpy as np
-
 from initscope.engine.spec import parse_spec
 from initscope.engine.theory.phase import predict_cells
 

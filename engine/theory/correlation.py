@@ -242,15 +242,20 @@ def _pair_table(act: Activation) -> tuple[np.ndarray, float, float, float]:
     lnq = np.arange(math.log(_TAB_QMIN) - 2 * _TAB_DLNQ, math.log(_TAB_QMAX) + 3 * _TAB_DLNQ, _TAB_DLNQ)
     dth = math.pi / (_TAB_NTHETA - 1)
     theta = np.arange(-2, _TAB_NTHETA + 2) * dth  # two extra points each side, by symmetry of cos
-    c = np.cos(theta)
+    x = np.linspace(-6.0, 6.0, 121)
+    odd = bool(np.array_equal(act(-x)[0], -act(x)[0]))  # tanh: E(pi - theta) = -E(theta), half the work
+    m = theta.size // 2 + 1 if odd else theta.size  # theta[j] + theta[-1 - j] = pi
+    c = np.cos(theta[:m])
     tab = np.empty((lnq.size, theta.size))
-    for i, x in enumerate(lnq):
-        sg = math.exp(0.5 * x)
+    for i, y in enumerate(lnq):
+        sg = math.exp(0.5 * y)
         n = next(k for top, k in _TABLE_NODES if sg <= top)
         z1, z2, w = _gh2n(n)
         fu = act(sg * z1)[0]
         fv = act(sg * (c[:, None] * z1 + np.sqrt(np.maximum(0.0, 1 - c * c))[:, None] * z2))[0]
-        tab[i] = (fv * fu) @ w
+        tab[i, :m] = (fv * fu) @ w
+        if odd:
+            tab[i, m:] = -tab[i, theta.size - m - 1::-1]
     return tab, float(lnq[0]), _TAB_DLNQ, -2 * dth
 
 
