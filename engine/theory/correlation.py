@@ -454,11 +454,6 @@ def critical_sigma_w2(act: Call, sigma_b2: float) -> float:
     return math.nan
 
 
-def critical_curve_vec(act: Call, sigma_b2: np.ndarray) -> np.ndarray:
-    sb = np.asarray(sigma_b2, dtype=float)
-    return np.array([critical_sigma_w2(act, float(x)) for x in sb.ravel()]).reshape(sb.shape)
-
-
 # ---------------------------------------------------------------------------------------------
 # the pair correlations of one spec
 
@@ -519,8 +514,8 @@ def pair_correlations(spec: RunSpec, mf, c0: float) -> PairCorrelation:
     for i in range(L):
         q, beta, sw2, sb2 = (float(a[i]) for a in (mf.q, mf.pre_mean, mf.sw2, mf.sb2))
         if not (math.isfinite(q) and q > 0 and math.isfinite(k)):
-            return PairCorrelation(pre, post, out, rho, f"layer {i + 1}: the mean field stops here" if not
-                                   (math.isfinite(q) and q > 0) else None)
+            why = "the pre-activations are constant" if q == 0 else "the mean field stops here"
+            return PairCorrelation(pre, post, out, rho, f"layer {i + 1}: {why}")
         r = (sw2 * k + sb2) / q
         rho[i] = r
         pre[i] = (sw2 * k + sb2 + beta * beta) / (q + beta * beta)

@@ -11,13 +11,15 @@ plus xi_c, xi_q (engine/theory/correlation.py) and the one-sigma bands log_q_rat
 
 Cells that share the activation and the architecture, with plain blocks, i.i.d. data and a relu-like
 (bias mean 0) or smooth activation, are computed together: the mean-field recursion runs once over the
-layers with numpy arrays over the cells (the same formulas and quadrature nodes as the per-spec
-prediction, so the values agree to rounding). Everything else (norm or residual blocks, LSUV, elu/selu,
+layers with numpy arrays over the cells: the same formulas as the per-spec prediction, the pair map from the
+same table (correlation.py), the zero-mean moments of a smooth phi from a table within 1e-9 of the per-spec
+quadrature, so the values agree to 1e-9 (tests/engine/theory/test_phase.py). Everything else (norm or residual blocks, LSUV, elu/selu,
 biases with a mean on piecewise-linear phi, file or digits data) goes through the per-spec recursion.
 
-Measured (benchmarks/bench_phase_theory.py, 50 x 50 cells x 100 layers of width 256, band=False, two shared
-cores): relu ~0.05 s, tanh ~0.8 s; the bands (band=True) cost the per-spec band of every cell, ~10 ms per
-layer and cell with pairs: use band=False for a theory-only phase diagram.
+Measured (benchmarks/bench_phase_theory.py, 50 x 50 cells x 100 layers of width 256, band=False, on 2 cores
+shared with other jobs at load ~9): tanh 0.73-1.04 s, relu 0.25-0.39 s, once the first call of the process
+has built the tables of a smooth phi (tanh ~4 s there). The bands (band=True) cost the per-spec band of
+every cell, ~10 ms per block and cell: use band=False for a theory-only phase diagram.
 """
 
 from __future__ import annotations
