@@ -72,6 +72,8 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
         rest = ~ok
     elif act.smooth is not None:
         tab = ok & (mu == 0.0) & (q >= _MTAB_QMIN) & (q <= _MTAB_QMAX)
+        if q.size < _MTAB_MIN_CELLS and act not in _MTABLES:
+            tab[:] = False  # a few values: the quadrature is cheaper than building the table (within 1e-9)
         if tab.any():
             vals = _moment_lookup(act, q[tab])
             for j in range(4):
@@ -89,12 +91,23 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
 # E[phi], E[phi^2], E[phi'^2], dE[phi^2]/dq of a smooth phi at zero mean, tabulated once per activation on
 # ln q with step 0.004 over [1e-4, 1e4] (the per-spec Gaussian expectations, gaussian.Activation.moments, at
 # every point) and read by 4-point cubic interpolation: relative error below 1e-9 (3.4e-10 at most, next to
-# q = 1 where the quadrature switches method; tests/engine/theory/test_correlation.py), so the phase grid needs no quadrature per cell and layer.
+# q = 1 where the quadrature switches method; tests/engine/theory/test_correlation.py). Fewer than 64 values
+# at once use the quadrature itself until the table exists., so the phase grid needs no quadrature per cell and layer.
 _MTAB_QMIN, _MTAB_QMAX, _MTAB_STEP = 1e-4, 1e4, 0.004
 
 
-@lru_cache(maxsize=16)
+_MTAB_MIN_CELLS = 64
+_MTABLES: dict[Activation, tuple[np.ndarray, float]] = {}
+
+
 def _moment_table(act: Activation) -> tuple[np.ndarray, float]:
+    got = _MTABLES.get(act)
+    if got is None:
+        got = _MTABLES[act] = _build_moment_table(act)
+    return got
+
+
+def _build_moment_table(act: Activation) -> tuple[np.ndarray, float]:
     x0 = math.log(_MTAB_QMIN) - 2 * _MTAB_STEP
     lnq = x0 + _MTAB_STEP * np.arange(int((math.log(_MTAB_QMAX) - x0) / _MTAB_STEP) + 4)
     q = np.exp(lnq)
@@ -225,7 +238,7 @@ def _gh2n(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return z1.ravel(), z2.ravel(), np.outer(w, w).ravel()
 
 
-# The pair map of a smooth phi at zero mean, tabulated once per activation on a grid of ln q (step 0.1,
+# The pair map of a smooth phi at zero mean, tabulated per activation (row by row, as needed) on ln q (step 0.1,
 # q in [1e-4, 9]) and theta = arccos c (49 points on [0, pi]; the map is smooth in theta even where it is
 # steep in c near c = +-1), from 2-D Gauss-Hermite with enough nodes for each sigma (_TABLE_NODES), and read
 # by 4 x 4-point cubic interpolation. Measured on tanh against 200 x 200 nodes (tests/engine/theory/
@@ -237,26 +250,44 @@ _TAB_NTHETA = 49
 _TABLE_NODES = ((0.5, 24), (1.0, 40), (2.0, 96), (math.inf, 160))
 
 
-@lru_cache(maxsize=16)
-def _pair_table(act: Activation) -> tuple[np.ndarray, float, float, float]:
-    lnq = np.arange(math.log(_TAB_QMIN) - 2 * _TAB_DLNQ, math.log(_TAB_QMAX) + 3 * _TAB_DLNQ, _TAB_DLNQ)
-    dth = math.pi / (_TAB_NTHETA - 1)
-    theta = np.arange(-2, _TAB_NTHETA + 2) * dth  # two extra points each side, by symmetry of cos
-    x = np.linspace(-6.0, 6.0, 121)
-    odd = bool(np.array_equal(act(-x)[0], -act(x)[0]))  # tanh: E(pi - theta) = -E(theta), half the work
-    m = theta.size // 2 + 1 if odd else theta.size  # theta[j] + theta[-1 - j] = pi
-    c = np.cos(theta[:m])
-    tab = np.empty((lnq.size, theta.size))
-    for i, y in enumerate(lnq):
-        sg = math.exp(0.5 * y)
+class _PairTable:
+    """The table of one activation, filled row by row (one ln q each) as lookups need them: a single
+    prediction computes the few rows around its q's, a phase grid all of them; a row's values do not depend
+    on when it is computed."""
+
+    def __init__(self, act: Activation) -> None:
+        self.act = act
+        self.x0 = math.log(_TAB_QMIN) - 2 * _TAB_DLNQ
+        self.lnq = self.x0 + _TAB_DLNQ * np.arange(int((math.log(_TAB_QMAX) - self.x0) / _TAB_DLNQ) + 4)
+        self.dth = math.pi / (_TAB_NTHETA - 1)
+        self.theta = np.arange(-2, _TAB_NTHETA + 2) * self.dth  # two extra points each side (cos is even)
+        x = np.linspace(-6.0, 6.0, 121)
+        self.odd = bool(np.array_equal(act(-x)[0], -act(x)[0]))  # tanh: E(pi - theta) = -E(theta)
+        self.tab = np.full((self.lnq.size, self.theta.size), math.nan)
+        self.done = np.zeros(self.lnq.size, dtype=bool)
+
+    def rows(self, which: np.ndarray) -> np.ndarray:
+        for i in np.unique(which)[~self.done[np.unique(which)]]:
+            self._fill(int(i))
+        return self.tab
+
+    def _fill(self, i: int) -> None:
+        m = self.theta.size // 2 + 1 if self.odd else self.theta.size  # theta[j] + theta[-1 - j] = pi
+        c = np.cos(self.theta[:m])
+        sg = math.exp(0.5 * self.lnq[i])
         n = next(k for top, k in _TABLE_NODES if sg <= top)
         z1, z2, w = _gh2n(n)
-        fu = act(sg * z1)[0]
-        fv = act(sg * (c[:, None] * z1 + np.sqrt(np.maximum(0.0, 1 - c * c))[:, None] * z2))[0]
-        tab[i, :m] = (fv * fu) @ w
-        if odd:
-            tab[i, m:] = -tab[i, theta.size - m - 1::-1]
-    return tab, float(lnq[0]), _TAB_DLNQ, -2 * dth
+        fu = self.act(sg * z1)[0]
+        fv = self.act(sg * (c[:, None] * z1 + np.sqrt(np.maximum(0.0, 1 - c * c))[:, None] * z2))[0]
+        self.tab[i, :m] = (fv * fu) @ w
+        if self.odd:
+            self.tab[i, m:] = -self.tab[i, self.theta.size - m - 1::-1]
+        self.done[i] = True
+
+
+@lru_cache(maxsize=16)
+def _pair_table(act: Activation) -> _PairTable:
+    return _PairTable(act)
 
 
 def _cubic_weights(t: np.ndarray) -> np.ndarray:
@@ -266,12 +297,12 @@ def _cubic_weights(t: np.ndarray) -> np.ndarray:
 
 
 def _table_lookup(act: Activation, q: np.ndarray, c: np.ndarray) -> np.ndarray:
-    tab, x0, dx, th0 = _pair_table(act)
-    dth = math.pi / (_TAB_NTHETA - 1)
-    fx = (np.log(q) - x0) / dx
-    fy = (np.arccos(c) - th0) / dth
-    ix = np.clip(np.floor(fx).astype(np.intp), 1, tab.shape[0] - 3)
-    iy = np.clip(np.floor(fy).astype(np.intp), 1, tab.shape[1] - 3)
+    t = _pair_table(act)
+    fx = (np.log(q) - t.x0) / _TAB_DLNQ
+    fy = (np.arccos(c) - t.theta[0]) / t.dth
+    ix = np.clip(np.floor(fx).astype(np.intp), 1, t.lnq.size - 3)
+    iy = np.clip(np.floor(fy).astype(np.intp), 1, t.theta.size - 3)
+    tab = t.rows(np.concatenate((ix - 1, ix, ix + 1, ix + 2)))
     wx, wy = _cubic_weights(fx - ix), _cubic_weights(fy - iy)
     out = np.zeros(q.shape)
     for a in range(4):
