@@ -148,7 +148,7 @@ def result_rows(result: CellResult, cell: Cell, names: Sequence[str]) -> list[di
     if result.error is not None:
         rows = [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None, "error": result.error}]
     else:
-        rows = [{**r, "error": None} for r in result.rows]
+        rows = [{**r, "error": r.get("error")} for r in result.rows]
     return [{name: (result.elapsed_s if name == "elapsed_s" else r.get(name)) for name in names} for r in rows]
 
 

@@ -186,6 +186,9 @@ def make_backend(name: str, *, address: str | None = None, workers: int | None =
     if name != "ray" and gpus_per_cell:
         raise SpecError("gpus-per-cell", gpus_per_cell, "only the ray backend places cells on GPUs; add --backend ray "
                         "(the local backend uses the spec's --device)")
+    if name != "local" and workers is not None:
+        raise SpecError("workers", workers, "only the local backend has worker processes (ray runs one task per cell "
+                        "on the cluster's CPUs); leave out --workers or use --backend local")
     if name == "inprocess":
         return InProcess()
     if name == "local":

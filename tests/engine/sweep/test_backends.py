@@ -47,7 +47,8 @@ def test_make_backend_names_and_refusals():
     for kwargs, fragment in [({"name": "dask"}, "choose one of local, inprocess, ray"),
                              ({"name": "local", "address": "auto"}, "only the ray backend"),
                              ({"name": "local", "gpus_per_cell": 0.5}, "only the ray backend"),
-                             ({"name": "local", "workers": 0}, "at least 1")]:
+                             ({"name": "local", "workers": 0}, "at least 1"),
+                             ({"name": "inprocess", "workers": 2}, "only the local backend")]:
         name = kwargs.pop("name")
         with pytest.raises(SpecError, match=fragment):
             make_backend(name, **kwargs)
