@@ -229,7 +229,8 @@ def to_json(table, elapsed: float, backend: str) -> str:
         "elapsed_s": elapsed,
         "cells": table.total,
         "rows": [{k: v for k, v in r.items() if k not in strip} for r in measured],
-        "predictions": [{k: v for k, v in r.items() if k not in (*strip, "trial")} for r in predicted],
+        "predictions": [{k: v for k, v in r.items() if k not in ("source", "trial") and (k != "error" or v)}
+                        for r in predicted],
         "failed": [{"cell": c, "coords": table.coords_of(c), "error": e} for c, e in sorted(table.failed().items())],
     }
     return dumps(doc)
