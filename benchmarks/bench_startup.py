@@ -39,6 +39,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from pathlib import Path
@@ -65,11 +66,20 @@ def initscope_command() -> list[str]:
     return [sys.executable, "-m", "initscope.tui"]
 
 
-def one_start(cmd: list[str], cols: int, rows: int, extra_env: dict[str, str], timeout: float) -> dict[str, float]:
-    """Spawn cmd on a fresh pty of cols x rows; seconds from spawn to the first frame and to the first plot."""
+def one_start(cmd: list[str], cols: int, rows: int, extra_env: dict[str, str], timeout: float,
+              trace: bool = False) -> dict[str, float]:
+    """Spawn cmd on a fresh pty of cols x rows; seconds from spawn to the first frame and to the first plot.
+
+    trace: also the app's own time stamps (tui/startup_trace.py), as "trace: <event>" keys, seconds from spawn."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(cols), "LINES": str(rows), **extra_env}
+    trace_file = None
+    if trace:
+        fd, trace_file = tempfile.mkstemp(prefix="initscope-trace-", suffix=".txt")
+        os.close(fd)
+        env["INITSCOPE_TRACE_STARTUP"] = trace_file
+    wall0 = time.time()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
                             close_fds=True)
@@ -105,6 +115,20 @@ def one_start(cmd: list[str], cols: int, rows: int, extra_env: dict[str, str], t
                 out["cpu_at_plot"] = process_cpu_seconds(proc.pid)
     finally:
         _stop(proc, master)
+    if trace_file is not None:
+        out.update(read_trace(trace_file, wall0, proc.pid))
+        os.unlink(trace_file)
+    return out
+
+
+def read_trace(path: str, wall0: float, pid: int) -> dict[str, float]:
+    """The app's stamps (first of each event) as "trace: <event>" -> seconds after wall0; a child's events
+    are prefixed "child" by the child itself."""
+    out: dict[str, float] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            t, _pid, event = line.rstrip("\n").split(" ", 2)
+            out.setdefault(f"trace: {event}", float(t) - wall0)
     return out
 
 
@@ -158,6 +182,8 @@ def main() -> None:
                     help="set in every run's environment")
     ap.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
                     help="also run with this set, interleaved with the plain runs")
+    ap.add_argument("--trace", action="store_true",
+                    help="also print the app's own time stamps (INITSCOPE_TRACE_STARTUP, tui/startup_trace.py)")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a run counts as failed")
     ns = ap.parse_args()
     cols, _, rows = ns.size.partition("x")
@@ -170,20 +196,24 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in configs}
     for _ in range(ns.repeat):
         for name, env in configs.items():
-            runs[name].append(one_start(cmd, cols, rows, env, ns.timeout))
+            runs[name].append(one_start(cmd, cols, rows, env, ns.timeout, ns.trace))
     from initscope.tui import preload  # the mode `initscope` picks now without INITSCOPE_PRELOAD (stdlib only)
 
     print(f"start-up mode by default now: {preload.mode() if 'INITSCOPE_PRELOAD' not in os.environ else 'set'}"
           f" (load average {os.getloadavg()[0]:.2f}, after the runs)")
     print(f"{' '.join(cmd)} in a {cols}x{rows} pty; median of {ns.repeat} fresh processes"
           f"{' each, interleaved' if len(configs) > 1 else ''}; load average {os.getloadavg()[0]:.2f}")
-    medians = {name: {k: statistics.median(r[k] for r in rs) for k in KEYS}
+    keys = list(KEYS)
+    if ns.trace:
+        stamps = {k for rs in runs.values() for r in rs for k in r if k.startswith("trace: ")}
+        keys += sorted(k for k in stamps if all(k in r for rs in runs.values() for r in rs))
+    medians = {name: dict(sorted(((k, statistics.median(r[k] for r in rs)) for k in keys), key=lambda kv: kv[1]))
                for name, rs in runs.items()}
     for name, med in medians.items():
         spread = {k: (min(r[k] for r in runs[name]), max(r[k] for r in runs[name])) for k in med}
         print(f"  {name}")
         for k, v in med.items():
-            print(f"    {k:<12} {v:6.3f} s   (min {spread[k][0]:.3f}, max {spread[k][1]:.3f})")
+            print(f"    {k:<28} {v:6.3f} s   (min {spread[k][0]:.3f}, max {spread[k][1]:.3f})")
     if len(medians) == 2:
         (a, ma), (b, mb) = medians.items()
         for k in KEYS:

@@ -27,6 +27,7 @@ import importlib
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -152,7 +153,13 @@ class FirstRunInChild:
         self.after_first = after_first or _import_after_first_run  # then torch for the runs that follow
         self.served_by_child = False  # whether the first run's result came from the child (tests)
         self._pending = True
-        self._proc: subprocess.Popen | None = subprocess.Popen(
+        self.forked = command is None and can_fork()  # a fork of this process (else a fresh interpreter)
+        self._proc: subprocess.Popen | ForkedChild | None
+        if self.forked:
+            self._proc = ForkedChild.start(spec)
+            atexit.register(self.close)
+            return
+        self._proc = subprocess.Popen(
             command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
@@ -213,6 +220,9 @@ class FirstRunInChild:
                         if not chunk:
                             return None
                         body += chunk
+                    from initscope.tui.startup_trace import stamp
+
+                    stamp("parent has child result")
                     return pickle.loads(body[:length])  # our own child's RunResult, over a private pipe
                 if buf[:1] not in (b"", b"P", b"R"):
                     return None
@@ -237,14 +247,96 @@ class FirstRunInChild:
         proc.wait()
 
 
-def _first_run_child() -> int:
-    """The child: read a pickled RunSpec on stdin, run it, write progress and the pickled RunResult."""
+def can_fork() -> bool:
+    """Whether this process may fork its first-run child: POSIX, one thread, torch not loaded yet.
+
+    A fork copies only the calling thread (another thread's locks would stay held in the child), and a
+    forked torch whose thread pool already ran hangs in its first parallel operation; with neither, the
+    fork is an interpreter with this process's modules already imported, minus a fresh interpreter's start.
+    """
+    return hasattr(os, "fork") and threading.active_count() == 1 and "torch" not in sys.modules
+
+
+class ForkedChild:
+    """A forked first-run child, with the part of subprocess.Popen that FirstRunInChild uses: stdin (None),
+    stdout (the child's messages), poll, kill, wait."""
+
+    stdin = None
+
+    def __init__(self, pid: int, stdout) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, spec: RunSpec) -> ForkedChild:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the caller's code
+            status = 1
+            try:
+                os.close(read_end)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # the terminal is the app's
+                    os.dup2(null, fd)
+                status = _serve_first_run(spec, os.fdopen(write_end, "wb"))
+            except BaseException:  # noqa: BLE001 - the parent runs the spec itself
+                pass
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        return cls(pid, os.fdopen(read_end, "rb", buffering=0))
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            try:
+                _pid, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = -1
+        return self.returncode
+
+
+def calm_openmp() -> None:
+    """Make torch's CPU threads sleep while they wait for work (OMP_WAIT_POLICY=PASSIVE) unless the user chose.
+
+    By default they spin, which on a shared machine starves whatever else wants the CPU (the app drawing,
+    other processes) and stalls the run itself: the default spec took 4-12 s per run on 2 CPUs at a load
+    of 8, against 0.7-1.0 s with PASSIVE (the same threads, so the same numbers, bit for bit). OpenMP reads
+    the variable once, when torch loads: this must run before the first `import torch` of this process
+    (and of a forked child, which inherits the environment)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _serve_first_run(spec: RunSpec, out) -> int:
+    """Run spec, writing progress and then the pickled RunResult to out (the protocol FirstRunInChild reads)."""
+    from initscope.tui.startup_trace import stamp
+
+    stamp("child started")
     try:
         os.nice(CHILD_NICENESS)
     except (AttributeError, OSError):
         pass
-    out = sys.stdout.buffer
-    spec = pickle.load(sys.stdin.buffer)
+    import torch  # noqa: F401 - imported here to stamp its end
+
+    stamp("child torch imported")
     from initscope import engine
 
     def progress(done_steps: int, total: int) -> None:
@@ -255,10 +347,18 @@ def _first_run_child() -> int:
         result = engine.run(spec, progress=progress)
     except Exception:  # noqa: BLE001 - the parent runs the spec itself and shows the engine's error
         return 1
+    stamp("child run done")
     body = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(b"R" + _LENGTH.pack(len(body)) + body)
     out.flush()
+    stamp("child result sent")
     return 0
+
+
+def _first_run_child() -> int:
+    """The child as a fresh interpreter: read a pickled RunSpec on stdin, then as _serve_first_run."""
+    spec = pickle.load(sys.stdin.buffer)
+    return _serve_first_run(spec, sys.stdout.buffer)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--first-run"]:

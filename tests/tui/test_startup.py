@@ -104,10 +104,10 @@ def test_commands_that_need_no_engine_never_load_torch():
 # process mode: the first run comes from a child interpreter; this process has not even started
 # importing torch when the first frame is up, and the child's result is the engine's own
 CHILD_APP = textwrap.dedent("""
-    import json, sys, time
+    import json, os, sys, time
     import numpy as np
     from textual.app import App
-    from initscope.tui import app as app_module, cli
+    from initscope.tui import app as app_module, cli, preload
 
     def run_headless(self, **_):
         async def pilot(pilot):
@@ -116,12 +116,20 @@ CHILD_APP = textwrap.dedent("""
             while self.current is None and time.monotonic() < deadline:
                 await pilot.pause(0.05)
             seen["served_by_child"] = self.engine.served_by_child
+            seen["forked"] = self.engine.forked
             seen["result"] = self.current
             self.exit()
         return App.run(self, headless=True, size=(120, 40), auto_pilot=pilot)
 
     seen = {}
     app_module.InitScopeApp.run = run_headless
+    real_start = preload.start
+
+    def start(spec):  # what the child inherits: the environment at the fork
+        seen["omp_wait_policy_at_start"] = os.environ.get("OMP_WAIT_POLICY")
+        return real_start(spec)
+
+    preload.start = start
     status = cli.main(["--arch", "64-64x3", "--batch", "32", "--seed", "5"])
     from initscope import engine
     mine = seen.pop("result")
@@ -133,12 +141,76 @@ CHILD_APP = textwrap.dedent("""
 """)
 
 
-def test_process_mode_first_run_comes_from_the_child_and_matches_the_engine():
-    res = _run(CHILD_APP, INITSCOPE_PRELOAD="process")
+def test_process_mode_first_run_comes_from_a_forked_child_and_matches_the_engine():
+    """The child is a fork of the app's process (no second interpreter start, no second import of what
+    the app has already imported), it starts with torch's threads told to sleep rather than spin
+    (OMP_WAIT_POLICY=PASSIVE, unless the user set it), and its numbers are the engine's."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    res = subprocess.run([sys.executable, "-c", CHILD_APP], capture_output=True, text=True, timeout=300,
+                         env={**env, "INITSCOPE_PRELOAD": "process"})
     assert res.returncode == 0, res.stderr[-2000:]
     seen = json.loads(res.stdout.strip().splitlines()[-1])
-    assert seen == {"torch_at_first_frame": False, "served_by_child": True, "same_stats": True,
-                    "same_theory": True, "status": 0}, seen
+    assert seen == {"torch_at_first_frame": False, "served_by_child": True, "forked": True, "same_stats": True,
+                    "same_theory": True, "omp_wait_policy_at_start": "PASSIVE", "status": 0}, seen
+
+
+def test_calm_openmp_keeps_the_users_choice(monkeypatch):
+    from initscope.tui import preload
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    preload.calm_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    preload.calm_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+# a forked child that fails (here: its run raises) never returns into the app's code: it exits, and the
+# first run happens in the app's process; a cancel kills a forked child that is still importing torch
+FORK_FAILS = textwrap.dedent("""
+    import json, os, sys, time
+    from initscope.engine.errors import Cancelled
+    from initscope.engine.spec import default_spec
+    from initscope.tui import preload
+
+    class Recording:
+        runs = 0
+        def run(self, spec, *, progress=None, cancelled=None):
+            Recording.runs += 1
+            return "ran here"
+
+    def broken(spec, out):
+        raise RuntimeError("the child's run failed")
+
+    real_serve, preload._serve_first_run = preload._serve_first_run, broken
+    spec = default_spec()
+    first = preload.FirstRunInChild(spec, Recording(), after_first=lambda: None)
+    with open(sys.argv[1], "a") as f:  # a child that came back here would write a second line
+        f.write(f"{os.getpid()} forked={first.forked}\\n")
+    seen = {"result": first.run(spec), "served_by_child": first.served_by_child, "here": Recording.runs}
+    preload._serve_first_run = real_serve
+    second = preload.FirstRunInChild(spec, Recording(), after_first=lambda: None)
+    child = second._proc
+    t = time.monotonic()
+    try:
+        second.run(spec, cancelled=lambda: time.monotonic() - t > 0.2)
+    except Cancelled:
+        seen["cancelled"] = True
+    seen["child_gone"] = child.poll() is not None and child.returncode != 0
+    seen["cancel_s_under_10"] = time.monotonic() - t < 10
+    print(json.dumps(seen))
+""")
+
+
+def test_forked_child_failure_falls_back_and_a_cancel_kills_it(tmp_path):
+    log = tmp_path / "pids.txt"
+    res = subprocess.run([sys.executable, "-c", FORK_FAILS, str(log)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = json.loads(res.stdout.strip().splitlines()[-1])
+    assert seen == {"result": "ran here", "served_by_child": False, "here": 1, "cancelled": True,
+                    "child_gone": True, "cancel_s_under_10": True}, seen
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("forked=True"), lines
 
 
 class RecordingEngine:
