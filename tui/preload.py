@@ -2,8 +2,11 @@
 
 `initscope` (the app) calls `start(spec)` as soon as its flags are valid. `INITSCOPE_PRELOAD` picks how:
 
-- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child interpreter imports torch and
-  runs the first spec while this process imports Textual and draws the first frame; the app's engine is
+- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child process imports torch and
+  runs the first spec while this process imports Textual and draws the first frame. The child is a fork
+  of this process (`can_fork`: one thread, torch not loaded, as at launch), so it skips an interpreter's
+  start and the imports this process has made (numpy, the spec); elsewhere it is a fresh interpreter
+  (`python -m initscope.tui.preload --first-run`, the spec pickled on its stdin). The app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
   progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
   the app to draw it), this process starts importing torch in the background for the runs that follow.
@@ -17,7 +20,9 @@
   first frame.
 
 Either way the first frame never waits for torch (tests/tui/test_startup.py), and
-benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`).
+benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`). Whatever the mode, the
+app first calls `calm_openmp` (torch's idle threads sleep instead of spinning). Where the time goes:
+INITSCOPE_TRACE_STARTUP (tui/startup_trace.py).
 """
 
 from __future__ import annotations
@@ -350,8 +355,7 @@ def _serve_first_run(spec: RunSpec, out) -> int:
     stamp("child run done")
     body = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(b"R" + _LENGTH.pack(len(body)) + body)
-    out.flush()
-    stamp("child result sent")
+    out.flush()  # (no stamp after this: the app may stop the child as soon as it has read the result)
     return 0
 
 

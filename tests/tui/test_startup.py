@@ -141,17 +141,29 @@ CHILD_APP = textwrap.dedent("""
 """)
 
 
-def test_process_mode_first_run_comes_from_a_forked_child_and_matches_the_engine():
+def test_process_mode_first_run_comes_from_a_forked_child_and_matches_the_engine(tmp_path):
     """The child is a fork of the app's process (no second interpreter start, no second import of what
     the app has already imported), it starts with torch's threads told to sleep rather than spin
-    (OMP_WAIT_POLICY=PASSIVE, unless the user set it), and its numbers are the engine's."""
+    (OMP_WAIT_POLICY=PASSIVE, unless the user set it), and its numbers are the engine's. Both processes
+    write their time stamps to the one INITSCOPE_TRACE_STARTUP file."""
+    from initscope.tui.startup_trace import read
+
+    trace = tmp_path / "trace.txt"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     res = subprocess.run([sys.executable, "-c", CHILD_APP], capture_output=True, text=True, timeout=300,
-                         env={**env, "INITSCOPE_PRELOAD": "process"})
+                         env={**env, "INITSCOPE_PRELOAD": "process", "INITSCOPE_TRACE_STARTUP": str(trace)})
     assert res.returncode == 0, res.stderr[-2000:]
     seen = json.loads(res.stdout.strip().splitlines()[-1])
     assert seen == {"torch_at_first_frame": False, "served_by_child": True, "forked": True, "same_stats": True,
                     "same_theory": True, "omp_wait_policy_at_start": "PASSIVE", "status": 0}, seen
+    stamps = read(str(trace))
+    pids = {event: pid for _t, pid, _cpu, event in stamps}
+    parent = {"main", "preload started", "app imported", "first frame", "parent has child result", "result drawn"}
+    child = {"child started", "child torch imported", "child run done"}
+    assert parent | child <= set(pids), sorted(pids)
+    assert len({pids[e] for e in parent}) == 1 and len({pids[e] for e in child}) == 1, pids
+    assert pids["main"] != pids["child started"], pids
+    assert all(cpu >= 0 for _t, _pid, cpu, _e in stamps)
 
 
 def test_calm_openmp_keeps_the_users_choice(monkeypatch):
