@@ -372,7 +372,19 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         stamp("result received")
         self.redraw_all()
         stamp("result drawn")
-        self.call_after_refresh(lambda: stamp("result refreshed"))
+        self.call_after_refresh(self._first_result_shown)
+
+    def _first_result_shown(self) -> None:
+        """After the refresh that drew a run's result: the first time, let the engine warm up (tui/preload.py
+        FirstRunInChild.warm: torch loads now in the background, no longer competing with that drawing)."""
+        stamp("result refreshed")
+        if not self._engine_warmed:
+            self._engine_warmed = True
+            warm = getattr(self.engine, "warm", None)
+            if warm is not None:
+                warm()
+
+    _engine_warmed = False
 
     @on(RunFailed)
     def _on_failed(self, message: RunFailed) -> None:

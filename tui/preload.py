@@ -8,8 +8,8 @@
   start and the imports this process has made (numpy, the spec); elsewhere it is a fresh interpreter
   (`python -m initscope.tui.preload --first-run`, the spec pickled on its stdin). The app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
-  progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
-  the app to draw it), this process starts importing torch in the background for the runs that follow.
+  progress) and delegates every other run to the engine. Once the app has drawn that result, it calls
+  `warm()`, and this process starts importing torch in the background for the runs that follow.
   Should the child fail, the run is simply done here, so any error is the engine's own. The child runs
   at niceness 5: with a CPU to itself that changes nothing; on a busy machine it lets the first frame go
   first.
@@ -51,7 +51,6 @@ _thread: threading.Thread | None = None
 # the child's messages on its stdout: b"P" + (done, total) as two uint64, then b"R" + length + pickle
 _PROGRESS = struct.Struct("<QQ")
 _LENGTH = struct.Struct("<Q")
-DRAW_FIRST_S = 0.3  # after the child's result, the app draws it before this process starts importing torch
 # the child yields to this process where they share a CPU (a busy machine), so the first frame is not
 # slowed by it; with a CPU to itself (what the child is for) its niceness changes nothing
 CHILD_NICENESS = 5
@@ -123,10 +122,6 @@ def start_import(delay_s: float = 0.0) -> threading.Thread:
     return _thread
 
 
-def _import_after_first_run() -> None:
-    start_import(delay_s=DRAW_FIRST_S)
-
-
 def _load(delay_s: float = 0.0) -> None:
     if delay_s > 0:
         time.sleep(delay_s)
@@ -155,7 +150,7 @@ class FirstRunInChild:
     def __init__(self, spec: RunSpec, engine, command: list[str] | None = None, after_first=None) -> None:
         self.spec = spec
         self.engine = engine
-        self.after_first = after_first or _import_after_first_run  # then torch for the runs that follow
+        self.after_first = after_first or start_import  # warm(): torch here, for the runs that follow
         self.served_by_child = False  # whether the first run's result came from the child (tests)
         self._pending = True
         self.forked = command is None and can_fork()  # a fork of this process (else a fresh interpreter)
@@ -181,18 +176,21 @@ class FirstRunInChild:
     def run(self, spec: RunSpec, *, progress=None, cancelled=None) -> RunResult:
         if self._pending and spec == self.spec:
             self._pending = False
-            try:
-                result = self._take(progress, cancelled)
-            finally:
-                self.after_first()
+            result = self._take(progress, cancelled)
             if result is not None:
                 self.served_by_child = True
                 return result
         elif self._pending:  # the first run is another spec: the child's work is not needed
             self._pending = False
             self.close()
-            self.after_first()
-        return self.engine.run(spec, progress=progress, cancelled=cancelled)
+        return self.engine.run(spec, progress=progress, cancelled=cancelled)  # (torch loads here if need be)
+
+    def warm(self) -> None:
+        """The app calls this once the first result is on the screen: this process then imports torch in
+        the background (after_first) for the runs that follow. Not before: an import begun while the
+        result is drawn (it used to start 0.3 s after the result came) shares the interpreter with the
+        drawing and, on a busy machine, doubled the time from the result to the plot on the screen."""
+        self.after_first()
 
     def _take(self, progress, cancelled) -> RunResult | None:
         """The child's result (passing on its progress), None if it failed; Cancelled if cancelled."""

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from tests.tui.fake_engine import FakeEngine
+
 # torch's import is held at a gate until the app's first frame is up: if anything on the way to the
 # first frame needed torch, the app would hang here (and the test time out) instead of drawing it
 GATED_APP = textwrap.dedent("""
@@ -251,7 +253,10 @@ def test_first_run_in_child_passes_on_progress_and_the_result():
     spec = default_spec()
     first = FirstRunInChild(spec, engine, command=_child(code), after_first=lambda: settled.append(1))
     assert first.run(spec, progress=lambda d, t: steps.append((d, t))) == {"result": 42}
-    assert steps == [(1, 3), (2, 3), (3, 3)] and first.served_by_child and settled == [1]
+    assert steps == [(1, 3), (2, 3), (3, 3)] and first.served_by_child
+    assert settled == [], "torch's import here began before the app had drawn the result"
+    first.warm()
+    assert settled == [1]
     assert first.run(spec) == ("ran here", spec), "a second run of the same spec must run, not reuse"
     assert engine.runs == [spec]
 
@@ -310,3 +315,34 @@ def test_process_mode_with_a_preset_starts_nothing(monkeypatch):
     monkeypatch.setenv("INITSCOPE_PRELOAD", "process")
     monkeypatch.setattr(preload, "_thread", None)
     assert preload.start(None) is None and preload._thread is None
+
+
+class WarmRecordingEngine(FakeEngine):
+    """The fake engine with FirstRunInChild's warm(): records what the app shows when it is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.warmed = []
+
+    def warm(self):
+        app = self.app
+        self.warmed.append((app.current is not None and app.current.spec == app.start_spec, app.preview is None))
+
+
+async def test_the_app_warms_the_engine_once_after_the_first_result_is_drawn():
+    from initscope.engine.spec import parse_spec
+    from initscope.tui.app import InitScopeApp
+
+    from tests.tui.conftest import settle
+
+    engine = WarmRecordingEngine()
+    app = InitScopeApp(parse_spec(arch="32-32x3", batch="16"), engine=engine)
+    engine.app = app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert engine.warmed == [(True, True)]
+        app.start_run(parse_spec(arch="32-32x4", batch="16"))
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert engine.warmed == [(True, True)], "warmed again"
