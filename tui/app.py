@@ -372,9 +372,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         stamp("result received")
         self.redraw_all()
         stamp("result drawn")
-        self.call_after_refresh(self._first_result_shown)
+        self.call_after_refresh(self._result_shown)
 
-    def _first_result_shown(self) -> None:
+    def _result_shown(self) -> None:
         """After the refresh that drew a run's result: the first time, let the engine warm up (tui/preload.py
         FirstRunInChild.warm: torch loads now in the background, no longer competing with that drawing)."""
         stamp("result refreshed")
