@@ -4,7 +4,7 @@
 
 - `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child process imports torch and
   runs the first spec while this process imports Textual and draws the first frame. The child is a fork
-  of this process (`can_fork`: one thread, torch not loaded, as at launch), so it skips an interpreter's
+  of this process (`can_fork`: Linux, one thread, torch not loaded, as at launch), so it skips an interpreter's
   start and the imports this process has made (numpy, the spec); elsewhere it is a fresh interpreter
   (`python -m initscope.tui.preload --first-run`, the spec pickled on its stdin). The app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
@@ -251,13 +251,15 @@ class FirstRunInChild:
 
 
 def can_fork() -> bool:
-    """Whether this process may fork its first-run child: POSIX, one thread, torch not loaded yet.
+    """Whether this process may fork its first-run child: Linux, one thread, torch not loaded yet.
 
     A fork copies only the calling thread (another thread's locks would stay held in the child), and a
     forked torch whose thread pool already ran hangs in its first parallel operation; with neither, the
     fork is an interpreter with this process's modules already imported, minus a fresh interpreter's start.
+    Linux only: on macOS the system frameworks numpy may have loaded (Accelerate) are not safe to use in a
+    forked child (Python's multiprocessing spawns there for that reason), so the child is a fresh interpreter.
     """
-    return hasattr(os, "fork") and threading.active_count() == 1 and "torch" not in sys.modules
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and "torch" not in sys.modules
 
 
 class ForkedChild:

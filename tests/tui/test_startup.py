@@ -346,3 +346,23 @@ async def test_the_app_warms_the_engine_once_after_the_first_result_is_drawn():
         await settle(pilot)
         await pilot.pause(0.1)
         assert engine.warmed == [(True, True)], "warmed again"
+
+
+def test_can_fork_only_on_linux_with_one_thread_and_no_torch(monkeypatch):
+    import threading
+
+    from initscope.tui import preload
+
+    monkeypatch.setattr(preload.sys, "platform", "linux")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "torch")
+    assert preload.can_fork()
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # another thread's locks would stay held
+    assert not preload.can_fork()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setitem(sys.modules, "torch", object())  # a forked torch hangs in its thread pool
+    assert not preload.can_fork()
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.setattr(preload.sys, "platform", "darwin")  # forked Accelerate is unsafe
+    assert not preload.can_fork()
