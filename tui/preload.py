@@ -154,20 +154,19 @@ class FirstRunInChild:
         self.served_by_child = False  # whether the first run's result came from the child (tests)
         self._pending = True
         self.forked = command is None and can_fork()  # a fork of this process (else a fresh interpreter)
-        self._proc: subprocess.Popen | ForkedChild | None
-        if self.forked:
-            self._proc = ForkedChild.start(spec)
-            atexit.register(self.close)
-            return
-        self._proc = subprocess.Popen(
-            command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._proc: subprocess.Popen | ForkedChild | None = None
+        atexit.register(self.close)
         try:
+            if self.forked:
+                self._proc = ForkedChild.start(spec)
+                return
+            self._proc = subprocess.Popen(
+                command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             self._proc.stdin.write(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
             self._proc.stdin.close()
-        except OSError:  # the child died at once: the first run happens here
+        except OSError:  # no child (no process or memory left) or it died at once: the first run happens here
             self.close()
-        atexit.register(self.close)
 
     def preview(self, spec: RunSpec):
         """The engine's preview (numpy only: drawn while the child measures)."""
@@ -276,7 +275,12 @@ class ForkedChild:
     @classmethod
     def start(cls, spec: RunSpec) -> ForkedChild:
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:  # the child: never returns into the caller's code
             status = 1
             try:

@@ -366,3 +366,18 @@ def test_can_fork_only_on_linux_with_one_thread_and_no_torch(monkeypatch):
     monkeypatch.delitem(sys.modules, "torch")
     monkeypatch.setattr(preload.sys, "platform", "darwin")  # forked Accelerate is unsafe
     assert not preload.can_fork()
+
+
+def test_no_child_when_fork_fails_the_first_run_happens_here(monkeypatch):
+    from initscope.engine.spec import default_spec
+    from initscope.tui import preload
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(preload, "can_fork", lambda: True)
+    monkeypatch.setattr(preload.os, "fork", no_fork)
+    spec, engine = default_spec(), RecordingEngine()
+    first = preload.FirstRunInChild(spec, engine, after_first=lambda: None)
+    assert first.forked and first._proc is None
+    assert first.run(spec) == ("ran here", spec) and not first.served_by_child
