@@ -42,6 +42,7 @@ from .runs import failure_text
 from .screens.choice import Choice, ChoiceScreen
 from .screens.help import HelpScreen
 from .screens.rename import RenamePrompt
+from .startup_trace import stamp
 from .tensors import ALL_TENSORS, SHORT_HELP, TENSOR_NAMES, cycle_tensors, next_tensor, shown_tensor
 from .training import (
     TrainingActions,
@@ -144,6 +145,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
 
     # ------------------------------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
+        stamp("compose")
         yield Header()
         with Horizontal(id="main"):
             self._form_widget = SpecForm(self.start_spec, id="form")
@@ -170,6 +172,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
                 pane = self.query_one(f"#{view.id}", TabPane)
                 await self.query_one(f"#{view.placeholder_id}").remove()
                 await pane.mount(view.make())
+        stamp("late views mounted")
         self.redraw_views()
 
     def view_widget(self, view: views.View) -> Widget | None:
@@ -280,6 +283,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self.theme_changed_signal.subscribe(self, lambda _theme: self.redraw_curves())
         self.query_one("#tabs Tabs", Tabs).focus()
         self.update_status()
+        stamp("mounted")
+        self.call_after_refresh(lambda: stamp("first frame"))
         self.call_after_refresh(self._mount_views)
         self.call_after_refresh(self._start_initial)
 
@@ -331,6 +336,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         if self.queue.is_active(message.run_id) and self.current is None:
             self.preview = message.prediction
             self.redraw_curves()
+            stamp("preview drawn")
+            self.call_after_refresh(lambda: stamp("preview refreshed"))
 
     def _drop_preview(self) -> None:
         if self.preview is not None:
@@ -362,7 +369,22 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             self.start_entry(spec, name, True)
         else:
             self.update_status()
+        stamp("result received")
         self.redraw_all()
+        stamp("result drawn")
+        self.call_after_refresh(self._result_shown)
+
+    def _result_shown(self) -> None:
+        """After the refresh that drew a run's result: the first time, let the engine warm up (tui/preload.py
+        FirstRunInChild.warm: torch loads now in the background, no longer competing with that drawing)."""
+        stamp("result refreshed")
+        if not self._engine_warmed:
+            self._engine_warmed = True
+            warm = getattr(self.engine, "warm", None)
+            if warm is not None:
+                warm()
+
+    _engine_warmed = False
 
     @on(RunFailed)
     def _on_failed(self, message: RunFailed) -> None:

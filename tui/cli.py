@@ -27,6 +27,7 @@ from pathlib import Path
 
 from initscope.engine.errors import InitscopeError, RunError, SpecError
 from initscope.engine.spec import DEFAULTS, RunSpec, parse_spec
+from initscope.tui.startup_trace import stamp
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 SPEC_FLAGS = ("arch", "init", "act", "bias", "data", "batch", "device", "dtype", "seed", "trials", "norm", "residual",
@@ -281,9 +282,13 @@ def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
     from initscope.tui import preload
 
+    preload.calm_openmp()  # before any torch import, here or in the child
     # torch loads (and, without a preset, the first run runs) while Textual draws the first frame
     engine = preload.start(None if ns.preset else specs[0][1])
+    stamp("preload started")
     from initscope.tui.app import main as app_main
+
+    stamp("app imported")
 
     return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)  # non-zero unless quit cleanly
 
@@ -293,6 +298,7 @@ COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "train": c
 
 
 def main(argv: list[str] | None = None) -> int:
+    stamp("main")
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS and argv[0] != "app" else "app"
     args = argv[1:] if command != "app" else argv

@@ -2,11 +2,14 @@
 
 `initscope` (the app) calls `start(spec)` as soon as its flags are valid. `INITSCOPE_PRELOAD` picks how:
 
-- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child interpreter imports torch and
-  runs the first spec while this process imports Textual and draws the first frame; the app's engine is
+- `process` (the default on Linux and macOS when a CPU is free, see `spare_cpu`): a child process imports torch and
+  runs the first spec while this process imports Textual and draws the first frame. The child is a fork
+  of this process (`can_fork`: Linux, one thread, torch not loaded, as at launch), so it skips an interpreter's
+  start and the imports this process has made (numpy, the spec); elsewhere it is a fresh interpreter
+  (`python -m initscope.tui.preload --first-run`, the spec pickled on its stdin). The app's engine is
   a `FirstRunInChild`, which hands the child's `RunResult` to the app's first run of that spec (with its
-  progress) and delegates every other run to the engine. 0.3 s after the result has arrived (time for
-  the app to draw it), this process starts importing torch in the background for the runs that follow.
+  progress) and delegates every other run to the engine. Once the app has drawn that result, it calls
+  `warm()`, and this process starts importing torch in the background for the runs that follow.
   Should the child fail, the run is simply done here, so any error is the engine's own. The child runs
   at niceness 5: with a CPU to itself that changes nothing; on a busy machine it lets the first frame go
   first.
@@ -17,7 +20,9 @@
   first frame.
 
 Either way the first frame never waits for torch (tests/tui/test_startup.py), and
-benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`).
+benchmarks/bench_startup.py compares the modes (`--compare INITSCOPE_PRELOAD=0`). Whatever the mode, the
+app first calls `calm_openmp` (torch's idle threads sleep instead of spinning). Where the time goes:
+INITSCOPE_TRACE_STARTUP (tui/startup_trace.py).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import importlib
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -45,7 +51,6 @@ _thread: threading.Thread | None = None
 # the child's messages on its stdout: b"P" + (done, total) as two uint64, then b"R" + length + pickle
 _PROGRESS = struct.Struct("<QQ")
 _LENGTH = struct.Struct("<Q")
-DRAW_FIRST_S = 0.3  # after the child's result, the app draws it before this process starts importing torch
 # the child yields to this process where they share a CPU (a busy machine), so the first frame is not
 # slowed by it; with a CPU to itself (what the child is for) its niceness changes nothing
 CHILD_NICENESS = 5
@@ -117,10 +122,6 @@ def start_import(delay_s: float = 0.0) -> threading.Thread:
     return _thread
 
 
-def _import_after_first_run() -> None:
-    start_import(delay_s=DRAW_FIRST_S)
-
-
 def _load(delay_s: float = 0.0) -> None:
     if delay_s > 0:
         time.sleep(delay_s)
@@ -149,18 +150,23 @@ class FirstRunInChild:
     def __init__(self, spec: RunSpec, engine, command: list[str] | None = None, after_first=None) -> None:
         self.spec = spec
         self.engine = engine
-        self.after_first = after_first or _import_after_first_run  # then torch for the runs that follow
+        self.after_first = after_first or start_import  # warm(): torch here, for the runs that follow
         self.served_by_child = False  # whether the first run's result came from the child (tests)
         self._pending = True
-        self._proc: subprocess.Popen | None = subprocess.Popen(
-            command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.forked = command is None and can_fork()  # a fork of this process (else a fresh interpreter)
+        self._proc: subprocess.Popen | ForkedChild | None = None
+        atexit.register(self.close)
         try:
+            if self.forked:
+                self._proc = ForkedChild.start(spec)
+                return
+            self._proc = subprocess.Popen(
+                command or [sys.executable, "-m", "initscope.tui.preload", "--first-run"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             self._proc.stdin.write(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
             self._proc.stdin.close()
-        except OSError:  # the child died at once: the first run happens here
+        except OSError:  # no child (no process or memory left) or it died at once: the first run happens here
             self.close()
-        atexit.register(self.close)
 
     def preview(self, spec: RunSpec):
         """The engine's preview (numpy only: drawn while the child measures)."""
@@ -169,18 +175,21 @@ class FirstRunInChild:
     def run(self, spec: RunSpec, *, progress=None, cancelled=None) -> RunResult:
         if self._pending and spec == self.spec:
             self._pending = False
-            try:
-                result = self._take(progress, cancelled)
-            finally:
-                self.after_first()
+            result = self._take(progress, cancelled)
             if result is not None:
                 self.served_by_child = True
                 return result
         elif self._pending:  # the first run is another spec: the child's work is not needed
             self._pending = False
             self.close()
-            self.after_first()
-        return self.engine.run(spec, progress=progress, cancelled=cancelled)
+        return self.engine.run(spec, progress=progress, cancelled=cancelled)  # (torch loads here if need be)
+
+    def warm(self) -> None:
+        """The app calls this once the first result is on the screen: this process then imports torch in
+        the background (after_first) for the runs that follow. Not before: an import begun while the
+        result is drawn (it used to start 0.3 s after the result came) shares the interpreter with the
+        drawing and, on a busy machine, doubled the time from the result to the plot on the screen."""
+        self.after_first()
 
     def _take(self, progress, cancelled) -> RunResult | None:
         """The child's result (passing on its progress), None if it failed; Cancelled if cancelled."""
@@ -213,6 +222,9 @@ class FirstRunInChild:
                         if not chunk:
                             return None
                         body += chunk
+                    from initscope.tui.startup_trace import stamp
+
+                    stamp("parent has child result")
                     return pickle.loads(body[:length])  # our own child's RunResult, over a private pipe
                 if buf[:1] not in (b"", b"P", b"R"):
                     return None
@@ -237,14 +249,103 @@ class FirstRunInChild:
         proc.wait()
 
 
-def _first_run_child() -> int:
-    """The child: read a pickled RunSpec on stdin, run it, write progress and the pickled RunResult."""
+def can_fork() -> bool:
+    """Whether this process may fork its first-run child: Linux, one thread, torch not loaded yet.
+
+    A fork copies only the calling thread (another thread's locks would stay held in the child), and a
+    forked torch whose thread pool already ran hangs in its first parallel operation; with neither, the
+    fork is an interpreter with this process's modules already imported, minus a fresh interpreter's start.
+    Linux only: on macOS the system frameworks numpy may have loaded (Accelerate) are not safe to use in a
+    forked child (Python's multiprocessing spawns there for that reason), so the child is a fresh interpreter.
+    """
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and "torch" not in sys.modules
+
+
+class ForkedChild:
+    """A forked first-run child, with the part of subprocess.Popen that FirstRunInChild uses: stdin (None),
+    stdout (the child's messages), poll, kill, wait."""
+
+    stdin = None
+
+    def __init__(self, pid: int, stdout) -> None:
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+
+    @classmethod
+    def start(cls, spec: RunSpec) -> ForkedChild:
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
+        if pid == 0:  # the child: never returns into the caller's code
+            status = 1
+            try:
+                os.close(read_end)
+                null = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):  # the terminal is the app's
+                    os.dup2(null, fd)
+                status = _serve_first_run(spec, os.fdopen(write_end, "wb"))
+            except BaseException:  # noqa: BLE001 - the parent runs the spec itself
+                pass
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        return cls(pid, os.fdopen(read_end, "rb", buffering=0))
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+                return self.returncode
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            try:
+                _pid, status = os.waitpid(self.pid, 0)
+                self.returncode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self.returncode = -1
+        return self.returncode
+
+
+def calm_openmp() -> None:
+    """Make torch's CPU threads sleep while they wait for work (OMP_WAIT_POLICY=PASSIVE) unless the user chose.
+
+    By default they spin, which on a shared machine starves whatever else wants the CPU (the app drawing,
+    other processes) and stalls the run itself: the default spec took 4-12 s per run on 2 CPUs at a load
+    of 8, against 0.7-1.0 s with PASSIVE (the same threads, so the same numbers, bit for bit). OpenMP reads
+    the variable once, when torch loads: this must run before the first `import torch` of this process
+    (and of a forked child, which inherits the environment)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _serve_first_run(spec: RunSpec, out) -> int:
+    """Run spec, writing progress and then the pickled RunResult to out (the protocol FirstRunInChild reads)."""
+    from initscope.tui.startup_trace import stamp
+
+    stamp("child started")
     try:
         os.nice(CHILD_NICENESS)
     except (AttributeError, OSError):
         pass
-    out = sys.stdout.buffer
-    spec = pickle.load(sys.stdin.buffer)
+    import torch  # noqa: F401 - imported here to stamp its end
+
+    stamp("child torch imported")
     from initscope import engine
 
     def progress(done_steps: int, total: int) -> None:
@@ -255,10 +356,17 @@ def _first_run_child() -> int:
         result = engine.run(spec, progress=progress)
     except Exception:  # noqa: BLE001 - the parent runs the spec itself and shows the engine's error
         return 1
+    stamp("child run done")
     body = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
     out.write(b"R" + _LENGTH.pack(len(body)) + body)
-    out.flush()
+    out.flush()  # (no stamp after this: the app may stop the child as soon as it has read the result)
     return 0
+
+
+def _first_run_child() -> int:
+    """The child as a fresh interpreter: read a pickled RunSpec on stdin, then as _serve_first_run."""
+    spec = pickle.load(sys.stdin.buffer)
+    return _serve_first_run(spec, sys.stdout.buffer)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--first-run"]:

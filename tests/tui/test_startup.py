@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from tests.tui.fake_engine import FakeEngine
+
 # torch's import is held at a gate until the app's first frame is up: if anything on the way to the
 # first frame needed torch, the app would hang here (and the test time out) instead of drawing it
 GATED_APP = textwrap.dedent("""
@@ -104,10 +106,10 @@ def test_commands_that_need_no_engine_never_load_torch():
 # process mode: the first run comes from a child interpreter; this process has not even started
 # importing torch when the first frame is up, and the child's result is the engine's own
 CHILD_APP = textwrap.dedent("""
-    import json, sys, time
+    import json, os, sys, time
     import numpy as np
     from textual.app import App
-    from initscope.tui import app as app_module, cli
+    from initscope.tui import app as app_module, cli, preload
 
     def run_headless(self, **_):
         async def pilot(pilot):
@@ -116,12 +118,20 @@ CHILD_APP = textwrap.dedent("""
             while self.current is None and time.monotonic() < deadline:
                 await pilot.pause(0.05)
             seen["served_by_child"] = self.engine.served_by_child
+            seen["forked"] = self.engine.forked
             seen["result"] = self.current
             self.exit()
         return App.run(self, headless=True, size=(120, 40), auto_pilot=pilot)
 
     seen = {}
     app_module.InitScopeApp.run = run_headless
+    real_start = preload.start
+
+    def start(spec):  # what the child inherits: the environment at the fork
+        seen["omp_wait_policy_at_start"] = os.environ.get("OMP_WAIT_POLICY")
+        return real_start(spec)
+
+    preload.start = start
     status = cli.main(["--arch", "64-64x3", "--batch", "32", "--seed", "5"])
     from initscope import engine
     mine = seen.pop("result")
@@ -133,12 +143,88 @@ CHILD_APP = textwrap.dedent("""
 """)
 
 
-def test_process_mode_first_run_comes_from_the_child_and_matches_the_engine():
-    res = _run(CHILD_APP, INITSCOPE_PRELOAD="process")
+def test_process_mode_first_run_comes_from_a_forked_child_and_matches_the_engine(tmp_path):
+    """The child is a fork of the app's process (no second interpreter start, no second import of what
+    the app has already imported), it starts with torch's threads told to sleep rather than spin
+    (OMP_WAIT_POLICY=PASSIVE, unless the user set it), and its numbers are the engine's. Both processes
+    write their time stamps to the one INITSCOPE_TRACE_STARTUP file."""
+    from initscope.tui.startup_trace import read
+
+    trace = tmp_path / "trace.txt"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    res = subprocess.run([sys.executable, "-c", CHILD_APP], capture_output=True, text=True, timeout=300,
+                         env={**env, "INITSCOPE_PRELOAD": "process", "INITSCOPE_TRACE_STARTUP": str(trace)})
     assert res.returncode == 0, res.stderr[-2000:]
     seen = json.loads(res.stdout.strip().splitlines()[-1])
-    assert seen == {"torch_at_first_frame": False, "served_by_child": True, "same_stats": True,
-                    "same_theory": True, "status": 0}, seen
+    assert seen == {"torch_at_first_frame": False, "served_by_child": True, "forked": True, "same_stats": True,
+                    "same_theory": True, "omp_wait_policy_at_start": "PASSIVE", "status": 0}, seen
+    stamps = read(str(trace))
+    pids = {event: pid for _t, pid, _cpu, event in stamps}
+    parent = {"main", "preload started", "app imported", "first frame", "parent has child result", "result drawn"}
+    child = {"child started", "child torch imported", "child run done"}
+    assert parent | child <= set(pids), sorted(pids)
+    assert len({pids[e] for e in parent}) == 1 and len({pids[e] for e in child}) == 1, pids
+    assert pids["main"] != pids["child started"], pids
+    assert all(cpu >= 0 for _t, _pid, cpu, _e in stamps)
+
+
+def test_calm_openmp_keeps_the_users_choice(monkeypatch):
+    from initscope.tui import preload
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    preload.calm_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    preload.calm_openmp()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+# a forked child that fails (here: its run raises) never returns into the app's code: it exits, and the
+# first run happens in the app's process; a cancel kills a forked child that is still importing torch
+FORK_FAILS = textwrap.dedent("""
+    import json, os, sys, time
+    from initscope.engine.errors import Cancelled
+    from initscope.engine.spec import default_spec
+    from initscope.tui import preload
+
+    class Recording:
+        runs = 0
+        def run(self, spec, *, progress=None, cancelled=None):
+            Recording.runs += 1
+            return "ran here"
+
+    def broken(spec, out):
+        raise RuntimeError("the child's run failed")
+
+    real_serve, preload._serve_first_run = preload._serve_first_run, broken
+    spec = default_spec()
+    first = preload.FirstRunInChild(spec, Recording(), after_first=lambda: None)
+    with open(sys.argv[1], "a") as f:  # a child that came back here would write a second line
+        f.write(f"{os.getpid()} forked={first.forked}\\n")
+    seen = {"result": first.run(spec), "served_by_child": first.served_by_child, "here": Recording.runs}
+    preload._serve_first_run = real_serve
+    second = preload.FirstRunInChild(spec, Recording(), after_first=lambda: None)
+    child = second._proc
+    t = time.monotonic()
+    try:
+        second.run(spec, cancelled=lambda: time.monotonic() - t > 0.2)
+    except Cancelled:
+        seen["cancelled"] = True
+    seen["child_gone"] = child.poll() is not None and child.returncode != 0
+    seen["cancel_s_under_10"] = time.monotonic() - t < 10
+    print(json.dumps(seen))
+""")
+
+
+def test_forked_child_failure_falls_back_and_a_cancel_kills_it(tmp_path):
+    log = tmp_path / "pids.txt"
+    res = subprocess.run([sys.executable, "-c", FORK_FAILS, str(log)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = json.loads(res.stdout.strip().splitlines()[-1])
+    assert seen == {"result": "ran here", "served_by_child": False, "here": 1, "cancelled": True,
+                    "child_gone": True, "cancel_s_under_10": True}, seen
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("forked=True"), lines
 
 
 class RecordingEngine:
@@ -167,7 +253,10 @@ def test_first_run_in_child_passes_on_progress_and_the_result():
     spec = default_spec()
     first = FirstRunInChild(spec, engine, command=_child(code), after_first=lambda: settled.append(1))
     assert first.run(spec, progress=lambda d, t: steps.append((d, t))) == {"result": 42}
-    assert steps == [(1, 3), (2, 3), (3, 3)] and first.served_by_child and settled == [1]
+    assert steps == [(1, 3), (2, 3), (3, 3)] and first.served_by_child
+    assert settled == [], "torch's import here began before the app had drawn the result"
+    first.warm()
+    assert settled == [1]
     assert first.run(spec) == ("ran here", spec), "a second run of the same spec must run, not reuse"
     assert engine.runs == [spec]
 
@@ -226,3 +315,69 @@ def test_process_mode_with_a_preset_starts_nothing(monkeypatch):
     monkeypatch.setenv("INITSCOPE_PRELOAD", "process")
     monkeypatch.setattr(preload, "_thread", None)
     assert preload.start(None) is None and preload._thread is None
+
+
+class WarmRecordingEngine(FakeEngine):
+    """The fake engine with FirstRunInChild's warm(): records what the app shows when it is called."""
+
+    def __init__(self):
+        super().__init__()
+        self.warmed = []
+
+    def warm(self):
+        app = self.app
+        self.warmed.append((app.current is not None and app.current.spec == app.start_spec, app.preview is None))
+
+
+async def test_the_app_warms_the_engine_once_after_the_first_result_is_drawn():
+    from initscope.engine.spec import parse_spec
+    from initscope.tui.app import InitScopeApp
+
+    from tests.tui.conftest import settle
+
+    engine = WarmRecordingEngine()
+    app = InitScopeApp(parse_spec(arch="32-32x3", batch="16"), engine=engine)
+    engine.app = app
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert engine.warmed == [(True, True)]
+        app.start_run(parse_spec(arch="32-32x4", batch="16"))
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert engine.warmed == [(True, True)], "warmed again"
+
+
+def test_can_fork_only_on_linux_with_one_thread_and_no_torch(monkeypatch):
+    import threading
+
+    from initscope.tui import preload
+
+    monkeypatch.setattr(preload.sys, "platform", "linux")
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    monkeypatch.delitem(sys.modules, "torch")
+    assert preload.can_fork()
+    monkeypatch.setattr(threading, "active_count", lambda: 2)  # another thread's locks would stay held
+    assert not preload.can_fork()
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setitem(sys.modules, "torch", object())  # a forked torch hangs in its thread pool
+    assert not preload.can_fork()
+    monkeypatch.delitem(sys.modules, "torch")
+    monkeypatch.setattr(preload.sys, "platform", "darwin")  # forked Accelerate is unsafe
+    assert not preload.can_fork()
+
+
+def test_no_child_when_fork_fails_the_first_run_happens_here(monkeypatch):
+    from initscope.engine.spec import default_spec
+    from initscope.tui import preload
+
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(preload, "can_fork", lambda: True)
+    monkeypatch.setattr(preload.os, "fork", no_fork)
+    spec, engine = default_spec(), RecordingEngine()
+    first = preload.FirstRunInChild(spec, engine, after_first=lambda: None)
+    assert first.forked and first._proc is None
+    assert first.run(spec) == ("ran here", spec) and not first.served_by_child
