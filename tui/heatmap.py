@@ -195,11 +195,13 @@ def _y_ticks(ny: int, rows_per_line: int) -> dict[int, int]:
 def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_label: str, y_values: Sequence,
                  title: str = "", vmin: float | None = None, vmax: float | None = None,
                  lines: Sequence[tuple[np.ndarray, str]] = (), cursor: tuple[int, int] | None = None,
-                 color: bool = True, center: float | None = None, compact: bool = False) -> Text:
+                 color: bool = True, center: float | None = None, compact: bool = False,
+                 nonfinite_label: str = "non-finite") -> Text:
     """The heatmap of `values[iy, ix]` (y = y_values[iy] upward, x = x_values[ix] rightward) as a Text.
 
     `cursor` is (iy, ix), an index into `values`; `center` picks the diverging map centred there (None:
-    sequential); `compact` the half-block layout (colour only). See the module docstring."""
+    sequential); `compact` the half-block layout (colour only); `nonfinite_label` names the grey cells in the
+    legend (a sweep in progress: "not run or non-finite"). See the module docstring."""
     v = np.asarray(values, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"heatmap values must be 2-D [ny, nx], got shape {v.shape}")
@@ -265,7 +267,8 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     out.append(" " * (label_w + 1) + name.center(nx * cell_w).rstrip() + "\n")
 
     _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 14)))
-    _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1)
+    _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1, nonfinite_label,
+            max(40, nx * cell_w))
     return out.text()
 
 
@@ -383,8 +386,9 @@ def _colour_bar(out: _Builder, lo: float, hi: float, center: float | None, pal, 
 
 
 def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, color: bool, compact: bool, kind: str,
-            indent: int) -> None:
-    """One line naming what is drawn over the cells: the contour lines, non-finite cells, the cursor."""
+            indent: int, nonfinite_label: str = "non-finite", width: int = 60) -> None:
+    """Lines of at most about `width` characters naming what is drawn over the cells: the contour lines,
+    non-finite cells, the cursor."""
     parts: list[tuple[str, Style | str, str]] = []
     for i, (_, label) in enumerate(lines):
         drawn = bool((line_id == i).any())
@@ -395,7 +399,8 @@ def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, co
             sample, style = LINE_GLYPHS[i % len(LINE_GLYPHS)] * 2, "bold" if color else ""
         parts.append((sample, style, label + ("" if drawn else " (not in range)")))
     if not np.isfinite(v).all():
-        parts.append((NONFINITE * 2, _style(contrast(NONFINITE_RGB), NONFINITE_RGB) if color else "", "non-finite"))
+        parts.append((NONFINITE * 2, _style(contrast(NONFINITE_RGB), NONFINITE_RGB) if color else "",
+                      nonfinite_label))
     if cursor is not None:
         if compact:
             parts.append(("██", _style(CURSOR_RGB[kind], None), "cursor"))
@@ -404,9 +409,16 @@ def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, co
     if not parts:
         return
     out.append(" " * indent)
+    used = 0
     for j, (sample, style, label) in enumerate(parts):
-        if j:
+        size = len(sample) + 1 + len(label)
+        if j and used + 3 + size > width:
+            out.append("\n" + " " * indent)
+            used = 0
+        elif j:
             out.append("   ")
+            used += 3
         out.append(sample, style)
         out.append(" " + label)
+        used += size
     out.append("\n")
