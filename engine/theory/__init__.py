@@ -20,6 +20,7 @@ from ..kinds.data import DATA
 from ..spec import RunSpec
 from .band import InputKernel, band, iid_kernel, no_band_reason
 from .blocks import block_name, block_notes
+from .correlation import DepthScales, depth_scales_vec, input_pair_corr, pair_band, pair_correlations
 from .diagnostics import Diagnostics, diagnose, diagnose_blocks
 from .explain import Explanation, explain  # a name bound here, so the submodule can never shadow it
 from .gaussian import activation
@@ -70,6 +71,7 @@ class Prediction:
     pair_corr_pre_lo: np.ndarray | None = None  # one-sigma finite-width band around pair_corr_pre
     pair_corr_pre_hi: np.ndarray | None = None
     pair_corr_reason: str | None = None  # why the pair correlations or their band are NaN
+    depth_scales: DepthScales | None = None  # q*, c*, chi_1, xi_q, xi_c at the last block's sigma_w^2, sigma_b^2
 
     def __post_init__(self) -> None:
         for name in ("normed_mean", "normed_std", "out_mean", "out_std", "grad_out_std", "pair_corr_pre",
@@ -118,12 +120,41 @@ class Prediction:
             "notes": list(self.notes),
             "band": BAND_NOTE,
             "band_reason": self.band_reason,
-            "xi_c": None, "xi_q": None, "c_star": None, "q_star": None,
+            **_depth_json(self.depth_scales),
+            "pair_corr_reason": self.pair_corr_reason,
         } | ({"block": d.block, "block_lines": list(d.block_lines)} if d.block is not None else {})
 
     def to_json(self) -> dict:
         return {"layers": [dict(self.layer_json(i + 1), band=self.band_json(i + 1)) for i in range(self.depth)],
                 "diagnostics": self.diagnostics_json()}
+
+
+def _depth_json(d: DepthScales | None) -> dict:
+    """xi_c, xi_q, c_star, q_star as JSON numbers (None where NaN or infinite: xi_c at criticality)."""
+    if d is None:
+        return {"xi_c": None, "xi_q": None, "c_star": None, "q_star": None}
+    return {"xi_c": _f(d.xi_c), "xi_q": _f(d.xi_q), "c_star": _f(d.c_star), "q_star": _f(d.q_star)}
+
+
+def spec_depth_scales(spec: RunSpec, mf: MeanField, act) -> DepthScales | None:
+    """depth_scales at the last block's sigma_w^2, sigma_b^2 and bias mean (plain stacks; None for norm or
+    residual blocks, LSUV, or where the mean field stops)."""
+    if mf.reason is not None or spec.has_norm or spec.has_residual or "lsuv" in mf.kinds or spec.depth == 0:
+        return None
+    d = depth_scales_vec(act, mf.sw2[-1:], mf.sb2[-1:], mf.pre_mean[-1:], q_start=mf.q[-1:])
+    return DepthScales(*(float(d[k][0]) for k in ("q_star", "c_star", "chi1", "xi_q", "xi_c")))
+
+
+def _pair_fields(spec: RunSpec, mf: MeanField) -> dict:
+    """The Prediction's pair_corr_* fields: NaN (and a reason) when spec.pair_corr is None."""
+    c = getattr(spec, "pair_corr", None)
+    if c is None:
+        return {"pair_corr_reason": "no input pairs (pair_corr is off)"}
+    c0 = input_pair_corr(spec, c)
+    pc = pair_correlations(spec, mf, c0)
+    lo, hi, why = pair_band(spec, mf, pc, c0)
+    return {"pair_corr_pre": pc.pre, "pair_corr_post": pc.post, "pair_corr_out": pc.out,
+            "pair_corr_pre_lo": lo, "pair_corr_pre_hi": hi, "pair_corr_reason": pc.reason or why}
 
 
 def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment: float | None = None,
@@ -181,7 +212,8 @@ def predict(spec: RunSpec, *, data_mean: float | None = None, data_second_moment
         chi1=diag.chi1, corr=mf.corr, sigma_w2=mf.sw2, sigma_b2=mf.sb2, input_mean=mf.m0,
         input_second_moment=mf.s0, reason=mf.reason, notes=tuple(notes), diagnostics=diag, meanfield=mf,
         band_reason=mf.reason or band_reason, normed_mean=mf.normed_mean.copy(), normed_std=normed_std,
-        out_mean=mf.out_mean.copy(), out_std=out_std, grad_out_std=grad_out_std)
+        out_mean=mf.out_mean.copy(), out_std=out_std, grad_out_std=grad_out_std,
+        depth_scales=spec_depth_scales(spec, mf, act), **_pair_fields(spec, mf))
 
 
 def _iid_kernel(spec: RunSpec) -> InputKernel | None:

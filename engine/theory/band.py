@@ -218,6 +218,7 @@ class Band:
     rel_pre: np.ndarray
     rel_post: np.ndarray
     reason: str | None
+    rel_m2: np.ndarray | None = None  # relative sd of the post's pooled second moment, sqrt(v_S) (NaN: none)
 
 
 def _length_noise_change(kind: str, f: float, tau: float, feature_var: float, n_in: int, n_out: int) -> float:
@@ -264,21 +265,23 @@ def band(mf, act, fan_in, fan_out, kernel: InputKernel, bias_kurtosis: float = 2
     L = len(fan_out)
     rel_pre = np.full(L, math.nan)
     rel_post = np.full(L, math.nan)
+    rel_m2 = np.full(L, math.nan)
     n_ok, why = _valid_prefix(mf, kernel)
     reasons = [why] if why else []
     if n_ok:
         with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below, as a reason
-            _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons)
+            _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons, rel_m2)
     for name, rel in (("pre", rel_pre), ("post", rel_post)):
         wide = np.flatnonzero(rel > MAX_REL)
         if wide.size:
             reasons.append(f"layer {wide[0] + 1}: one network's {name} std spreads more than +-{100 * MAX_REL:g}% "
                            "(the widths are too small for the depth), beyond a one-sigma band")
             rel[wide] = math.nan
-    return Band(rel_pre, rel_post, "; ".join(reasons) or None)
+    return Band(rel_pre, rel_post, "; ".join(reasons) or None, rel_m2)
 
 
-def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons) -> None:
+def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, rel_post, reasons,
+          rel_m2=None) -> None:
     k = slice(0, n_ok)
     q, mu, c, m1, m2, m4 = mf.q[k], mf.pre_mean[k], mf.corr[k], mf.m1[k], mf.m2[k], mf.m4[k]
     s_prev = np.concatenate(([mf.s0], m2[:-1]))
@@ -337,6 +340,8 @@ def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, 
         v_fresh = sig_v / (n * var * var) + zeta * zeta * extra
         rel_post[i] = 0.5 * math.sqrt(max(0.0, (1.0 + zeta * zeta * inherited) * (1.0 + max(0.0, v_fresh)) - 1.0))
         v_s = (1.0 + eta * eta * inherited) * (1.0 + max(0.0, s_fresh)) - 1.0
+        if rel_m2 is not None:
+            rel_m2[i] = math.sqrt(max(0.0, v_s))
         # the post's kernel, for the next block
         chat = e12 / m2i
         nu = (SPREAD[i + 1] / F[i + 1]) ** 2 if i + 1 < n_ok and F[i + 1] > 0 else nu

@@ -1,6 +1,23 @@
-"""Theory-only phase diagrams: the sweep metrics of docs/sweeps.md predicted for many specs at once.
+"""Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 18.5).
 
-Stub: the values follow (interface of issue 11, fixed by the lead).
+predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (docs/sweeps.md):
+    log_q_ratio    = log10(E[(x^L)^2] / E[(x^0)^2])  (x^L the last block's output: post, or out with a residual)
+    c_last         = c^L of the pairs' pre-activations h^L, from c^0 = the spec's pair_corr, or PHASE_C0
+    log_grad_ratio = log10(std(g^1) / std(g^L))      (g^l = dLoss/dx^l; > 0: the gradient grows toward the input)
+    chi1           = sigma_w^2 E[phi'(h)^2] at the fixed point q* (no fixed point: at the last block's q), as
+                     Diagnostics.phase_chi1
+    nonfinite_frac = NaN (measured only)
+plus xi_c, xi_q (engine/theory/correlation.py) and the one-sigma bands log_q_ratio_lo/hi and c_last_lo/hi.
+
+Cells that share the activation and the architecture, with plain blocks, i.i.d. data and a relu-like
+(bias mean 0) or smooth activation, are computed together: the mean-field recursion runs once over the
+layers with numpy arrays over the cells (the same formulas and quadrature nodes as the per-spec
+prediction, so the values agree to rounding). Everything else (norm or residual blocks, LSUV, elu/selu,
+biases with a mean on piecewise-linear phi, file or digits data) goes through the per-spec recursion.
+
+Measured (benchmarks/bench_phase_theory.py, 50 x 50 cells x 100 layers of width 256, band=False, two shared
+cores): relu ~0.05 s, tanh ~0.8 s; the bands (band=True) cost the per-spec band of every cell, ~10 ms per
+layer and cell with pairs: use band=False for a theory-only phase diagram.
 """
 
 from __future__ import annotations
@@ -10,20 +27,193 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..kinds.data import DATA
 from ..spec import RunSpec
 from ..textforms import Call
+from .band import band as std_band
+from .blocks import block_name
+from .correlation import (
+    critical_sigma_w2,
+    depth_scales_vec,
+    input_pair_corr,
+    moments_vec,
+    pair_band,
+    pair_correlations,
+    pair_vec,
+)
+from .diagnostics import diagnose, diagnose_blocks
+from .gaussian import activation
+from .meanfield import bias_moments, run_meanfield, weight_variance
 
 CELL_METRICS = ("log_q_ratio", "c_last", "log_grad_ratio", "chi1", "nonfinite_frac")
-PHASE_C0 = 0.5  # initial pair correlation c^0 used for c_last when a spec has pair_corr None
+# The initial pair correlation c^0 that c_last starts from when a spec has no pair_corr: sweeps that do not
+# set --pair-corr predict (and, when they measure pairs, measure) the map from c^0 = 0.5.
+PHASE_C0 = 0.5
 EXTRA_KEYS = ("xi_c", "xi_q", "log_q_ratio_lo", "log_q_ratio_hi", "c_last_lo", "c_last_hi")
+_LN10 = math.log(10.0)
 
 
-def predict_cells(specs: Sequence[RunSpec]) -> dict[str, np.ndarray]:
-    """For every name in CELL_METRICS + EXTRA_KEYS an array [len(specs)] of predictions (NaN: none)."""
+def predict_cells(specs: Sequence[RunSpec], *, band: bool = True) -> dict[str, np.ndarray]:
+    """For every name in CELL_METRICS + EXTRA_KEYS an array [len(specs)] of predictions (NaN: none).
+    band=False leaves the four band columns NaN (they need the per-spec band of every cell)."""
     n = len(specs)
-    return {k: np.full(n, math.nan) for k in CELL_METRICS + EXTRA_KEYS}
+    out = {k: np.full(n, math.nan) for k in CELL_METRICS + EXTRA_KEYS}
+    groups: dict[tuple, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(_group_key(spec), []).append(i)
+    for key, idx in groups.items():
+        if key[0] == "vector":
+            _vector_group([specs[i] for i in idx], np.array(idx), out)
+        else:
+            for i in idx:
+                _scalar_cell(specs[i], i, out)
+    if band:
+        for i, spec in enumerate(specs):
+            _cell_band(spec, i, out)
+    return out
 
 
 def critical_curve(act: Call, sigma_b2: np.ndarray) -> np.ndarray:
-    """sigma_w^2 on chi_1 = 1 for each sigma_b^2 (same shape)."""
-    return np.full(np.shape(sigma_b2), math.nan)
+    """sigma_w^2 on chi_1 = 1 for each sigma_b^2 (same shape; correlation.critical_sigma_w2)."""
+    sb = np.asarray(sigma_b2, dtype=float)
+    return np.array([critical_sigma_w2(act, float(x)) for x in sb.ravel()]).reshape(sb.shape)
+
+
+def _c0(spec: RunSpec) -> float:
+    c = getattr(spec, "pair_corr", None)
+    return input_pair_corr(spec, PHASE_C0 if c is None else c)
+
+
+def _layer_params(spec: RunSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(sigma_w^2, sigma_b^2, bias mean) per block, or None when the scheme has a caveat (per-spec path)."""
+    sw2, sb2, beta = [], [], []
+    cache: dict[tuple[int, int], tuple[float, float, float]] = {}
+    for n_in, n_out in zip(spec.fan_in, spec.fan_out, strict=True):
+        got = cache.get((n_in, n_out))
+        if got is None:
+            try:
+                vw, kind, why = weight_variance(spec.init, spec.act, n_in, n_out)
+                bm, bv = bias_moments(spec.bias, n_in)
+            except (ArithmeticError, ValueError):
+                return None
+            if why is not None or kind == "lsuv" or not all(map(math.isfinite, (vw, bm, bv))):
+                return None
+            got = cache[(n_in, n_out)] = (vw * n_in, bv, bm)
+        sw2.append(got[0])
+        sb2.append(got[1])
+        beta.append(got[2])
+    return np.array(sw2), np.array(sb2), np.array(beta)
+
+
+def _group_key(spec: RunSpec) -> tuple:
+    """("vector", act, arch) for cells the vectorised recursion covers, else ("scalar",)."""
+    if spec.has_norm or spec.has_residual or spec.init.name == "lsuv" or spec.depth == 0:
+        return ("scalar",)
+    kind = DATA[spec.data.name]
+    if kind.iid_moments(kind.values(spec.data)) is None:
+        return ("scalar",)
+    act = activation(spec.act)
+    if act.smooth is None and act.slope is None:
+        return ("scalar",)
+    if act.slope is not None and bias_moments(spec.bias, spec.arch[0])[0] != 0.0:
+        return ("scalar",)
+    return ("vector", spec.act, spec.arch)
+
+
+def _vector_group(specs: list[RunSpec], idx: np.ndarray, out: dict) -> None:
+    params = [_layer_params(s) for s in specs]
+    fallback = [i for i, p in enumerate(params) if p is None]
+    for i in fallback:
+        _scalar_cell(specs[i], int(idx[i]), out)
+    keep = [i for i, p in enumerate(params) if p is not None]
+    if not keep:
+        return
+    specs = [specs[i] for i in keep]
+    idx = idx[keep]
+    sw2 = np.stack([params[i][0] for i in keep])  # [cells, L]
+    sb2 = np.stack([params[i][1] for i in keep])
+    beta = np.stack([params[i][2] for i in keep])
+    act = activation(specs[0].act)
+    arch = specs[0].arch
+    L = len(arch) - 1
+    s0 = np.empty(len(specs))
+    for j, spec in enumerate(specs):
+        kind = DATA[spec.data.name]
+        s0[j] = kind.iid_moments(kind.values(spec.data))[1]
+    c0 = np.array([_c0(s) for s in specs])
+    s, k = s0.copy(), c0 * s0
+    d2 = np.full(sw2.shape, math.nan)
+    c_pre = np.full(len(specs), math.nan)
+    q = np.full(len(specs), math.nan)
+    with np.errstate(all="ignore"):
+        for i in range(L):
+            q = sw2[:, i] * s + sb2[:, i]
+            q[~(np.isfinite(q) & (q <= 1e300))] = math.nan  # the per-spec recursion stops there
+            mu = beta[:, i]
+            c_pre = (sw2[:, i] * k + sb2[:, i] + mu * mu) / (q + mu * mu)
+            rho = (sw2[:, i] * k + sb2[:, i]) / q
+            m = moments_vec(act, mu, q)
+            d2[:, i] = m[2]
+            e12 = pair_vec(act, mu, q, np.where(q > 0, rho, 1.0))
+            s, k = m[1], e12
+        log_q = np.log10(s / s0)
+        n_out = np.array(arch[1:], dtype=float)
+        n_in = np.array(arch[:-1], dtype=float)
+        # Var(g^1)/Var(g^L) = prod_{l=2..L} n_l Var[W^l] E[phi'(h^l)^2]  (meanfield._backward)
+        factors = (n_out[1:] / n_in[1:]) * sw2[:, 1:] * d2[:, 1:]
+        log_grad = 0.5 * np.sum(np.log10(factors), axis=1) if L > 1 else np.zeros(len(specs))
+        ds = depth_scales_vec(act, sw2[:, -1].copy(), sb2[:, -1].copy(), beta[:, -1].copy(), q_start=q)
+    chi = np.where(np.isfinite(ds["chi1"]), ds["chi1"], sw2[:, -1] * d2[:, -1])
+    for name, val in (("log_q_ratio", log_q), ("c_last", c_pre), ("log_grad_ratio", log_grad), ("chi1", chi),
+                      ("xi_c", ds["xi_c"]), ("xi_q", ds["xi_q"])):
+        out[name][idx] = val
+
+
+def _scalar_cell(spec: RunSpec, i: int, out: dict) -> None:
+    """One cell through the per-spec mean field (norm, residual, LSUV, elu, file data, ...)."""
+    from . import spec_depth_scales
+
+    mf = run_meanfield(spec)
+    if mf.reason is not None or spec.depth == 0:
+        return
+    act = activation(spec.act)
+    with np.errstate(all="ignore"):
+        pre_std = np.sqrt(mf.q)
+        grad_std = np.sqrt(mf.var_g)
+        last_m2 = mf.out_m2[-1] if spec.has_residual else mf.m2[-1]
+        out["log_q_ratio"][i] = math.log10(last_m2 / mf.s0) if last_m2 > 0 and mf.s0 > 0 else math.nan
+        if block_name(spec) is None:
+            diag = diagnose(mf, act, pre_std, grad_std, act.homogeneous)
+        else:
+            diag = diagnose_blocks(spec, mf, act, pre_std, grad_std, np.sqrt(mf.var_gout))
+        r = diag.grad_ratio
+        out["log_grad_ratio"][i] = math.log10(r) if r > 0 else (-math.inf if r == 0 else math.nan)
+    out["chi1"][i] = diag.phase_chi1
+    pc = pair_correlations(spec, mf, _c0(spec))
+    out["c_last"][i] = pc.pre[-1]
+    d = spec_depth_scales(spec, mf, act)
+    if d is not None:
+        out["xi_c"][i], out["xi_q"][i] = d.xi_c, d.xi_q
+
+
+def _cell_band(spec: RunSpec, i: int, out: dict) -> None:
+    """log_q_ratio_lo/hi from the std band's relative sd r of the last post's pooled second moment
+    (log10 S -/+ r/ln 10, by the delta method), c_last_lo/hi from the pair band at the last block."""
+    from . import _iid_kernel
+
+    mf = run_meanfield(spec)
+    if mf.reason is not None or spec.depth == 0 or spec.has_norm or spec.has_residual:
+        return
+    kernel = _iid_kernel(spec)
+    if kernel is not None and "lsuv" not in mf.kinds:
+        from ..kinds.biases import BIASES
+
+        b = std_band(mf, activation(spec.act), spec.fan_in, spec.fan_out, kernel, BIASES[spec.bias.name].kurtosis)
+        r = b.rel_m2[-1] if b.rel_m2 is not None else math.nan
+        if math.isfinite(r) and math.isfinite(out["log_q_ratio"][i]):
+            out["log_q_ratio_lo"][i] = out["log_q_ratio"][i] - r / _LN10
+            out["log_q_ratio_hi"][i] = out["log_q_ratio"][i] + r / _LN10
+    c0 = _c0(spec)
+    pc = pair_correlations(spec, mf, c0)
+    lo, hi, _ = pair_band(spec, mf, pc, c0)
+    out["c_last_lo"][i], out["c_last_hi"][i] = lo[-1], hi[-1]
