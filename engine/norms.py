@@ -30,6 +30,8 @@ class Norm:
     name: str
     fn: Callable[[Tensor], Tensor]  # n = norm(h), h of shape [batch, units]; a new tensor
     min_batch: int  # examples a batch needs (batchnorm: 2; the variance of one example is 0)
+    eps: float = 0.0  # the eps under the square root
+    per_batch: bool = False  # statistics per unit over the batch (batchnorm), not per example
 
 
 def _batchnorm(eps: float) -> Callable[[Tensor], Tensor]:
@@ -44,10 +46,11 @@ def _rmsnorm(eps: float) -> Callable[[Tensor], Tensor]:
     return lambda h: F.rms_norm(h, (h.shape[-1],), eps=eps)
 
 
-_KINDS: dict[str, tuple[Callable[[float], Callable[[Tensor], Tensor]], int]] = {  # name: (function, min_batch)
-    "batchnorm": (_batchnorm, 2),
-    "layernorm": (_layernorm, 1),
-    "rmsnorm": (_rmsnorm, 1),
+_KINDS: dict[str, tuple[Callable[[float], Callable[[Tensor], Tensor]], int, bool]] = {
+    # name: (function, min_batch, per_batch)
+    "batchnorm": (_batchnorm, 2, True),
+    "layernorm": (_layernorm, 1, False),
+    "rmsnorm": (_rmsnorm, 1, False),
 }
 
 
@@ -56,10 +59,11 @@ def get(norm: Call) -> Norm | None:
     if norm.name == "none":
         return None
     try:
-        make, min_batch = _KINDS[norm.name]
+        make, min_batch, per_batch = _KINDS[norm.name]
     except KeyError:
         raise KeyError(f"norm {norm.name!r} has no implementation") from None
-    return Norm(norm.name, make(float(norm.get("eps"))), min_batch)
+    eps = float(norm.get("eps"))
+    return Norm(norm.name, make(eps), min_batch, eps, per_batch)
 
 
 __all__ = ["Norm", "get"]

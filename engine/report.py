@@ -9,8 +9,16 @@ post_std, grad_std, grad_pre_std, normed_mean, normed_std, out_mean, out_std, gr
 prediction). Headline values are means over trials; with several trials `per_trial` keeps each trial's
 values. Non-finite numbers are written as null, never as NaN/Infinity.
 
+With --pair-corr (engine/pairs.py): each layer's `corr` {pre, post, out}: the mean over the input pairs of
+the cosine similarity of the pair's two rows (mean over trials; `out` null without a residual; per_trial keeps
+each trial's), the theory keys pair_corr_pre, pair_corr_post, pair_corr_out and the band pair_corr_pre_lo,
+pair_corr_pre_hi (null where the theory has none), and the top-level `corr_input` (the measured c^0, mean over
+trials) and `corr_input_expected` (what the pairs are made to have: theory.correlation.input_pair_corr). Without the pairs
+`corr` and `corr_input` are null.
+
 Schema history: initscope.run/1 had only pre, post, grad, grad_pre and the first five theory keys; /2 adds
-the normed, out and grad_out objects, their theory keys and tensor_hist_edges.
+the normed, out and grad_out objects, their theory keys and tensor_hist_edges; later keys only added (corr,
+corr_input, corr_input_expected, the pair_corr theory keys), so the schema name stays /2.
 """
 
 from __future__ import annotations
@@ -26,10 +34,13 @@ from .growth import growth_rows
 from .numbers import fmt_num, nice_int_ticks
 from .result import STAT_NAMES, TENSORS, RunResult
 from .signal_range import RULE, range_event
+from .theory.correlation import input_pair_corr
 
 SCHEMA = "initscope.run/2"
 THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std", "normed_mean", "normed_std",
-               "out_mean", "out_std", "grad_out_std")
+               "out_mean", "out_std", "grad_out_std", "pair_corr_pre", "pair_corr_post", "pair_corr_out",
+               "pair_corr_pre_lo", "pair_corr_pre_hi")
+CORR_KEYS = ("pre", "post", "out")  # RunResult.corr keys, in the JSON's per-layer `corr` and the CSV's corr_*
 
 
 def _num(x: object) -> float | int | None:
@@ -112,11 +123,14 @@ def to_json_dict(result: RunResult) -> dict:
         for t in TENSORS:
             layer[t] = _stats_dict(mean_stats[t][i]) if t in mean_stats else None
         layer["theory"] = theory_layer(result, i)
+        layer["corr"] = _corr_layer(result, i, lambda v: _num(np.mean(v)))
         if result.trials > 1:
             layer["per_trial"] = {
                 "weight": [{"mean": _num(w[0]), "std": _num(w[1])} for w in result.weight[:, i]],
                 **{t: [_stats_dict(r) for r in result.stats[t][:, i]] for t in tensors},
             }
+            if result.corr is not None:
+                layer["per_trial"]["corr"] = _corr_layer(result, i, lambda v: [_num(x) for x in v])
         if mean_hist:
             layer["hist"] = {t: mean_hist[t][i] for t in mean_hist}
         layers.append(layer)
@@ -131,11 +145,21 @@ def to_json_dict(result: RunResult) -> dict:
         "lsuv_iterations": list(result.lsuv_iterations) if result.lsuv_iterations is not None else None,
         "data": {"mean": _num(result.data_mean), "second_moment": _num(result.data_second_moment)},
         "notes": list(result.notes),
+        "corr_input": None if result.corr_input is None else _num(np.mean(result.corr_input)),
+        "corr_input_expected": None if spec.pair_corr is None else _num(input_pair_corr(spec, spec.pair_corr)),
         **_theory_extras(result),
         "hist_edges": result.hist_edges,
         "tensor_hist_edges": {t: result.tensor_edges[t] for t in tensors if t in result.tensor_edges},
         "layers": layers,
     }
+
+
+def _corr_layer(result: RunResult, index: int, reduce) -> dict | None:
+    """The per-layer `corr` object: reduce([T] values) per key of CORR_KEYS (None where absent), or None
+    without the pairs."""
+    if result.corr is None:
+        return None
+    return {k: reduce(result.corr[k][:, index]) if k in result.corr else None for k in CORR_KEYS}
 
 
 def to_json(result: RunResult) -> str:
@@ -146,6 +170,7 @@ def csv_header(result: RunResult) -> list[str]:
     cols = ["run", "layer", "fan_in", "fan_out", "weight_mean", "weight_std"]
     cols += [f"{t}_{s}" for t in TENSORS for s in STAT_NAMES]
     cols += [f"theory_{k}" for k in THEORY_KEYS]
+    cols += [f"corr_{k}" for k in CORR_KEYS]
     return cols
 
 
@@ -164,6 +189,7 @@ def to_csv(named_results: list[tuple[str, RunResult]]) -> str:
             for t in TENSORS:
                 row += [(layer[t] or {}).get(s) for s in STAT_NAMES]
             row += [(layer["theory"] or {}).get(k) for k in THEORY_KEYS]
+            row += [(layer["corr"] or {}).get(k) for k in CORR_KEYS]
             writer.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
     return buf.getvalue()
 
@@ -220,6 +246,9 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     head += "".join(f"{h:>9} {'theory':>9} | " for _, _, h, _ in before)
     head += f"{'post mean':>9} {'theory':>9} | {'post std':>9} {'theory':>9} | {'zero%':>6}"
     head += "".join(f" | {h:>9} {'theory':>9}" for _, _, h, _ in after)
+    pairs = result.corr is not None
+    if pairs:
+        head += f" | {'c pre':>9} {'theory':>9}"
     lines += [head, "-" * len(head)]
     rows = doc["layers"]
     shown = rows if not max_rows or len(rows) <= max_rows else rows[: max_rows // 2] + [None] + rows[-max_rows // 2:]
@@ -236,6 +265,8 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
         line += (f"{_measured(post, 'mean')} {_fmt(th.get('post_mean'))} | {_measured(post, 'std')} "
                  f"{_fmt(th.get('post_std'))} | {100 * (post['zero_frac'] or 0):>6.1f}")
         line += "".join(f" | {_measured(layer[t], k)} {_fmt(th.get(key))}" for t, k, _, key in after)
+        if pairs:
+            line += f" | {_fmt(layer['corr']['pre'])} {_fmt(th.get('pair_corr_pre'))}"
         lines.append(line + _nonfinite_note(layer, names))
     bad = result.first_nonfinite_layer()
     event = range_event(result, "pre")
@@ -250,6 +281,8 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     if growth:
         lines += ["", f"growth per block, block 1 to block {result.depth} (second moments):"]
         lines += [f"  {what}: measured {fmt_num(m, 4)}, predicted {fmt_num(p, 4)}" for what, m, p in growth]
+    if pairs:
+        lines += ["", _corr_line(result, doc)]
     block = (doc.get("diagnostics") or {}).get("block_lines") or []
     if block:
         lines += ["", f"theory: {block[0]}"]
@@ -260,6 +293,18 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
     if doc.get("theory_reason"):
         lines.append(f"theory: {doc['theory_reason']}")
     return "\n".join(lines) + "\n"
+
+
+def _corr_line(result: RunResult, doc: dict) -> str:
+    """'input pairs: c^0 0.4976 (made to be 0.5); c^L of pre 0.81 (theory 0.8105); xi_c 12.3 layers'."""
+    last = doc["layers"][-1]
+    xi = getattr(getattr(result.theory, "depth_scales", None), "xi_c", None)  # the theory's depth scale of c
+    xi_text = "" if xi is None else (f"; xi_c {'infinite (critical)' if math.isinf(xi) else fmt_num(xi, 4)}"
+                                     + (" layers" if math.isfinite(xi) else ""))
+    return (f"input pairs: c^0 {fmt_num(doc['corr_input'], 4, missing='-')} (made to be "
+            f"{fmt_num(doc['corr_input_expected'], 4, missing='-')}); c^{len(doc['layers'])} of pre "
+            f"{fmt_num(last['corr']['pre'], 4, missing='-')} (theory "
+            f"{fmt_num((last['theory'] or {}).get('pair_corr_pre'), 4, missing='-')}){xi_text}")
 
 
 CHART_MARKERS = {"measured": "braille", "theory": "•"}  # a line and dots: told apart without colour

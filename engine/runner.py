@@ -25,7 +25,8 @@ A norm that needs more than one example (batchnorm) refuses a batch of one befor
 
 The random stream of a trial (generator seeded with seed + t): the input batch, then per block W, b (if any)
 and V (with a residual, unless fixup: V = 0), then u. LSUV rescales W on the block input before fixup's
-L^(-1/2) is applied.
+L^(-1/2) is applied. The input pairs of --pair-corr (engine/pairs.py) have a generator of their own and go
+through each block beside the batch (PairTrack.block, called once h exists), outside every statistic.
 
 Statistics: two small classes with one interface (weight, tensor, relu_post, grad, end_layer, finish):
 - FastStats (every trial first): per tensor a few one-pass reductions on the device (float32 accumulation,
@@ -91,6 +92,7 @@ from .data import prepare
 from .device import check_memory, describe, dtype_of, resolve_device
 from .errors import Cancelled, InitscopeError, RunError, SpecError
 from .inits import init_weight
+from .pairs import PairTrack
 from .result import STAT_NAMES, TENSORS, RunResult, tensors_of
 from .spec import RunSpec
 from .theory.band import kernel_of_rows
@@ -484,6 +486,8 @@ class _Trial:
         self.lsuv_iters = [0] * run.depth
         self.probes: dict[str, tuple[Tensor, int]] = {}  # block 1's (sum of squares, size) per edge group
         self.mode = _Autograd(run, self) if run.spec.grad else _InPlaceForward(run)  # how the tensors are made
+        # --pair-corr: input pairs carried beside the batch, never in it (engine/pairs.py)
+        self.pairs = PairTrack(run, t) if run.spec.pair_corr is not None else None
 
     # ---- the block step ------------------------------------------------------------------------------
     def block(self, layer: int, x: Tensor, gen: torch.Generator) -> Tensor:
@@ -492,6 +496,8 @@ class _Trial:
         last = layer == r.depth - 1
         w, b, v = self.params(layer, gen, x)
         h = make.linear(layer, x, w, b)
+        if self.pairs is not None:
+            self.pairs.block(w, b, v, h)
         del b
         stats.weight(layer, w.detach())  # training: W is a leaf that requires gradients
         del w
@@ -754,6 +760,8 @@ class _Run:
             host = trial.buf.to_host()
             host["exact"] = np.ones(1)
             self.derive_hist(host)
+        if trial.pairs is not None:
+            host["corr_input"], host["corr"] = trial.pairs.to_host(self.depth)
         return host, trial.lsuv_iters
 
     def edges(self, group: str) -> np.ndarray:
@@ -848,7 +856,17 @@ def run(spec: RunSpec, *, progress: Callable[[int, int], None] | None = None,
         hist_counted=tuple(r.hist_counted),
         data_kernel=None if r.source.rows is None else kernel_of_rows(r.source.rows),
         tensor_edges=tensor_edges,
+        **_corr(hosts),
     )
+
+
+def _corr(hosts: list[dict]) -> dict:
+    """RunResult.corr ({key: [T, L]}) and corr_input ([T]) from the trials' pair measurements, if any."""
+    if "corr" not in hosts[0]:
+        return {}
+    keys = hosts[0]["corr"]
+    return {"corr": {k: np.stack([h["corr"][k] for h in hosts]) for k in keys},
+            "corr_input": np.array([h["corr_input"] for h in hosts], dtype=np.float64)}
 
 
 def _weight(raw: np.ndarray, n: np.ndarray) -> np.ndarray:

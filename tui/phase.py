@@ -236,7 +236,7 @@ def theory_grid(base: dict[str, str], x: Axis, y: Axis, note: str = "") -> Phase
     from initscope.engine.theory.phase import predict_cells
 
     specs = grid_specs(base, x, y)
-    pred = predict_cells(specs)
+    pred = predict_cells(specs, band=False)  # the band columns are not drawn (and cost ~1 s a cell)
     nx, ny = len(x), len(y)
     predicted = {k: _grid_of(pred[k], nx, ny) for k in PREDICTED_METRICS if k in pred}
     first = specs[0]

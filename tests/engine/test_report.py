@@ -48,7 +48,8 @@ def test_json_follows_the_contract():
     # a Prediction without the normed/out arrays (an older theory) gives null for their keys
     assert layer["theory"] == {"pre_std": 1.5, "post_mean": 0.5, "post_std": None, "grad_std": 1.0,
                                "grad_pre_std": 1.0, "normed_mean": None, "normed_std": None, "out_mean": None,
-                               "out_std": None, "grad_out_std": None}
+                               "out_std": None, "grad_out_std": None, "pair_corr_pre": None, "pair_corr_post": None,
+                               "pair_corr_out": None, "pair_corr_pre_lo": None, "pair_corr_pre_hi": None}
     for t in ("normed", "out", "grad_out"):  # not in a plain stack
         assert layer[t] is None
     assert doc["tensor_hist_edges"] == {}

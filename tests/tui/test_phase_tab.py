@@ -130,7 +130,7 @@ def test_axes_text_errors_are_one_sentence():
 async def _open_tab(pilot, app) -> PhaseView:
     await settle(pilot)
     started = time.perf_counter()
-    await pilot.press("f10")
+    await pilot.press("f11")
     view = app.query_one("#phase-view", PhaseView)
     while view.last_draw_s is None and time.perf_counter() - started < 20:
         await pilot.pause(0.02)
@@ -197,7 +197,7 @@ async def test_tab_draws_theory_cursor_reads_prediction_and_recalls(fake):
         assert "▀" not in view.query_one("#phase-map", Static).content.plain  # small grid: full cells
 
 
-async def test_measured_sweep_completes_toggles_and_cancels(fake, monkeypatch):
+async def test_measured_sweep_completes_toggles_and_cancels(fake, monkeypatch, tmp_path):
     app = InitScopeApp(spec=parse_spec(**TINY), engine=fake)
     async with app.run_test(size=(120, 40)) as pilot:
         view = await _open_tab(pilot, app)
@@ -225,6 +225,26 @@ async def test_measured_sweep_completes_toggles_and_cancels(fake, monkeypatch):
         await pilot.press("t")
         await pilot.pause()
         assert view.showing == "theory" and view.grid is view.theory
+        # o: a table written by initscope sweep --output (run_sweep with out=) opens as a sweep
+        from initscope.engine.sweep import parse_vary, run_sweep
+        from initscope.engine.sweep.backends import InProcess
+
+        path = tmp_path / "sweep.csv"
+        axes = [parse_vary("init.gain=1,2"), parse_vary("bias.std=0,0.1,0.2")]
+        written = run_sweep({**TINY, "bias": "normal"}, axes, InProcess(), out=path)
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("#path", Input).value = str(path)
+        await pilot.press("enter")
+        await pilot.pause()
+        grid = view.sweep
+        assert grid.title == "sweep sweep.csv" and grid.shape == (3, 2) and grid.done == 6 and view.source == "measured"
+        np.testing.assert_array_equal(grid.values(phase.quantity("log_q_ratio"), "measured"),
+                                      written.grid("log_q_ratio").T)
+        view.cursor = (2, 1)  # x = gain 2 (the second x value), y = bias.std 0.2 (the third y value)
+        view.redraw()
+        assert _cell_line(view).startswith("init.gain = 2  bias.std = 0.2 | log_q_ratio: predicted")
+        assert f"measured {fmt_num(written.grid('log_q_ratio')[1, 2])}" in _cell_line(view)
         # a second sweep, stopped after its first cell: what finished is kept, the rest reads "not run"
         from initscope.engine.sweep import cell
 
