@@ -138,19 +138,31 @@ class PhaseView(Vertical, can_focus=True):
         a run follows; before the first run ends the form's spec is there already)."""
         self.follow_form(scene.spec)
 
-    def follow_form(self, fallback=None) -> None:
+    def follow_form(self, fallback=None, compute: bool = False) -> None:
+        """Take the form's spec; compute its diagram now if the tab is shown (or `compute`)."""
         form_spec = getattr(self.app, "form_spec", None)
         spec = form_spec() if form_spec is not None else fallback
         self.spec = spec if spec is not None else fallback
-        if self.is_shown():
+        if compute or self.is_shown():
             self.request_theory()
 
     def is_shown(self) -> bool:
         return self.is_mounted and self.display and self.region.area > 0
 
+    def on_mount(self) -> None:
+        # In a terminal, the diagram of the start spec is computed once in the background right away, so the
+        # first F11 finds it drawn (the theory's first tanh-like diagram builds its pair tables: ~2 s). Not
+        # under tests (headless): every app there would pay for it.
+        if not self.app.is_headless:
+            self.call_after_refresh(lambda: self.follow_form(compute=True))
+
     def on_show(self) -> None:
+        self._shown_at = time.perf_counter()
         self.follow_form(self.spec)
         self.redraw()
+
+    _shown_at: float | None = None
+    last_show_s: float | None = None  # from the tab shown (F11) to the frame with its diagram drawn
 
     def axes(self) -> tuple[str, str] | None:
         """The two --vary texts of the diagram: the user's (a), else the default plane of the current spec."""
@@ -265,6 +277,9 @@ class PhaseView(Vertical, can_focus=True):
         heat.update(text)
         cell.update(phase.cell_text(grid, q, iy, ix))
         self.draws += 1
+        if self._shown_at is not None and self._pending_key is None and self.grid is not None:
+            shown_at, self._shown_at = self._shown_at, None
+            self.call_after_refresh(lambda: setattr(self, "last_show_s", time.perf_counter() - shown_at))
         self._scroll_to_cursor(text, iy, ix, ny, compact)
 
     def _scroll_to_cursor(self, text, iy: int, ix: int, ny: int, compact: bool) -> None:
