@@ -21,7 +21,8 @@
   one) and its row and column on the axes.
 - axes: about 10 y tick labels on the left (bottom and top rows always; in the compact layout a line
   carries the label of whichever of its two rows is a tick row), x tick labels below with a tick mark
-  under the cell they name, the axis names, and a colour bar with its ends and middle (or centre) value.
+  under the cell they name, the axis names, and a colour bar with its ends and middle (or centre) value
+  (an end reads <lo or >hi when some cells lie beyond it and show the end's colour).
 - `color=False`: plain characters for pipes and tests: the ramp RAMP from low to high (full layout),
   'x' for non-finite, the line glyphs, '[]' for the cursor.
 """
@@ -262,13 +263,19 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     for ix in picks:
         s = x_labels[ix]
         row[ix * cell_w: ix * cell_w + len(s)] = list(s)
-    out.append(" " * (label_w + 1) + "".join(row).rstrip() + "\n")
+    ticks = "".join(row).rstrip()
     name = f"{x_label} →" if color else f"{x_label} ->"
-    out.append(" " * (label_w + 1) + name.center(nx * cell_w).rstrip() + "\n")
+    if len(ticks) + 3 + len(name) <= max(nx * cell_w, 40) + 12:  # the axis name after the last tick label
+        out.append(" " * (label_w + 1) + ticks + "   " + name + "\n")
+    else:
+        out.append(" " * (label_w + 1) + ticks + "\n")
+        out.append(" " * (label_w + 1) + name.center(nx * cell_w).rstrip() + "\n")
 
-    _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 14)))
+    finite = v[np.isfinite(v)]
+    _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 16)),
+                below=bool((finite < lo).any()), above=bool((finite > hi).any()))
     _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1, nonfinite_label,
-            max(40, nx * cell_w))
+            max(60, nx * cell_w))
     return out.text()
 
 
@@ -364,25 +371,23 @@ def _compact_line(out: _Builder, up_row: np.ndarray, low_row: np.ndarray | None,
 
 
 def _colour_bar(out: _Builder, lo: float, hi: float, center: float | None, pal, color: bool, indent: int,
-                width: int) -> None:
-    """The map from lo to hi as a bar `width` characters long, its ends and middle value written under it."""
-    out.append(" " * indent)
-    if color:
-        for j in range(width):
-            k = round(j / (width - 1) * (LEVELS - 1))
-            out.append(" ", _style(None, pal[k]))
-    else:
-        out.append("".join(RAMP[round(j / (width - 1) * (len(RAMP) - 1))] for j in range(width)))
-    out.append("\n")
-    left, right = fmt_num(lo, 3), fmt_num(hi, 3)
+                width: int, below: bool = False, above: bool = False) -> None:
+    """One line: `lo`, the map as a bar `width` characters long split by its middle value (the centre of a
+    diverging map), `hi`. An end some cells go past (they show the end's colour) reads <lo or >hi."""
+    left = ("<" if below else "") + fmt_num(lo, 3)
+    right = (">" if above else "") + fmt_num(hi, 3)
     mid = fmt_num(center if center is not None else (lo + hi) / 2, 3)
-    row = [" "] * (width + len(right))
-    row[0:len(left)] = list(left)
-    start = max(len(left) + 1, width // 2 - len(mid) // 2)
-    if start + len(mid) < width - len(right):
-        row[start:start + len(mid)] = list(mid)
-    row[width - len(right): width] = list(right)
-    out.append(" " * indent + "".join(row).rstrip() + "\n")
+    half = max(width // 2, 2)
+    out.append(" " * indent + left + " ")
+    for part, (j0, j1) in enumerate(((0, half), (half, 2 * half))):
+        if part:
+            out.append(f" {mid} ")
+        if color:
+            for j in range(j0, j1):
+                out.append(" ", _style(None, pal[round(j / (2 * half - 1) * (LEVELS - 1))]))
+        else:
+            out.append("".join(RAMP[round(j / (2 * half - 1) * (len(RAMP) - 1))] for j in range(j0, j1)))
+    out.append(" " + right + "\n")
 
 
 def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, color: bool, compact: bool, kind: str,

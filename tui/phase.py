@@ -269,22 +269,35 @@ def theory_lines(grid: PhaseGrid) -> list[tuple[np.ndarray, str]]:
     out = []
     chi1 = grid.predicted.get("chi1")
     if chi1 is not None and np.isfinite(chi1).any():
-        out.append((contour_mask(chi1, 1.0), "chi1 = 1 (order | chaos)"))
+        out.append((contour_mask(chi1, 1.0), "chi1 = 1"))
     xi = grid.predicted.get("xi_c")
     L = grid.depth
     if xi is not None and L > 0 and (np.isfinite(xi) | np.isposinf(xi)).any():
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = np.where(np.isposinf(xi), 0.0, 1.0 / xi)
-        out.append((contour_mask(inv, 6.0 / L), f"xi_c = L/6 = {fmt_num(L / 6, 3)} (trainable: L < 6 xi_c)"))
+        out.append((contour_mask(inv, 6.0 / L), f"xi_c = L/6 = {fmt_num(L / 6, 3)}"))
         out.append((contour_mask(inv, 1.0 / L), f"xi_c = L = {L}"))
     return out
 
 
+ROBUST_PERCENTILE = 95.0
+
+
 def display_values(grid: PhaseGrid, q: Quantity, source: str) -> tuple[np.ndarray, float | None, float | None]:
-    """(values to colour, vmin, vmax): xi_c is coloured from 0 to L (infinite at criticality: the top colour)."""
+    """(values to colour, vmin, vmax). xi_c: from 0 to L (infinite at criticality: the top colour). A diverging
+    quantity: centre -+ the 95th percentile of |v - centre| over the finite cells, so a corner of extreme
+    cells (log_q_ratio of -18 where tanh's signal dies at small gain) does not wash out the rest; cells
+    beyond show the end colours and the colour bar's end reads <lo or >hi."""
     v = grid.values(q, source)
     if q.name == "xi_c" and grid.depth > 0:
         return np.where(np.isposinf(v), float(grid.depth), v), 0.0, float(grid.depth)
+    finite = v[np.isfinite(v)]
+    if q.center is not None and finite.size:
+        dev = np.abs(finite - q.center)
+        half = float(np.percentile(dev, ROBUST_PERCENTILE))
+        if not half > 0:
+            half = float(dev.max()) or 1.0
+        return v, q.center - half, q.center + half
     return v, None, None
 
 

@@ -89,7 +89,7 @@ def test_theory_lines_mark_chi1_one_and_xi_c(monkeypatch):
     x, y = phase.parse_axes(*phase.default_axes(spec))
     grid = phase.theory_grid(phase.grid_base(spec, [x, y])[0], x, y)
     lines = phase.theory_lines(grid)
-    assert [label.split(" (")[0] for _, label in lines] == ["chi1 = 1", "xi_c = L/6 = 2", "xi_c = L = 12"]
+    assert [label for _, label in lines] == ["chi1 = 1", "xi_c = L/6 = 2", "xi_c = L = 12"]
     chi1_mask = lines[0][0]
     # chi1 = g^2/2 = 1 at g = 1.414: between 1.40 (0.98) and 1.45 (1.05), the nearer is 1.40, in every row
     col = x.values.index(1.4)
@@ -297,3 +297,15 @@ async def test_measured_sweep_completes_toggles_and_cancels(fake, monkeypatch, t
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert len(fake.calls) == runs + 1 and not app.running
+
+
+def test_display_range_is_robust_to_a_corner_of_extremes():
+    x, y = phase.parse_axes("init.gain=1:2:10", "bias.std=0:0.9:10")
+    v = np.tile(np.linspace(-1.0, 1.0, 10), (10, 1))  # |v| up to 1 everywhere...
+    v[0, :3] = -18.0  # ...but 3 cells of 100 at -18 (a dying signal)
+    grid = phase.PhaseGrid(x, y, {}, {"log_q_ratio": v, "xi_c": np.full((10, 10), np.inf)}, depth=20)
+    shown, lo, hi = phase.display_values(grid, phase.quantity("log_q_ratio"), "predicted")
+    # centre 0 -+ the 95th percentile of |v|: 1 (the 3 extreme cells lie beyond and show the end colour)
+    assert (lo, hi) == (-1.0, 1.0) and shown is not None and shown[0, 0] == -18.0
+    shown, lo, hi = phase.display_values(grid, phase.quantity("xi_c"), "predicted")
+    assert (lo, hi) == (0.0, 20.0) and (shown == 20.0).all()  # infinite xi_c: the top colour, not "non-finite"
