@@ -197,12 +197,13 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
                  title: str = "", vmin: float | None = None, vmax: float | None = None,
                  lines: Sequence[tuple[np.ndarray, str]] = (), cursor: tuple[int, int] | None = None,
                  color: bool = True, center: float | None = None, compact: bool = False,
-                 nonfinite_label: str = "non-finite") -> Text:
+                 nonfinite_label: str = "non-finite", cell_width: int = 2) -> Text:
     """The heatmap of `values[iy, ix]` (y = y_values[iy] upward, x = x_values[ix] rightward) as a Text.
 
     `cursor` is (iy, ix), an index into `values`; `center` picks the diverging map centred there (None:
     sequential); `compact` the half-block layout (colour only); `nonfinite_label` names the grey cells in the
-    legend (a sweep in progress: "not run or non-finite"). See the module docstring."""
+    legend (a sweep in progress: "not run or non-finite"); `cell_width` the characters per cell of the full
+    layout (2: about square; a small grid may take more). See the module docstring."""
     v = np.asarray(values, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"heatmap values must be 2-D [ny, nx], got shape {v.shape}")
@@ -222,7 +223,7 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     if cursor is not None:
         cursor = (int(cursor[0]), int(cursor[1])) if 0 <= cursor[0] < ny and 0 <= cursor[1] < nx else None
 
-    cell_w = 1 if compact else 2
+    cell_w = 1 if compact else max(2, int(cell_width))
     rows_per_line = 2 if compact else 1
     y_labels = [tick_label(y) for y in y_values]
     y_ticks = _y_ticks(ny, rows_per_line)
@@ -245,9 +246,9 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
         if compact:
             _compact_line(out, colours[top], colours[top - 1] if top >= 1 else None, kind)
         elif color:
-            _full_line(out, lev[top], glyphs[top], kind)
+            _full_line(out, lev[top], glyphs[top], kind, cell_w)
         else:
-            _plain_line(out, lev[top], glyphs[top])
+            _plain_line(out, lev[top], glyphs[top], cell_w)
         out.append("\n")
 
     # x axis: a tick under each labelled cell, the cursor's column marked, labels, then the axis name
@@ -265,7 +266,7 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
         row[ix * cell_w: ix * cell_w + len(s)] = list(s)
     ticks = "".join(row).rstrip()
     name = f"{x_label} →" if color else f"{x_label} ->"
-    if len(ticks) + 3 + len(name) <= max(nx * cell_w, 40) + 12:  # the axis name after the last tick label
+    if len(ticks) + 3 + len(name) <= max(nx * cell_w + 24, 60):  # the axis name after the last tick label
         out.append(" " * (label_w + 1) + ticks + "   " + name + "\n")
     else:
         out.append(" " * (label_w + 1) + ticks + "\n")
@@ -275,7 +276,7 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 16)),
                 below=bool((finite < lo).any()), above=bool((finite > hi).any()))
     _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1, nonfinite_label,
-            max(60, nx * cell_w))
+            max(72, nx * cell_w))
     return out.text()
 
 
@@ -311,14 +312,15 @@ def cell_glyphs(lev: np.ndarray, line_id: np.ndarray, cursor) -> np.ndarray:
 GLYPH_CURSOR = 2 + len(LINE_GLYPHS)
 
 
-def _glyph_text(g: int, plain_level: int = 0) -> str:
+def _glyph_text(g: int, plain_level: int = 0, width: int = 2) -> str:
+    """What a cell `width` characters wide shows: ramp, non-finite, line glyph, or the cursor '[ ]'."""
     if g == 0:
-        return RAMP[plain_level] * 2
+        return RAMP[plain_level] * width
     if g == 1:
-        return NONFINITE * 2
+        return NONFINITE * width
     if g == GLYPH_CURSOR:
-        return "[]"
-    return LINE_GLYPHS[g - 2] * 2
+        return "[" + " " * (width - 2) + "]"
+    return LINE_GLYPHS[g - 2] * width
 
 
 def _runs(codes: np.ndarray) -> list[tuple[int, int]]:
@@ -336,7 +338,7 @@ def _full_style(kind: str, bg_index: int, glyph: int) -> Style:
     return _style(contrast(bg), bg, glyph != 1)
 
 
-def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: str) -> None:
+def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: str, width: int = 2) -> None:
     """One grid row in the full layout: two characters per cell on the cell's colour (the value's colour
     under a line or the cursor, grey where not finite)."""
     bg_arr = np.where(lev_row < 0, LEVELS, lev_row)
@@ -344,12 +346,12 @@ def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: 
     bg, glyph = bg_arr.tolist(), glyph_row.tolist()
     for i, j in _runs(codes):
         g = glyph[i]
-        out.append(_glyph_text(g) * (j - i), _full_style(kind, bg[i], g))
+        out.append(_glyph_text(g, 0, width) * (j - i), _full_style(kind, bg[i], g))
 
 
-def _plain_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray) -> None:
+def _plain_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, width: int = 2) -> None:
     """One grid row with color=False: the ramp character twice per cell, 'xx', a line glyph or '[]'."""
-    out.append("".join(_glyph_text(int(g), int(k)) for k, g in zip(lev_row, glyph_row, strict=False)))
+    out.append("".join(_glyph_text(int(g), int(k), width) for k, g in zip(lev_row, glyph_row, strict=False)))
 
 
 @lru_cache(maxsize=8192)

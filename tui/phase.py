@@ -298,6 +298,8 @@ def display_values(grid: PhaseGrid, q: Quantity, source: str) -> tuple[np.ndarra
         if not half > 0:
             half = float(dev.max()) or 1.0
         return v, q.center - half, q.center + half
+    if q.flip:  # 1 - c: from 0 (c = 1, the ordered phase's fixed point); rounding can give -1e-7
+        return v, 0.0, None
     return v, None, None
 
 
@@ -331,7 +333,7 @@ def cell_text(grid: PhaseGrid, q: Quantity, iy: int, ix: int) -> str:
             parts[-1] += " (theory only)"
     chi1 = grid.predicted.get("chi1")
     c = float(chi1[iy, ix]) if chi1 is not None else math.nan
-    parts.append(f"chi1 {fmt_num(c)}: {phase_word(c)}")
+    parts.append(phase_word(c) if q.name == "chi1" else f"chi1 {fmt_num(c)}: {phase_word(c)}")
     xi = grid.predicted.get("xi_c")
     if xi is not None and q.name != "xi_c":
         parts.append(f"xi_c {fmt_num(float(xi[iy, ix]), 3)} (L = {grid.depth})")

@@ -223,3 +223,11 @@ def test_50x50_renders_fast():
         assert per < 0.1, per
         assert sum("▀" in s for s in lines_of(text)) == (25 if compact else 0)
     assert LEVELS == 64
+
+
+def test_wider_cells():
+    text = plain(GRID, cell_width=4, cursor=(0, 1))
+    assert lines_of(text)[grid_line(text, "10")].endswith("|****@@@@")
+    assert lines_of(text)[grid_line(text, "0")].endswith(">    [  ]")  # the cursor's brackets span the cell
+    axis = next(s for s in lines_of(text) if s.strip().startswith("+") and "-" in s)
+    assert axis.strip() == "++---^---"  # ticks under the first character of each labelled cell

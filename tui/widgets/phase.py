@@ -270,25 +270,26 @@ class PhaseView(Vertical, can_focus=True):
         width = self.size.width or 80
         height = (self.size.height or 24) - 4
         compact = (nx * 2 + 12 > width) or (ny + 9 > height)
+        cell_w = 1 if compact else max(2, min(6, (width - 14) // nx))  # a small grid (8 x 8) takes the width
         text = heatmap_text(values, x_label=grid.x.name, x_values=grid.x.values, y_label=grid.y.name,
                             y_values=grid.y.values, vmin=vmin, vmax=vmax, lines=phase.theory_lines(grid),
                             cursor=(iy, ix), center=q.center, compact=compact,
-                            nonfinite_label="not run or non-finite" if grid.is_sweep else "non-finite")
+                            nonfinite_label="not run or non-finite" if grid.is_sweep else "non-finite",
+                            cell_width=max(cell_w, 2))
         heat.update(text)
         cell.update(phase.cell_text(grid, q, iy, ix))
         self.draws += 1
         if self._shown_at is not None and self._pending_key is None and self.grid is not None:
             shown_at, self._shown_at = self._shown_at, None
             self.call_after_refresh(lambda: setattr(self, "last_show_s", time.perf_counter() - shown_at))
-        self._scroll_to_cursor(text, iy, ix, ny, compact)
+        self._scroll_to_cursor(text, iy, ix, ny, compact, cell_w)
 
-    def _scroll_to_cursor(self, text, iy: int, ix: int, ny: int, compact: bool) -> None:
+    def _scroll_to_cursor(self, text, iy: int, ix: int, ny: int, compact: bool, cell_w: int) -> None:
         """Keep the cursor's cell in view when the map is larger than the tab (80 x 24, the form shown)."""
         scroll = self.query_one("#phase-scroll", ScrollableContainer)
         line = 1 + (ny - 1 - iy) // (2 if compact else 1)  # the map's first line is the y axis's name
         first = text.plain.split("\n", 1)[0]  # "<label_w spaces> <y name> ↑"
         label_w = len(first) - len(first.lstrip(" ")) - 1
-        cell_w = 1 if compact else 2
         column = 1 + label_w + 1 + ix * cell_w  # padding, y labels, the axis, the cells
         map_w = 1 + label_w + 1 + cell_w * self.grid.shape[1] + 1
         high, wide = scroll.scrollable_content_region.height, scroll.scrollable_content_region.width
