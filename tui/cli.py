@@ -5,12 +5,16 @@
     initscope explain [spec flags]                the theory's explanation, in words and numbers
     initscope train [spec flags] [--steps N] [--optimizer sgd(lr=0.05)] [--every K] [--format table|json|csv]
                     [--output FILE] [--preset NAME]   train the stack for its first steps, every layer recorded
+    initscope sweep [spec flags] --vary FIELD[.PARAM]=VALUES ... [--backend local|inprocess|ray] [--output T.csv]
+                    [--resume] [--train-steps N] [--format table|json|csv] [--show METRIC]
+                                                  a grid of runs beside the mean-field prediction (docs/sweeps.md)
     initscope list                                every scheme, activation, bias and data source
 
 Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value and what is
 allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
 save that fails on a read-only or full disk; the old file is kept; for the app: anything but a
-clean quit, e.g. a crash), 143 the app stopped by SIGTERM. Never a traceback for a user mistake
+clean quit, e.g. a crash; for sweep: a cell that failed), 130 interrupted by Ctrl-C (a sweep keeps its finished
+cells in --output), 143 the app or a sweep stopped by SIGTERM. Never a traceback for a user mistake
 (INITSCOPE_DEBUG=1 shows one for anything unexpected).
 """
 
@@ -91,8 +95,14 @@ def build_parser() -> dict[str, argparse.ArgumentParser]:
     train.add_argument("--every", help="record every K steps (default: at most about 200 recorded points)")
     train.add_argument("--format", choices=("table", "json", "csv"), default="table")
     train.add_argument("--output", "-o", help="write to this file instead of stdout")
+    sweep = _Parser(prog="initscope sweep", description="Run a grid of specs (--vary axes), every cell measured beside "
+                    "the mean-field prediction (docs/sweeps.md).")
+    _add_spec_flags(sweep)
+    from initscope.tui.sweep_cli import add_sweep_flags
+
+    add_sweep_flags(sweep)
     lister = _Parser(prog="initscope list", description="List every init scheme, activation, bias, data source and preset.")
-    return {"app": app, "run": run, "explain": explain, "list": lister, "train": train}
+    return {"app": app, "run": run, "explain": explain, "list": lister, "train": train, "sweep": sweep}
 
 
 def flag_texts(ns: argparse.Namespace) -> dict[str, str]:
@@ -261,6 +271,12 @@ def cmd_list(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(ns: argparse.Namespace) -> int:
+    from initscope.tui.sweep_cli import cmd_sweep as sweep
+
+    return sweep(ns)
+
+
 def cmd_app(ns: argparse.Namespace) -> int:
     specs = spec_from_args(ns)  # validate before the screen opens: a bad flag is one line, not a crash
     from initscope.tui import preload
@@ -272,7 +288,8 @@ def cmd_app(ns: argparse.Namespace) -> int:
     return app_main(specs[0][1], preset=ns.preset, preset_overrides=flag_texts(ns), engine=engine)  # non-zero unless quit cleanly
 
 
-COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "train": cmd_train, "app": cmd_app}
+COMMANDS = {"run": cmd_run, "explain": cmd_explain, "list": cmd_list, "train": cmd_train, "sweep": cmd_sweep,
+            "app": cmd_app}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from ..errors import SpecError
 from ..spec import FIELDS, parse_spec
 from .cell import CellResult, CellTask
 from .grid import Axis, Cell, build_grid, parse_vary
-from .table import SweepTable, TableWriter, check_same_sweep, load_table, make_header
+from .table import SweepTable, TableWriter, check_same_sweep, columns, load_table, make_header
 
 SweepProgress = Callable[[int, int, float | None], None]  # (cells done, cells total, seconds left or None)
 
@@ -52,17 +52,20 @@ def base_text(base: dict[str, str]) -> dict[str, str]:
 
 def run_sweep(base: dict[str, str], axes: Sequence[Axis], backend, *, out=None, resume: bool = False,
               train_steps: int | None = None, progress: SweepProgress | None = None,
-              cancel: Callable[[], bool] | None = None, train_options: dict | None = None) -> SweepTable:
+              cancel: Callable[[], bool] | None = None, train_options: dict | None = None,
+              cells: Sequence[Cell] | None = None) -> SweepTable:
     """Run every cell of the grid on `backend` and return the table (see the module docstring).
 
     out: a .csv or .jsonl path, written incrementally; resume: keep the cells already in `out` (same sweep,
     checked) and run only the others (failed cells run again). progress(done, total, eta_s) after each cell;
     cancel() -> True stops after the current cell (table.interrupted). Ctrl-C raises SweepInterrupted with
-    the table of what finished."""
+    the table of what finished. cells: build_grid(sweep_base(base), axes) when the caller has it already
+    (a caller that validates the grid before starting a backend need not build it twice)."""
     if train_steps is not None and train_steps < 1:
         raise SpecError("train-steps", train_steps, "expected a whole number of steps, at least 1")
     base = sweep_base(base)
-    cells = build_grid(base, axes)
+    if cells is None:
+        cells = build_grid(base, axes)
     spec_text = base_text(base)
     header = make_header(spec_text, axes, train_steps, cells)
     table = SweepTable(axes=tuple(axes), spec=spec_text, train_steps=train_steps, header=header)
@@ -84,12 +87,13 @@ def run_sweep(base: dict[str, str], axes: Sequence[Axis], backend, *, out=None, 
     writer = TableWriter(out, header, axes, train_steps, keep_rows=table.rows) if out is not None else None
     todo = [cell_task(c, train_steps, train_options) for c in cells if c.index not in done]
     total, started, finished = len(cells), time.perf_counter(), 0
+    names = columns(axes, train_steps)
     if progress is not None:
         progress(len(done), total, None)
     results = backend.run(todo)
     try:
         for result in results:
-            rows = result_rows(result, cells[result.index])
+            rows = result_rows(result, cells[result.index], names)
             table.rows.extend(rows)
             if writer is not None:
                 writer.write(rows)
@@ -138,15 +142,14 @@ def cell_task(cell: Cell, train_steps: int | None, train_options: dict | None = 
                     train_steps=train_steps, train_options=train_options)
 
 
-def result_rows(result: CellResult, cell: Cell) -> list[dict]:
-    """The cell's rows with its wall time; a failed cell is one row with source "failed" and the error."""
+def result_rows(result: CellResult, cell: Cell, names: Sequence[str]) -> list[dict]:
+    """The cell's rows in the table's columns `names`, with its wall time; a failed cell is one row with source
+    "failed" and the error."""
     if result.error is not None:
-        return [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None,
-                 "elapsed_s": result.elapsed_s, "error": result.error}]
-    rows = []
-    for r in result.rows:
-        rows.append({**r, "elapsed_s": result.elapsed_s, "error": None})
-    return rows
+        rows = [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None, "error": result.error}]
+    else:
+        rows = [{**r, "error": r.get("error")} for r in result.rows]
+    return [{name: (result.elapsed_s if name == "elapsed_s" else r.get(name)) for name in names} for r in rows]
 
 
 __all__ = ["run_sweep", "SweepTable", "SweepInterrupted", "Axis", "Cell", "parse_vary", "build_grid", "load_table",

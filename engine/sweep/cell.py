@@ -15,8 +15,9 @@ dLoss/dx^l: grad, or grad_out with a residual):
 
 and, with train_steps, the cell's stack trained for that many steps (engine/train.py): train_loss, train_acc,
 test_acc after the last step, per trial. Then one predicted row from engine.theory.phase.predict_cells.
-A numeric blow-up is a result: a metric whose tensor had no finite entry is None, a zero second moment gives
-log_q_ratio = -inf, and nonfinite_frac says how much overflowed. Any exception becomes CellResult.error.
+A numeric blow-up is a result: log_q_ratio is +inf when any entry of x^L is not finite (the second moment
+overflowed), a metric whose tensor had no finite entry is None, a zero signal gives -inf (log10 of 0), and
+nonfinite_frac says how much overflowed. Any exception becomes CellResult.error.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def _row(task: CellTask, source: str, trial: int | None, values: dict) -> dict:
     row: dict = {"cell": task.index, **task.coords, "source": source, "trial": trial}
     for name in METRICS:
         row[name] = values.get(name)
+    if values.get("error"):
+        row["error"] = values["error"]
     return row
 
 
@@ -128,7 +131,9 @@ def measured_metrics(result) -> list[dict]:
     rows = []
     for t in range(result.trials):
         m: dict = {"chi1": None, "nonfinite_frac": _num(nonfinite[t])}
-        m["log_q_ratio"] = _log10_ratio(rms[t] ** 2, result.data_second_moment)
+        # an overflow (inf, then inf - inf = nan) leaves E[(x^L)^2] infinite: +inf, whatever the finite entries say
+        overflowed = nonfinite[t] > 0
+        m["log_q_ratio"] = math.inf if overflowed else _log10_ratio(rms[t] ** 2, result.data_second_moment)
         if grad is not None:
             std = result.per_trial(grad, "std")[t]
             m["log_grad_ratio"] = _log10_ratio(std[0], std[-1])
@@ -166,7 +171,7 @@ def train_metrics(spec, steps: int, options: dict) -> list[dict]:
     body = {k: texts[k] for k in ("arch", "init", "act", "bias", "device", "dtype", "seed", "trials", "norm",
                                   "residual")}
     data = "digits" if spec.data.name == "digits" else TRAIN_DATA
-    result = train(parse_train(**body, data=data, steps=str(steps), every=str(steps), **options))
+    result = train(parse_train(**{**body, "data": data, "steps": str(steps), "every": str(steps), **options}))
     rows = []
     for t in range(spec.trials):
         if result.diverged[t] is not None:
@@ -177,8 +182,12 @@ def train_metrics(spec, steps: int, options: dict) -> list[dict]:
 
 
 def predicted_metrics(spec) -> dict:
-    """The mean-field prediction of the cell (engine.theory.phase.predict_cells), NaN as None."""
+    """The mean-field prediction of the cell (engine.theory.phase.predict_cells), NaN as None. Where the theory
+    raises, the measurement stands: every prediction is None and "error" says why."""
     from ..theory.phase import predict_cells
 
-    pred = predict_cells([spec])
+    try:
+        pred = predict_cells([spec])
+    except Exception as e:  # noqa: BLE001 - a theory failure must not lose the cell's measurement
+        return {"error": "no prediction: " + _sentence(e)}
     return {name: _num(values[0]) for name, values in pred.items() if name in METRICS}

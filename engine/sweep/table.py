@@ -148,19 +148,13 @@ class TableWriter:
     def _header_text(self, header: dict) -> str:
         if self.kind == "jsonl":
             return json.dumps(header, allow_nan=False) + "\n"
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(self.columns)
-        return "# " + json.dumps(header, allow_nan=False) + "\n" + buf.getvalue()
+        return "# " + json.dumps(header, allow_nan=False) + "\n" + csv_rows(self.columns, [], with_names=True)
 
     def _rows_text(self, rows: Sequence[dict]) -> str:
         if self.kind == "jsonl":
             return "".join(json.dumps({c: _json_value(r.get(c)) for c in self.columns}, allow_nan=False) + "\n"
                            for r in rows)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        for r in rows:
-            w.writerow([_csv_value(r.get(c)) for c in self.columns])
-        return buf.getvalue()
+        return csv_rows(self.columns, rows)
 
     def write(self, rows: Sequence[dict]) -> None:
         self.file.write(self._rows_text(rows))
@@ -168,6 +162,17 @@ class TableWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def csv_rows(names: Sequence[str], rows: Sequence[dict], with_names: bool = False) -> str:
+    """CSV lines of `rows` in the columns `names` (None empty, floats in their shortest exact form, inf as inf)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    if with_names:
+        w.writerow(names)
+    for r in rows:
+        w.writerow([_csv_value(r.get(c)) for c in names])
+    return buf.getvalue()
 
 
 def _json_value(v: object) -> object:
@@ -277,4 +282,4 @@ def check_same_sweep(old: dict, new: dict, path: str | Path) -> None:
 
 
 __all__ = ["SweepTable", "TableWriter", "load_table", "make_header", "check_same_sweep", "columns", "table_format",
-           "SCHEMA", "MEASURED_METRICS"]
+           "SCHEMA", "MEASURED_METRICS", "csv_rows"]
