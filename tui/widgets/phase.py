@@ -1,7 +1,7 @@
 """PhaseView: the Phase tab. A heatmap of one quantity over two swept axes, with the theory's lines on top.
 
 What it shows (tui/phase.py has the data and the choice of lines):
-- by default the theory-only phase diagram of the current run's spec (its activation, depth, data): a
+- by default the theory-only phase diagram of the form's spec (its activation, depth, data): a
   50 x 50 grid over x = the init's scale (gain) and y = bias.std, every cell predicted by the mean-field
   theory (engine.theory.phase.predict_cells), computed in a thread worker; no simulation;
 - after `r` (a measured sweep of a small grid, SWEEP_COUNT^2 cells over the same ranges, trials from the
@@ -74,7 +74,7 @@ class SweepDone(Message):
 
 
 class PhaseView(Vertical, can_focus=True):
-    """The Phase tab; `show_scene(scene)` follows the current run's spec (tui/views.py)."""
+    """The Phase tab; `show_scene(scene)` (a run finished) re-reads the form's spec (tui/views.py)."""
 
     DEFAULT_CSS = """
     PhaseView { height: 1fr; }
@@ -105,7 +105,7 @@ class PhaseView(Vertical, can_focus=True):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.spec = None  # the current run's spec: the theory diagram is drawn for it
+        self.spec = None  # the form's spec: the theory diagram is drawn for it
         self.axes_text: tuple[str, str] | None = None  # the user's axes (a); None: phase.default_axes
         self.theory: phase.PhaseGrid | None = None
         self.sweep: phase.PhaseGrid | None = None
@@ -176,7 +176,7 @@ class PhaseView(Vertical, can_focus=True):
         base, note = phase.grid_base(self.spec, [x, y])
         return (tuple(sorted(base.items())), x, y), base, x, y, note
 
-    def request_theory(self, force: bool = False) -> None:
+    def request_theory(self) -> None:
         """Compute the theory diagram in a thread worker unless it is drawn (or being computed) already."""
         if self.spec is None:
             self.redraw()
@@ -188,7 +188,7 @@ class PhaseView(Vertical, can_focus=True):
             self.message = "axes: " + e.message("app") + " (a edits the axes)"
             self.redraw()
             return
-        if not force and key in (self._theory_key, self._pending_key):
+        if key in (self._theory_key, self._pending_key):
             return
         self._pending_key = key
         self.message = "computing the theory diagram..."
