@@ -30,6 +30,7 @@ from .lifecycle import WEB_KEYS, driver_class_for, exit_on_sigterm, exit_status,
 from .messages import (
     PinCommand,
     PreviewReady,
+    RecallSpec,
     RunCancelled,
     RunFailed,
     RunFinished,
@@ -670,6 +671,14 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self.last_error = ""
         self.redraw_all()
         self.notify(f"Recalled {pin.name} into the form", markup=False, timeout=3)
+
+    @on(RecallSpec)
+    def _on_recall_spec(self, message: RecallSpec) -> None:
+        """A view's spec into the form, run at once (the Phase tab's cells have no run to show yet)."""
+        self.load_form(message.spec)
+        self.last_error = ""
+        self.start_run(message.spec)
+        self.notify(f"Recalled {message.label} into the form; running it", markup=False, timeout=4)
 
     @on(PinCommand)
     def _on_pin_command(self, message: PinCommand) -> None:

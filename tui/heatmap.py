@@ -21,7 +21,8 @@
   one) and its row and column on the axes.
 - axes: about 10 y tick labels on the left (bottom and top rows always; in the compact layout a line
   carries the label of whichever of its two rows is a tick row), x tick labels below with a tick mark
-  under the cell they name, the axis names, and a colour bar with its ends and middle (or centre) value.
+  under the cell they name, the axis names, and a colour bar with its ends and middle (or centre) value
+  (an end reads <lo or >hi when some cells lie beyond it and show the end's colour).
 - `color=False`: plain characters for pipes and tests: the ramp RAMP from low to high (full layout),
   'x' for non-finite, the line glyphs, '[]' for the cursor.
 """
@@ -195,11 +196,14 @@ def _y_ticks(ny: int, rows_per_line: int) -> dict[int, int]:
 def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_label: str, y_values: Sequence,
                  title: str = "", vmin: float | None = None, vmax: float | None = None,
                  lines: Sequence[tuple[np.ndarray, str]] = (), cursor: tuple[int, int] | None = None,
-                 color: bool = True, center: float | None = None, compact: bool = False) -> Text:
+                 color: bool = True, center: float | None = None, compact: bool = False,
+                 nonfinite_label: str = "non-finite", cell_width: int = 2) -> Text:
     """The heatmap of `values[iy, ix]` (y = y_values[iy] upward, x = x_values[ix] rightward) as a Text.
 
     `cursor` is (iy, ix), an index into `values`; `center` picks the diverging map centred there (None:
-    sequential); `compact` the half-block layout (colour only). See the module docstring."""
+    sequential); `compact` the half-block layout (colour only); `nonfinite_label` names the grey cells in the
+    legend (a sweep in progress: "not run or non-finite"); `cell_width` the characters per cell of the full
+    layout (2: about square; a small grid may take more). See the module docstring."""
     v = np.asarray(values, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"heatmap values must be 2-D [ny, nx], got shape {v.shape}")
@@ -219,7 +223,7 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     if cursor is not None:
         cursor = (int(cursor[0]), int(cursor[1])) if 0 <= cursor[0] < ny and 0 <= cursor[1] < nx else None
 
-    cell_w = 1 if compact else 2
+    cell_w = 1 if compact else max(2, int(cell_width))
     rows_per_line = 2 if compact else 1
     y_labels = [tick_label(y) for y in y_values]
     y_ticks = _y_ticks(ny, rows_per_line)
@@ -242,9 +246,9 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
         if compact:
             _compact_line(out, colours[top], colours[top - 1] if top >= 1 else None, kind)
         elif color:
-            _full_line(out, lev[top], glyphs[top], kind)
+            _full_line(out, lev[top], glyphs[top], kind, cell_w)
         else:
-            _plain_line(out, lev[top], glyphs[top])
+            _plain_line(out, lev[top], glyphs[top], cell_w)
         out.append("\n")
 
     # x axis: a tick under each labelled cell, the cursor's column marked, labels, then the axis name
@@ -260,12 +264,19 @@ def heatmap_text(values: np.ndarray, *, x_label: str, x_values: Sequence, y_labe
     for ix in picks:
         s = x_labels[ix]
         row[ix * cell_w: ix * cell_w + len(s)] = list(s)
-    out.append(" " * (label_w + 1) + "".join(row).rstrip() + "\n")
+    ticks = "".join(row).rstrip()
     name = f"{x_label} →" if color else f"{x_label} ->"
-    out.append(" " * (label_w + 1) + name.center(nx * cell_w).rstrip() + "\n")
+    if len(ticks) + 3 + len(name) <= max(nx * cell_w + 24, 60):  # the axis name after the last tick label
+        out.append(" " * (label_w + 1) + ticks + "   " + name + "\n")
+    else:
+        out.append(" " * (label_w + 1) + ticks + "\n")
+        out.append(" " * (label_w + 1) + name.center(nx * cell_w).rstrip() + "\n")
 
-    _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 14)))
-    _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1)
+    finite = v[np.isfinite(v)]
+    _colour_bar(out, lo, hi, center, pal, color, label_w + 1, max(16, min(40, nx * cell_w - 16)),
+                below=bool((finite < lo).any()), above=bool((finite > hi).any()))
+    _legend(out, lines, line_id, v, cursor, color, compact, kind, label_w + 1, nonfinite_label,
+            max(72, nx * cell_w))
     return out.text()
 
 
@@ -301,14 +312,15 @@ def cell_glyphs(lev: np.ndarray, line_id: np.ndarray, cursor) -> np.ndarray:
 GLYPH_CURSOR = 2 + len(LINE_GLYPHS)
 
 
-def _glyph_text(g: int, plain_level: int = 0) -> str:
+def _glyph_text(g: int, plain_level: int = 0, width: int = 2) -> str:
+    """What a cell `width` characters wide shows: ramp, non-finite, line glyph, or the cursor '[ ]'."""
     if g == 0:
-        return RAMP[plain_level] * 2
+        return RAMP[plain_level] * width
     if g == 1:
-        return NONFINITE * 2
+        return NONFINITE * width
     if g == GLYPH_CURSOR:
-        return "[]"
-    return LINE_GLYPHS[g - 2] * 2
+        return "[" + " " * (width - 2) + "]"
+    return LINE_GLYPHS[g - 2] * width
 
 
 def _runs(codes: np.ndarray) -> list[tuple[int, int]]:
@@ -326,7 +338,7 @@ def _full_style(kind: str, bg_index: int, glyph: int) -> Style:
     return _style(contrast(bg), bg, glyph != 1)
 
 
-def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: str) -> None:
+def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: str, width: int = 2) -> None:
     """One grid row in the full layout: two characters per cell on the cell's colour (the value's colour
     under a line or the cursor, grey where not finite)."""
     bg_arr = np.where(lev_row < 0, LEVELS, lev_row)
@@ -334,12 +346,12 @@ def _full_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, kind: 
     bg, glyph = bg_arr.tolist(), glyph_row.tolist()
     for i, j in _runs(codes):
         g = glyph[i]
-        out.append(_glyph_text(g) * (j - i), _full_style(kind, bg[i], g))
+        out.append(_glyph_text(g, 0, width) * (j - i), _full_style(kind, bg[i], g))
 
 
-def _plain_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray) -> None:
+def _plain_line(out: _Builder, lev_row: np.ndarray, glyph_row: np.ndarray, width: int = 2) -> None:
     """One grid row with color=False: the ramp character twice per cell, 'xx', a line glyph or '[]'."""
-    out.append("".join(_glyph_text(int(g), int(k)) for k, g in zip(lev_row, glyph_row, strict=False)))
+    out.append("".join(_glyph_text(int(g), int(k), width) for k, g in zip(lev_row, glyph_row, strict=False)))
 
 
 @lru_cache(maxsize=8192)
@@ -361,30 +373,29 @@ def _compact_line(out: _Builder, up_row: np.ndarray, low_row: np.ndarray | None,
 
 
 def _colour_bar(out: _Builder, lo: float, hi: float, center: float | None, pal, color: bool, indent: int,
-                width: int) -> None:
-    """The map from lo to hi as a bar `width` characters long, its ends and middle value written under it."""
-    out.append(" " * indent)
-    if color:
-        for j in range(width):
-            k = round(j / (width - 1) * (LEVELS - 1))
-            out.append(" ", _style(None, pal[k]))
-    else:
-        out.append("".join(RAMP[round(j / (width - 1) * (len(RAMP) - 1))] for j in range(width)))
-    out.append("\n")
-    left, right = fmt_num(lo, 3), fmt_num(hi, 3)
+                width: int, below: bool = False, above: bool = False) -> None:
+    """One line: `lo`, the map as a bar `width` characters long split by its middle value (the centre of a
+    diverging map), `hi`. An end some cells go past (they show the end's colour) reads <lo or >hi."""
+    left = ("<" if below else "") + fmt_num(lo, 3)
+    right = (">" if above else "") + fmt_num(hi, 3)
     mid = fmt_num(center if center is not None else (lo + hi) / 2, 3)
-    row = [" "] * (width + len(right))
-    row[0:len(left)] = list(left)
-    start = max(len(left) + 1, width // 2 - len(mid) // 2)
-    if start + len(mid) < width - len(right):
-        row[start:start + len(mid)] = list(mid)
-    row[width - len(right): width] = list(right)
-    out.append(" " * indent + "".join(row).rstrip() + "\n")
+    half = max(width // 2, 2)
+    out.append(" " * indent + left + " ")
+    for part, (j0, j1) in enumerate(((0, half), (half, 2 * half))):
+        if part:
+            out.append(f" {mid} ")
+        if color:
+            for j in range(j0, j1):
+                out.append(" ", _style(None, pal[round(j / (2 * half - 1) * (LEVELS - 1))]))
+        else:
+            out.append("".join(RAMP[round(j / (2 * half - 1) * (len(RAMP) - 1))] for j in range(j0, j1)))
+    out.append(" " + right + "\n")
 
 
 def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, color: bool, compact: bool, kind: str,
-            indent: int) -> None:
-    """One line naming what is drawn over the cells: the contour lines, non-finite cells, the cursor."""
+            indent: int, nonfinite_label: str = "non-finite", width: int = 60) -> None:
+    """Lines of at most about `width` characters naming what is drawn over the cells: the contour lines,
+    non-finite cells, the cursor."""
     parts: list[tuple[str, Style | str, str]] = []
     for i, (_, label) in enumerate(lines):
         drawn = bool((line_id == i).any())
@@ -395,7 +406,8 @@ def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, co
             sample, style = LINE_GLYPHS[i % len(LINE_GLYPHS)] * 2, "bold" if color else ""
         parts.append((sample, style, label + ("" if drawn else " (not in range)")))
     if not np.isfinite(v).all():
-        parts.append((NONFINITE * 2, _style(contrast(NONFINITE_RGB), NONFINITE_RGB) if color else "", "non-finite"))
+        parts.append((NONFINITE * 2, _style(contrast(NONFINITE_RGB), NONFINITE_RGB) if color else "",
+                      nonfinite_label))
     if cursor is not None:
         if compact:
             parts.append(("██", _style(CURSOR_RGB[kind], None), "cursor"))
@@ -404,9 +416,16 @@ def _legend(out: _Builder, lines, line_id: np.ndarray, v: np.ndarray, cursor, co
     if not parts:
         return
     out.append(" " * indent)
+    used = 0
     for j, (sample, style, label) in enumerate(parts):
-        if j:
+        size = len(sample) + 1 + len(label)
+        if j and used + 3 + size > width:
+            out.append("\n" + " " * indent)
+            used = 0
+        elif j:
             out.append("   ")
+            used += 3
         out.append(sample, style)
         out.append(" " + label)
+        used += size
     out.append("\n")

@@ -43,6 +43,14 @@ def key_actions() -> tuple[KeyAction, ...]:
                   "Jump to a tab"),
         KeyAction("View", "[  ]  s (Training tab)", "Layer / statistic", "show_tab('training')",
                   "The Training tab's layer (previous, next) and statistic (std, mean, near_zero, saturated)"),
+        KeyAction("Phase", "arrows  m  s  t (Phase tab)", "Phase: cursor, quantity, source", "show_tab('phase')",
+                  "Move the cursor (its cell is read out under the map); m: log_q_ratio, 1 - c_last, log_grad_ratio, "
+                  "chi1, xi_c; s: measured / predicted of a sweep; t: back to the theory diagram"),
+        KeyAction("Phase", "enter  a (Phase tab)", "Phase: recall cell, axes", "show_tab('phase')",
+                  "enter: the cell's spec into the form, run; a: the two axes as --vary texts"),
+        KeyAction("Phase", "r  escape  o (Phase tab)", "Phase: sweep, stop, open", "show_tab('phase')",
+                  "r: measure an 8 x 8 sweep of the axes (trials from the form); escape stops it, keeping what is "
+                  "done; o: open a table of initscope sweep --output"),
         KeyAction("Compare", "ctrl+n  p", "Pin current run", "pin", "Keep the current run with a colour and a name"),
         KeyAction("Compare", "1..9", "Show/hide pin N", "toggle_pin(0)", "Toggle a pinned run's visibility"),
         KeyAction("Compare", "space (Runs tab)", "Show/hide selected pin", "table('toggle')", "In the runs table"),

@@ -85,3 +85,11 @@ class TrainFinished(Message):
     run_id: int
     result: object
     pin_as: str | None = None
+
+
+@dataclass
+class RecallSpec(Message):
+    """A view asks for `spec` in the form, run now (the Phase tab's enter on a cell); `label` names it."""
+
+    spec: RunSpec
+    label: str

@@ -74,6 +74,8 @@ VIEWS: list[View] = [
     View("training", "Training", "f9", ".widgets.training:TrainingView", "training-view", ("training", "curves"),
          mount="late", guard=True, focus=True),
     View("corr", "Corr", "f10", ".widgets.corr:CorrView", "corr-view", ("curves",), mount="late", guard=True),
+    View("phase", "Phase", "f11", ".widgets.phase:PhaseView", "phase-view", ("current",), mount="late", guard=True,
+         focus=True),
 ]
 
 

@@ -109,7 +109,7 @@ def test_diverging_map_centred():
     assert all(abs(c - 0xF7) <= 6 for c in mid)  # within 1/63 of RdBu's centre (F7F7F7)
     assert rgb(style_at(text, line, start + 4).bgcolor) == hm.RDBU[-1]
     assert rgb(style_at(text, line, start).bgcolor) == palette("div")[round(0.25 * 63)]  # -1 -> t = 0.25
-    assert "-2" in text.plain and " 2" in text.plain  # the colour bar's ends
+    assert lines_of(text)[-1].strip().startswith("-2 ") and lines_of(text)[-1].rstrip().endswith(" 2")  # colour bar
 
 
 def test_contour_mask_marks_the_nearer_cell():
@@ -175,8 +175,20 @@ def test_axes_labels_and_colour_bar_numbers():
     assert "bias.std ^" in s and "init.gain ->" in s
     assert lines_of(text)[grid_line(text, "0.5")] and lines_of(text)[grid_line(text, "0")]
     tick_row = next(line for line in lines_of(text) if line.strip().startswith("1 "))
-    assert tick_row.rstrip().endswith("2.5")
-    assert "1" in s and "3" in s  # colour bar ends: 0 + 1 and 0.5 + 2.5
+    assert tick_row.rstrip().endswith("2.5   init.gain ->")  # the axis name after the last tick
+    bar = next(line for line in lines_of(text) if "@" in line and "|" not in line)
+    # the colour bar: the ends 0 + 1 and 0.5 + 2.5 and the middle 2, the ramp from ' ' to '@' around it
+    assert bar.strip().startswith("1 ") and " 2 " in bar and bar.rstrip().endswith("@ 3")
+
+
+def test_colour_bar_marks_saturated_ends():
+    v = np.array([[-5.0, 0.0, 1.0, 9.0]])
+    text = plain(v, vmin=-1.0, vmax=2.0)
+    bar = next(line for line in lines_of(text) if "@" in line and "|" not in line)
+    assert bar.strip().startswith("<-1 ") and bar.rstrip().endswith(" >2")
+    text = plain(v)  # the data's own range: nothing beyond
+    bar = next(line for line in lines_of(text) if "@" in line and "|" not in line)
+    assert bar.strip().startswith("-5 ") and bar.rstrip().endswith(" 9")
 
 
 def test_bad_shapes_raise():
@@ -211,3 +223,11 @@ def test_50x50_renders_fast():
         assert per < 0.1, per
         assert sum("▀" in s for s in lines_of(text)) == (25 if compact else 0)
     assert LEVELS == 64
+
+
+def test_wider_cells():
+    text = plain(GRID, cell_width=4, cursor=(0, 1))
+    assert lines_of(text)[grid_line(text, "10")].endswith("|****@@@@")
+    assert lines_of(text)[grid_line(text, "0")].endswith(">    [  ]")  # the cursor's brackets span the cell
+    axis = next(s for s in lines_of(text) if s.strip().startswith("+") and "-" in s)
+    assert axis.strip() == "++---^---"  # ticks under the first character of each labelled cell
