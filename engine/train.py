@@ -197,15 +197,15 @@ class _Trainer:
         readout = (w_o, b_o)
         matrices = None
         opt = None
-        rec_flat, rec_loss, rec_extra, rec_ratio, evals = [], [], [], [], []
+        rec_flat, rec_loss, rec_extra, rec_delta, rec_before, evals = [], [], [], [], [], []
         o = spec.optimizer.kwargs
         sgd = spec.optimizer.name == "sgd"
         sgd_plain = sgd and float(o["momentum"]) == 0.0
         lr = float(o["lr"])
         wd = float(o.get("weight_decay", 0.0))
-        bad = torch.zeros((), dtype=torch.bool, device=self.dev)
-        first_bad = torch.full((), -1, dtype=torch.int64, device=self.dev)
-        steps_t = torch.arange(spec.steps, device=self.dev)
+        lr_scale = torch.tensor([lr, lr * lr], device=self.dev)
+        losses = torch.empty(spec.steps, dtype=torch.float32, device=self.dev)  # every step's minibatch loss
+        checked = 0  # losses[:checked] are known to be finite
         for step in range(spec.steps):
             x, y = self.xtr[idx[step]], self.ytr[idx[step]]
             record = step in self.rec_set or step == stop_at
@@ -230,9 +230,7 @@ class _Trainer:
             loss = F.cross_entropy(z.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nonfinite = ~torch.isfinite(loss.detach())
-            first_bad = torch.where(nonfinite & ~bad, steps_t[step], first_bad)
-            bad = bad | nonfinite
+            losses[step] = loss.detach()  # the only addition to an unrecorded step (one small copy)
             if record:
                 trial.close()
                 rec_flat.append(trial.buf.flat.clone())
@@ -240,7 +238,8 @@ class _Trainer:
                 rec_loss.append(loss.detach().float())
                 with torch.no_grad():
                     detached = [m.detach() for m in matrices]
-                    before_sums = update_sums(detached)
+                    # std(W^l) before the update is the runner's weight statistic of this step (in rec_flat)
+                    rec_before.append(update_sums(detached[r.depth:]))
                     if sgd_plain:  # the update is -lr (g + wd W): no copy of W needed
                         grads = [m.grad for m in matrices]
                         direction = torch._foreach_add(grads, detached, alpha=wd) if wd else grads
@@ -250,23 +249,26 @@ class _Trainer:
             if record:
                 with torch.no_grad():
                     if sgd_plain:
-                        delta_sums = update_sums(direction) * torch.tensor([lr, lr * lr], device=self.dev)
+                        rec_delta.append(update_sums(direction) * lr_scale)
                     elif sgd:  # momentum: the update is -lr times the momentum buffer, as it is after the step
                         buffers = [opt.state[m]["momentum_buffer"] for m in matrices]
-                        delta_sums = update_sums(buffers) * torch.tensor([lr, lr * lr], device=self.dev)
+                        rec_delta.append(update_sums(buffers) * lr_scale)
                     else:
-                        delta_sums = update_sums(torch._foreach_sub(detached, before))
+                        rec_delta.append(update_sums(torch._foreach_sub(detached, before)))
                         del before
-                    rec_ratio.append(torch.stack((delta_sums, before_sums)))
                 if step == stop_at:
                     break
-                if bool(bad):  # one sync per recorded step: a non-finite loss ends the trial
+                # one sync per recorded step: a non-finite loss since the last check ends the trial
+                if not bool(torch.isfinite(losses[checked:step + 1]).all()):
                     break
+                checked = step + 1
             self.tick()
-        if stop_at is None and not bool(bad):
+        nonfinite = torch.nonzero(~torch.isfinite(losses[:step + 1])).view(-1).tolist()
+        first_bad = nonfinite[0] if nonfinite else -1
+        if stop_at is None and first_bad < 0:
             evals.append(self.evaluate(params, readout))
-        return {"flat": rec_flat, "loss": rec_loss, "extra": rec_extra, "ratio": rec_ratio, "evals": evals,
-                "first_bad": int(first_bad), "sizes": [m.numel() for m in matrices]}
+        return {"flat": rec_flat, "loss": rec_loss, "extra": rec_extra, "delta": rec_delta, "before": rec_before,
+                "evals": evals, "first_bad": first_bad, "sizes": [m.numel() for m in matrices]}
 
 
 def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -312,10 +314,12 @@ def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None
                 flats = torch.stack(out["flat"]).cpu().numpy()
                 counts = torch.stack(out["extra"]).cpu().numpy()  # [k, L, len(FORWARD_SLOTS), 3]
                 loss[t, :k] = torch.stack(out["loss"]).cpu().numpy()
-                sums = torch.stack(out["ratio"]).double().cpu().numpy()  # [k, 2 (delta, before), matrices, 2]
-                rat = log_ratio(sums[:, 0], sums[:, 1], np.array(out["sizes"], dtype=np.float64))
-                for j in range(k):
-                    host = _host(r, flats[j])
+                hosts = [_host(r, flats[j]) for j in range(k)]
+                delta = torch.stack(out["delta"]).double().cpu().numpy()  # [k, matrices, 2]: sum, sum of squares
+                others = torch.stack(out["before"]).double().cpu().numpy()  # V^l (residual), readout
+                before = np.concatenate([np.stack([h["raw"][:, rn.WEIGHT, :2] for h in hosts]), others], axis=1)
+                rat = log_ratio(delta, before, np.array(out["sizes"], dtype=np.float64))
+                for j, host in enumerate(hosts):
                     for name in tensors:
                         stats[name][t, j] = rn._finish(host["raw"][:, rn.SLOT[name]], False, n)
                         hist[name][t, j] = host["hist"][:, rn.SLOT[name] - 1]
