@@ -33,7 +33,8 @@ Statistics: two small classes with one interface (weight, tensor, relu_post, gra
   max (aminmax), and the number of non-zero entries (dot(sign x, sign x), sign written into one reused buffer;
   float32 counts exactly only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT). The 0-d results
   of the forward pass are collected and stacked into a staging buffer every STAGE_VALUES values (one op for
-  many blocks), gradients per tensor (torch.stack(out=...)); everything is copied to the host once per trial:
+  many blocks), gradients of fewer than GRAD_BATCH_BELOW entries together at the end of the backward (one
+  stacked [k, n] matrix per kind: FastStats.drain), larger ones per tensor; everything is copied to the host once per trial:
   no host sync per layer. Runs with a norm stage at the end of every block: the norm's new [batch, width]
   tensor is freed a block later, and small result tensors kept alive across blocks settle in its freed
   space, so the next block's tensor no longer fits there and the C heap grows (measured with glibc: the peak

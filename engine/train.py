@@ -26,8 +26,11 @@ Recorded (R recorded steps: 0, every, 2 every, ..., the last), per trial:
   of the recorded step's update;
 - at EVAL points (after 0, N/4, N/2, 3N/4 and N updates): loss and accuracy on the whole training split and on
   the held-out split (a batchnorm body normalises with the statistics of the evaluated split).
+What a recorded step adds to the runner's statistics (the counts, the update sums) is computed for all blocks
+at once in engine/stepstats.py; an unrecorded step is the bare loop plus one copy of its loss.
 Everything recorded stays on the device until the trial ends (one copy to the host per trial); the only
-host sync per step is the cancellation/progress callback's, and a non-finite check at recorded steps.
+host sync per step is the cancellation/progress callback's, and a non-finite check at recorded steps (over
+every loss since the previous one).
 
 A loss that becomes inf or nan ends the trial: the step and the first block whose forward tensor went
 non-finite at that step (0 = none, the readout) are the trial's `diverged` entry.
