@@ -344,10 +344,9 @@ class FastStats:
         self.pending_floats = 0
         for (slot, n), items in groups.items():
             k = len(items)
-            if self.batch_bufs is None:
-                size = GRAD_BATCH_FLOATS + GRAD_BATCH_BELOW
-                self.batch_bufs = (torch.empty(size, dtype=self.acc, device=self.sign_buf.device),
-                                   torch.empty(size, dtype=self.acc, device=self.sign_buf.device))
+            if self.batch_bufs is None or self.batch_bufs[0].numel() < k * n:  # at most GRAD_BATCH_FLOATS + n
+                self.batch_bufs = (torch.empty(k * n, dtype=self.acc, device=self.sign_buf.device),
+                                   torch.empty(k * n, dtype=self.acc, device=self.sign_buf.device))
             x = self.batch_bufs[0][:k * n].view(k, n)
             torch.stack([g.reshape(-1).to(self.acc) for _, g in items], out=x)
             self._reduce_rows(x, slot, tuple(layer for layer, _ in items), self.batch_bufs[1][:k * n].view(k, n))

@@ -287,6 +287,15 @@ def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def _weight_sums(r: rn._Run, flats: np.ndarray) -> np.ndarray:
+    """[k, L, 2] (sum, sum of squares) of every W^l as the runner staged them in k records (the forward values
+    of _Plan.forward_fields, which follow the raw sums in the buffer)."""
+    fields = r.plan.forward_fields
+    start = r.depth * rn.NSLOTS * rn.K
+    staged = flats[:, start:start + r.depth * len(fields)].reshape(-1, r.depth, len(fields))
+    return staged[:, :, [fields.index((rn.WEIGHT, rn.SUM)), fields.index((rn.WEIGHT, rn.SUMSQ))]]
+
+
 def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None,
           cancelled: Callable[[], bool] | None = None) -> TrainResult:
     """Train every trial of `spec` and return what was recorded (see the module docstring)."""
@@ -317,12 +326,12 @@ def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None
                 flats = torch.stack(out["flat"]).cpu().numpy()
                 counts = torch.stack(out["extra"]).cpu().numpy()  # [k, L, len(FORWARD_SLOTS), 3]
                 loss[t, :k] = torch.stack(out["loss"]).cpu().numpy()
-                hosts = [_host(r, flats[j]) for j in range(k)]
                 delta = torch.stack(out["delta"]).double().cpu().numpy()  # [k, matrices, 2]: sum, sum of squares
                 others = torch.stack(out["before"]).double().cpu().numpy()  # V^l (residual), readout
-                before = np.concatenate([np.stack([h["raw"][:, rn.WEIGHT, :2] for h in hosts]), others], axis=1)
+                before = np.concatenate([_weight_sums(r, flats), others], axis=1)
                 rat = log_ratio(delta, before, np.array(out["sizes"], dtype=np.float64))
-                for j, host in enumerate(hosts):
+                for j in range(k):
+                    host = _host(r, flats[j])
                     for name in tensors:
                         stats[name][t, j] = rn._finish(host["raw"][:, rn.SLOT[name]], False, n)
                         hist[name][t, j] = host["hist"][:, rn.SLOT[name] - 1]
