@@ -9,7 +9,7 @@ Interleaved in one process (every round runs every method once, in turn, after o
                     straight-line code with no engine around it: sum and dot of W; sum, dot, aminmax of h,
                     sign(h) with dot and sum (the exact zero and positive counts); sum and dot of relu(h).
                     No histograms, no buffers, no setup: what the required statistics cost by themselves.
-  engine, no stats  engine.runner.run with _Trial._pre/_post stubbed out (weight draws, buffers, histogram
+  engine, no stats  engine.runner.run with FastStats.weight/tensor/relu_post stubbed out (weight draws, buffers, histogram
                     sampling and binning, progress hooks and result assembly kept).
   engine            engine.runner.run: everything.
 Printed: medians, and for each method the median over rounds of its time divided by the bare chain's in the
@@ -72,16 +72,19 @@ def main() -> None:
                 vals += [f.sum(), torch.dot(f, f)]
             torch.stack(vals).tolist()
 
-    pre, post = runner._Trial._pre, runner._Trial._post
+    fast = runner.FastStats
+    kept = {name: getattr(fast, name) for name in ("weight", "tensor", "relu_post")}
 
     def no_stats() -> None:
         zero = torch.zeros(())
-        runner._Trial._pre = lambda self, layer, w, h: self.vals.extend([zero] * 8)
-        runner._Trial._post = lambda self, layer, x: self.vals.extend([zero] * 2)
+        fast.weight = lambda self, layer, w: self.vals.extend([zero] * 2)
+        fast.tensor = lambda self, layer, slot, t, sign_sum=False: self.vals.extend([zero] * (6 if sign_sum else 5))
+        fast.relu_post = lambda self, layer, t: self.vals.extend([zero] * 2)
         try:
             runner.run(spec)
         finally:
-            runner._Trial._pre, runner._Trial._post = pre, post
+            for name, f in kept.items():
+                setattr(fast, name, f)
 
     methods = {"bare chain": bare, "floor": floor, "engine, no stats": no_stats, "engine": lambda: runner.run(spec)}
     times: dict[str, list[float]] = {k: [] for k in methods}

@@ -26,8 +26,11 @@ Recorded (R recorded steps: 0, every, 2 every, ..., the last), per trial:
   of the recorded step's update;
 - at EVAL points (after 0, N/4, N/2, 3N/4 and N updates): loss and accuracy on the whole training split and on
   the held-out split (a batchnorm body normalises with the statistics of the evaluated split).
+What a recorded step adds to the runner's statistics (the counts, the update sums) is computed for all blocks
+at once in engine/stepstats.py; an unrecorded step is the bare loop plus one copy of its loss.
 Everything recorded stays on the device until the trial ends (one copy to the host per trial); the only
-host sync per step is the cancellation/progress callback's, and a non-finite check at recorded steps.
+host sync per step is the cancellation/progress callback's, and a non-finite check at recorded steps (over
+every loss since the previous one).
 
 A loss that becomes inf or nan ends the trial: the step and the first block whose forward tensor went
 non-finite at that step (0 = none, the readout) are the trial's `diverged` entry.
@@ -51,14 +54,10 @@ from .device import describe
 from .errors import Cancelled, InitscopeError, RunError
 from .labelled import LabelledData, load_labelled
 from .result import STAT_NAMES
+from .stepstats import EXTRA_NAMES, FORWARD_SLOTS, NEAR_ZERO, SATURATION, ForwardCounts, log_ratio, update_sums
 from .trainspec import TrainSpec
 
-NEAR_ZERO = 0.05
-SATURATION = 0.97
 READOUT_SEED = 7919
-EXTRA_NAMES = ("near_zero", "fastai_low", "saturated")
-FORWARD_SLOTS = (rn.PRE, rn.NORMED, rn.POST, rn.OUT)
-BOUNDS = {"tanh": (0.0, 1.0), "sigmoid": (0.5, 0.5)}  # (centre c, half-range r) of bounded activations
 
 
 @dataclass
@@ -115,39 +114,6 @@ def compare(a: TrainResult, b: TrainResult, name: str = "test_acc") -> tuple[flo
     return d, s, bool(abs(d) > s)
 
 
-class _Extra:
-    """The counts per forward tensor of a recorded step (|x| <= 0.05, x <= 0.05, and for a bounded activation's
-    post |x - c| > 0.97 r), collected as 0-d device results and stacked once per step (no host sync)."""
-
-    def __init__(self, run: rn._Run, act_name: str) -> None:
-        self.bound = BOUNDS.get(act_name)
-        self.vals: list[Tensor] = []
-        self.where: list[tuple[int, int, int]] = []  # (layer, FORWARD_SLOTS index, count) of each value
-        self.relu = run.plan.derive == "relu"  # a ReLU's post is >= 0: |x| <= c and x <= c count the same
-
-    def __call__(self, layer: int, slot: int, f: Tensor) -> None:
-        k = FORWARD_SLOTS.index(slot)
-        near = (f.abs() <= NEAR_ZERO).sum()
-        self.vals.append(near)
-        self.where.append((layer, k, 0))
-        if slot == rn.POST and self.relu:
-            self.vals.append(near)
-        else:
-            self.vals.append((f <= NEAR_ZERO).sum())
-        self.where.append((layer, k, 1))
-        if slot == rn.POST and self.bound is not None:
-            c, r = self.bound
-            self.vals.append(((f - c).abs() > SATURATION * r).sum())
-            self.where.append((layer, k, 2))
-
-    def take(self) -> Tensor:
-        """[values] of this step; self.layout says where each goes (the same at every step)."""
-        out = torch.stack(self.vals)
-        self.vals = []
-        self.layout, self.where = self.where, []
-        return out
-
-
 def _bare_forward(plan: rn._Plan, params: list, x: Tensor) -> Tensor:
     """The block step without statistics: the same torch functions as the runner's _Autograd."""
     alpha = plan.residual.alpha if plan.residual is not None else 0.0
@@ -166,22 +132,6 @@ def _optimizer(spec: TrainSpec, params: list[Tensor]) -> torch.optim.Optimizer:
                                weight_decay=float(o["weight_decay"]))
     return torch.optim.Adam(params, lr=float(o["lr"]), betas=(float(o["beta1"]), float(o["beta2"])),
                             eps=float(o["eps"]), weight_decay=float(o["weight_decay"]))
-
-
-def _sums(ts: list[Tensor]) -> Tensor:
-    """[n, 2] (sum, sum of squares) of each tensor, float32 accumulation: one foreach norm for the squares."""
-    norms = torch.stack(torch._foreach_norm(ts)).float()
-    return torch.stack((torch.stack([t.sum() for t in ts]).float(), norms * norms), dim=1)
-
-
-def log_ratio(delta: np.ndarray, before: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """log10(std(dW)/std(W)) from [..., 2] sums (sum, sum of squares) over n entries; population stds."""
-    def std(v):
-        m = v[..., 0] / n
-        return np.sqrt(np.maximum(v[..., 1] / n - m * m, 0.0))
-
-    with np.errstate(all="ignore"):
-        return np.log10(std(delta) / std(before))
 
 
 class _Trainer:
@@ -236,7 +186,7 @@ class _Trainer:
         spec, r, plan = self.spec, self.r, self.plan
         idx = self.batches(t)
         gen = torch.Generator(device=self.dev).manual_seed(spec.body.seed + t)
-        extra = _Extra(r, spec.body.act.name)
+        extra = ForwardCounts(r.depth, spec.body.act.name, plan.derive == "relu", self.dev)
         params: list = []
         trial = rn._Trial(r, t, exact=False, keep=params, watch_last=True, extra=extra)
         classes, n_last = self.data.classes, spec.body.arch[-1]
@@ -250,15 +200,15 @@ class _Trainer:
         readout = (w_o, b_o)
         matrices = None
         opt = None
-        rec_flat, rec_loss, rec_extra, rec_ratio, evals = [], [], [], [], []
+        rec_flat, rec_loss, rec_extra, rec_delta, rec_before, evals = [], [], [], [], [], []
         o = spec.optimizer.kwargs
         sgd = spec.optimizer.name == "sgd"
         sgd_plain = sgd and float(o["momentum"]) == 0.0
         lr = float(o["lr"])
         wd = float(o.get("weight_decay", 0.0))
-        bad = torch.zeros((), dtype=torch.bool, device=self.dev)
-        first_bad = torch.full((), -1, dtype=torch.int64, device=self.dev)
-        steps_t = torch.arange(spec.steps, device=self.dev)
+        lr_scale = torch.tensor([lr, lr * lr], device=self.dev)
+        losses = torch.empty(spec.steps, dtype=torch.float32, device=self.dev)  # every step's minibatch loss
+        checked = 0  # losses[:checked] are known to be finite
         for step in range(spec.steps):
             x, y = self.xtr[idx[step]], self.ytr[idx[step]]
             record = step in self.rec_set or step == stop_at
@@ -283,9 +233,7 @@ class _Trainer:
             loss = F.cross_entropy(z.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            nonfinite = ~torch.isfinite(loss.detach())
-            first_bad = torch.where(nonfinite & ~bad, steps_t[step], first_bad)
-            bad = bad | nonfinite
+            losses[step] = loss.detach()  # the only addition to an unrecorded step (one small copy)
             if record:
                 trial.close()
                 rec_flat.append(trial.buf.flat.clone())
@@ -293,7 +241,8 @@ class _Trainer:
                 rec_loss.append(loss.detach().float())
                 with torch.no_grad():
                     detached = [m.detach() for m in matrices]
-                    before_sums = _sums(detached)
+                    # std(W^l) before the update is the runner's weight statistic of this step (in rec_flat)
+                    rec_before.append(update_sums(detached[r.depth:]))
                     if sgd_plain:  # the update is -lr (g + wd W): no copy of W needed
                         grads = [m.grad for m in matrices]
                         direction = torch._foreach_add(grads, detached, alpha=wd) if wd else grads
@@ -303,23 +252,26 @@ class _Trainer:
             if record:
                 with torch.no_grad():
                     if sgd_plain:
-                        delta_sums = _sums(direction) * torch.tensor([lr, lr * lr], device=self.dev)
+                        rec_delta.append(update_sums(direction) * lr_scale)
                     elif sgd:  # momentum: the update is -lr times the momentum buffer, as it is after the step
                         buffers = [opt.state[m]["momentum_buffer"] for m in matrices]
-                        delta_sums = _sums(buffers) * torch.tensor([lr, lr * lr], device=self.dev)
+                        rec_delta.append(update_sums(buffers) * lr_scale)
                     else:
-                        delta_sums = _sums(torch._foreach_sub(detached, before))
+                        rec_delta.append(update_sums(torch._foreach_sub(detached, before)))
                         del before
-                    rec_ratio.append(torch.stack((delta_sums, before_sums)))
                 if step == stop_at:
                     break
-                if bool(bad):  # one sync per recorded step: a non-finite loss ends the trial
+                # one sync per recorded step: a non-finite loss since the last check ends the trial
+                if not bool(torch.isfinite(losses[checked:step + 1]).all()):
                     break
+                checked = step + 1
             self.tick()
-        if stop_at is None and not bool(bad):
+        nonfinite = torch.nonzero(~torch.isfinite(losses[:step + 1])).view(-1).tolist()
+        first_bad = nonfinite[0] if nonfinite else -1
+        if stop_at is None and first_bad < 0:
             evals.append(self.evaluate(params, readout))
-        return {"flat": rec_flat, "loss": rec_loss, "extra": rec_extra, "ratio": rec_ratio, "evals": evals,
-                "first_bad": int(first_bad), "layout": getattr(extra, "layout", []), "sizes": [m.numel() for m in matrices]}
+        return {"flat": rec_flat, "loss": rec_loss, "extra": rec_extra, "delta": rec_delta, "before": rec_before,
+                "evals": evals, "first_bad": first_bad, "sizes": [m.numel() for m in matrices]}
 
 
 def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -333,6 +285,15 @@ def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
     r.complete(out)
     r.derive_hist(out)
     return out
+
+
+def _weight_sums(r: rn._Run, flats: np.ndarray) -> np.ndarray:
+    """[k, L, 2] (sum, sum of squares) of every W^l as the runner staged them in k records (the forward values
+    of _Plan.forward_fields, which follow the raw sums in the buffer)."""
+    fields = r.plan.forward_fields
+    start = r.depth * rn.NSLOTS * rn.K
+    staged = flats[:, start:start + r.depth * len(fields)].reshape(-1, r.depth, len(fields))
+    return staged[:, :, [fields.index((rn.WEIGHT, rn.SUM)), fields.index((rn.WEIGHT, rn.SUMSQ))]]
 
 
 def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None,
@@ -363,13 +324,12 @@ def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None
             k = len(out["flat"])
             if k:
                 flats = torch.stack(out["flat"]).cpu().numpy()
-                ext = torch.stack(out["extra"]).cpu().numpy()
+                counts = torch.stack(out["extra"]).cpu().numpy()  # [k, L, len(FORWARD_SLOTS), 3]
                 loss[t, :k] = torch.stack(out["loss"]).cpu().numpy()
-                sums = torch.stack(out["ratio"]).double().cpu().numpy()  # [k, 2 (delta, before), matrices, 2]
-                rat = log_ratio(sums[:, 0], sums[:, 1], np.array(out["sizes"], dtype=np.float64))
-                counts = np.full((k, L, len(FORWARD_SLOTS), 3), np.nan)
-                lay = np.array(out["layout"], dtype=np.int64).reshape(-1, 3)
-                counts[:, lay[:, 0], lay[:, 1], lay[:, 2]] = ext
+                delta = torch.stack(out["delta"]).double().cpu().numpy()  # [k, matrices, 2]: sum, sum of squares
+                others = torch.stack(out["before"]).double().cpu().numpy()  # V^l (residual), readout
+                before = np.concatenate([_weight_sums(r, flats), others], axis=1)
+                rat = log_ratio(delta, before, np.array(out["sizes"], dtype=np.float64))
                 for j in range(k):
                     host = _host(r, flats[j])
                     for name in tensors:

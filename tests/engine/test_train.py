@@ -170,3 +170,33 @@ def test_adam_runs():
     r = train(_small(optimizer="adam(lr=0.001)", steps="2"))
     assert np.all(np.isfinite(r.loss))
     assert torch.isfinite(torch.tensor(r.update_ratio["W"])).all()
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+def test_forward_counts_equal_direct_counts(act):
+    """engine/stepstats.py counts all blocks at once (stacked per kind and size, 0/1 floats, row sums): the
+    counts must be the integers a direct count gives, blocks of different widths and kinds mixed."""
+    from initscope.engine.runner import POST, PRE
+    from initscope.engine.stepstats import BOUNDS, FORWARD_SLOTS, ForwardCounts
+
+    g = torch.Generator().manual_seed(0)
+    relu = act == "relu"
+    counts = ForwardCounts(3, act, relu, torch.device("cpu"))
+    seen = []
+    for layer, width in enumerate((16, 16, 24)):
+        pre = torch.randn(8 * width, generator=g) * 0.1
+        post = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[act](pre * 30)
+        for slot, t in ((PRE, pre), (POST, post)):
+            counts(layer, slot, t)
+            seen.append((layer, slot, t.numpy()))
+    got = counts.take().numpy()
+    for layer, slot, x in seen:
+        k = FORWARD_SLOTS.index(slot)
+        assert got[layer, k, 0] == np.sum(np.abs(x) <= 0.05)
+        assert got[layer, k, 1] == np.sum(x <= 0.05)
+        if slot == POST and act in BOUNDS:
+            c, r = BOUNDS[act]
+            assert got[layer, k, 2] == np.sum(np.abs(x - c) > 0.97 * r) > 0
+        else:
+            assert np.isnan(got[layer, k, 2])
+    assert not counts.pending

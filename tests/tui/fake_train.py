@@ -1,7 +1,7 @@
 """A fake training engine for the Training tab's tests: no torch, seeded, TrainResult's shapes.
 
-FakeTrainSpec / fake_parse_train stand in for engine/trainspec.py (TrainSpec: body, data, steps, optimizer,
-every; trials; to_text; label), fake_train for engine/train.py's train(spec, progress=, cancelled=): the
+The spec is the real TrainSpec (engine/trainspec.py's parse_train; it imports no torch); fake_train stands in
+for engine/train.py's train(spec, progress=, cancelled=): the
 numbers are made up but seeded, with the layout of TrainResult (T trials, R recorded steps, L blocks, E eval
 points): loss [T, R], stats[tensor] [T, R, L, 7], extra[tensor] [T, R, L, 3], hist[tensor] [T, R, L, B],
 edges[tensor] [B + 1], update_ratio W [T, R, L] / readout [T, R], evals[name] [T, E], diverged.
@@ -13,74 +13,26 @@ is ahead and by how much.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from initscope.engine.errors import Cancelled, SpecError
+from initscope.engine.errors import Cancelled
 from initscope.engine.result import STAT_NAMES
-from initscope.engine.spec import RunSpec, parse_spec
+from initscope.engine.trainspec import TrainSpec, parse_train
 
 from .fake_engine import FakeEngine, present_tensors
 
 BINS = 40
 ACC = {"relu": 0.60, "tanh": 0.80}
-BODY = ("arch", "init", "act", "bias", "batch", "device", "dtype", "seed", "trials", "norm", "residual")
 
 
-@dataclass(frozen=True)
-class FakeTrainSpec:
-    body: RunSpec
-    data: str
-    steps: int
-    optimizer: str
-    every: int
-
-    @property
-    def trials(self) -> int:
-        return self.body.trials
-
-    @property
-    def batch(self) -> int:
-        return self.body.batch
-
-    def to_text(self) -> dict[str, str]:
-        t = {k: v for k, v in self.body.to_text().items() if k in BODY}
-        t.update(data=self.data, steps=str(self.steps), optimizer=self.optimizer, every=str(self.every))
-        return t
-
-    def record_steps(self) -> list[int]:
-        steps = list(range(0, self.steps, self.every))
-        if steps[-1] != self.steps - 1:
-            steps.append(self.steps - 1)
-        return steps
-
-    def eval_points(self) -> list[int]:
-        n = self.steps
-        return sorted({0, n // 4, n // 2, (3 * n) // 4, n})
-
-    def label(self) -> str:
-        t = self.to_text()
-        return f"{t['init']} {t['act']} {t['arch']}"
+def fake_parse_train(**texts: str) -> TrainSpec:
+    """The real parser (engine/trainspec.py imports no torch): the app gets the TrainSpec it gets in use."""
+    return parse_train(**texts)
 
 
-def fake_parse_train(**texts: str) -> FakeTrainSpec:
-    """The parser's rules the app relies on: a bad value is one SpecError naming the field."""
-    steps_text = str(texts.pop("steps", "100"))
-    if not steps_text.isdigit() or int(steps_text) < 1:
-        raise SpecError("steps", steps_text, "expected a whole number from 1 to 10000000")
-    optimizer = str(texts.pop("optimizer", "sgd"))
-    if optimizer.split("(")[0] not in ("sgd", "adam"):
-        raise SpecError("optimizer", optimizer, "choose one of sgd, adam")
-    every = int(str(texts.pop("every", "0")) or 0)
-    data = str(texts.pop("data", "digits"))
-    steps = int(steps_text)
-    body = parse_spec(**texts, grad="true")
-    return FakeTrainSpec(body, data, steps, optimizer, every or max(1, math.ceil(steps / 200)))
-
-
-def fake_train(spec: FakeTrainSpec, *, progress=None, cancelled=None, delay: float = 0.0):
+def fake_train(spec: TrainSpec, *, progress=None, cancelled=None, delay: float = 0.0):
     body = spec.body
     T, L = body.trials, body.depth
     rec = spec.record_steps()
@@ -127,7 +79,7 @@ def fake_train(spec: FakeTrainSpec, *, progress=None, cancelled=None, delay: flo
 
 @dataclass
 class FakeTrainResult:
-    spec: FakeTrainSpec
+    spec: TrainSpec
     device: str
     elapsed_s: float
     steps: np.ndarray
@@ -154,11 +106,11 @@ class FakeTrainEngine(FakeEngine):
     def __init__(self, *args, train_delay: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.train_delay = train_delay
-        self.trained: list[FakeTrainSpec] = []
+        self.trained: list[TrainSpec] = []
 
-    def parse_train(self, **texts: str) -> FakeTrainSpec:
+    def parse_train(self, **texts: str) -> TrainSpec:
         return fake_parse_train(**texts)
 
-    def train_run(self, spec: FakeTrainSpec, *, progress=None, cancelled=None):
+    def train_run(self, spec: TrainSpec, *, progress=None, cancelled=None):
         self.trained.append(spec)
         return fake_train(spec, progress=progress, cancelled=cancelled, delay=self.train_delay)

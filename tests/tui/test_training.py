@@ -72,7 +72,7 @@ async def test_train_from_the_form_draws_pins_and_overlays():
         assert app.query_one("#tabs", TabbedContent).active == "training"
         spec = engine.trained[-1]
         # the form's stack with the prompt's steps and data
-        assert spec.body.to_text()["arch"] == form_text["arch"] and spec.steps == 20 and spec.data == "teacher"
+        assert spec.body.to_text()["arch"] == form_text["arch"] and spec.steps == 20 and spec.data.name == "teacher"
         r = app.training.current
         assert r is not None and r.spec is spec
         view = app.query_one("#training-view", TrainingView)
