@@ -15,7 +15,8 @@ gradient and no loss. A pair whose two rows are not both non-zero has no cosine 
 How the pairs are made (x_a, z independent):
 - i.i.d. data (gaussian, uniform), m the data's mean: x_a, z drawn like the data, and
   x_b = m + C (x_a - m) + sqrt(1 - C^2) (z - m): x_b has the data's mean and variance v and its centred
-  correlation with x_a is C. The expected uncentred c^0 is (C v + m^2) / (v + m^2) (input_corr), = C for
+  correlation with x_a is C. The expected uncentred c^0 is (C v + m^2) / (v + m^2) (what the theory starts
+  from: engine/theory/correlation.py input_pair_corr), = C for
   mean-zero data. For uniform data x_b is not uniform (a sum of two uniforms), only its mean and variance match.
 - fixed rows (file, digits): x_a a row of the data, r another row (chosen by the pair generator), and
   x_b = C x_a + sqrt(1 - C^2) |x_a| u with u the unit vector of r's part orthogonal to x_a (of a Gaussian
@@ -35,25 +36,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch loads when a run needs it
     from torch import Tensor
 
-    from .spec import RunSpec
-
 PAIRS = 32  # pairs per trial: the sd of a mean of PAIRS cosines is ~(1 - C^2)/sqrt(PAIRS n) (docs/pairs.md)
 PAIR_SEED_SALT = 0x5EED_0F_9A1C  # the pair generator's seed is salt + seed + t, away from every trial's seed
 CORR_TENSORS = ("pre", "post", "out")  # measured per block ("out" only with a residual)
-
-
-def input_corr(spec: RunSpec) -> float:
-    """The expected uncentred correlation c^0 of the input pairs: (C v + m^2) / (v + m^2) for i.i.d. data of
-    mean m and variance v (= C for mean-zero data), C for fixed rows (exact by construction)."""
-    from .kinds.data import DATA
-
-    c = float(spec.pair_corr)
-    moments = DATA[spec.data.name].iid_moments(spec.data.kwargs)
-    if moments is None:
-        return c
-    m, second = moments[0], moments[1]
-    var = second - m * m
-    return (c * var + m * m) / second if second > 0 else math.nan
 
 
 def pair_seed(seed: int, trial: int) -> int:
@@ -156,4 +141,4 @@ class PairTrack:
         return float(flat[0]), {k: per_block[:, i].copy() for i, k in enumerate(self.keys)}
 
 
-__all__ = ["PAIRS", "CORR_TENSORS", "input_corr", "make_pairs", "mean_cosine", "PairTrack", "pair_seed"]
+__all__ = ["PAIRS", "CORR_TENSORS", "make_pairs", "mean_cosine", "PairTrack", "pair_seed"]

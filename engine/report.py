@@ -13,7 +13,7 @@ With --pair-corr (engine/pairs.py): each layer's `corr` {pre, post, out}: the me
 the cosine similarity of the pair's two rows (mean over trials; `out` null without a residual; per_trial keeps
 each trial's), the theory keys pair_corr_pre, pair_corr_post, pair_corr_out and the band pair_corr_pre_lo,
 pair_corr_pre_hi (null where the theory has none), and the top-level `corr_input` (the measured c^0, mean over
-trials) and `corr_input_expected` (what the pairs are made to have: engine.pairs.input_corr). Without the pairs
+trials) and `corr_input_expected` (what the pairs are made to have: theory.correlation.input_pair_corr). Without the pairs
 `corr` and `corr_input` are null.
 
 Schema history: initscope.run/1 had only pre, post, grad, grad_pre and the first five theory keys; /2 adds
@@ -32,9 +32,9 @@ import numpy as np
 
 from .growth import growth_rows
 from .numbers import fmt_num, nice_int_ticks
-from .pairs import input_corr
 from .result import STAT_NAMES, TENSORS, RunResult
 from .signal_range import RULE, range_event
+from .theory.correlation import input_pair_corr
 
 SCHEMA = "initscope.run/2"
 THEORY_KEYS = ("pre_std", "post_mean", "post_std", "grad_std", "grad_pre_std", "normed_mean", "normed_std",
@@ -146,7 +146,7 @@ def to_json_dict(result: RunResult) -> dict:
         "data": {"mean": _num(result.data_mean), "second_moment": _num(result.data_second_moment)},
         "notes": list(result.notes),
         "corr_input": None if result.corr_input is None else _num(np.mean(result.corr_input)),
-        "corr_input_expected": None if spec.pair_corr is None else _num(input_corr(spec)),
+        "corr_input_expected": None if spec.pair_corr is None else _num(input_pair_corr(spec, spec.pair_corr)),
         **_theory_extras(result),
         "hist_edges": result.hist_edges,
         "tensor_hist_edges": {t: result.tensor_edges[t] for t in tensors if t in result.tensor_edges},
@@ -298,7 +298,7 @@ def to_table(result: RunResult, max_rows: int = 0) -> str:
 def _corr_line(result: RunResult, doc: dict) -> str:
     """'input pairs: c^0 0.4976 (made to be 0.5); c^L of pre 0.81 (theory 0.8105); xi_c 12.3 layers'."""
     last = doc["layers"][-1]
-    xi = getattr(getattr(result.theory, "diagnostics", None), "xi_c", None)  # the theory's depth scale of c
+    xi = getattr(getattr(result.theory, "depth_scales", None), "xi_c", None)  # the theory's depth scale of c
     xi_text = "" if xi is None else (f"; xi_c {'infinite (critical)' if math.isinf(xi) else fmt_num(xi, 4)}"
                                      + (" layers" if math.isfinite(xi) else ""))
     return (f"input pairs: c^0 {fmt_num(doc['corr_input'], 4, missing='-')} (made to be "

@@ -25,7 +25,8 @@ A norm that needs more than one example (batchnorm) refuses a batch of one befor
 
 The random stream of a trial (generator seeded with seed + t): the input batch, then per block W, b (if any)
 and V (with a residual, unless fixup: V = 0), then u. LSUV rescales W on the block input before fixup's
-L^(-1/2) is applied.
+L^(-1/2) is applied. The input pairs of --pair-corr (engine/pairs.py) have a generator of their own and go
+through each block beside the batch (PairTrack.block, called once h exists), outside every statistic.
 
 Statistics: two small classes with one interface (weight, tensor, relu_post, grad, end_layer, finish):
 - FastStats (every trial first): per tensor a few one-pass reductions on the device (float32 accumulation,

@@ -14,7 +14,7 @@ Exit status: 0 ok, 2 bad input (one line on stderr naming the field, the value a
 allowed; --output into a missing folder or onto a directory too), 1 a failure while running (also a
 save that fails on a read-only or full disk; the old file is kept; for the app: anything but a
 clean quit, e.g. a crash; for sweep: a cell that failed), 130 interrupted by Ctrl-C (a sweep keeps its finished
-cells in --output), 143 the app stopped by SIGTERM. Never a traceback for a user mistake
+cells in --output), 143 the app or a sweep stopped by SIGTERM. Never a traceback for a user mistake
 (INITSCOPE_DEBUG=1 shows one for anything unexpected).
 """
 

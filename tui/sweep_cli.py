@@ -26,7 +26,8 @@ SCHEMA = "initscope.sweep/1"
 SHOWABLE = ("log_q_ratio", "c_last", "log_grad_ratio", "chi1", "nonfinite_frac", "train_loss", "train_acc",
             "test_acc", "xi_c", "xi_q")
 MAX_HEATMAPS = 6  # with more than two axes, one heatmap per value of the others, up to this many
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM (kill, a batch scheduler's time limit): the same clean stop as Ctrl-C
 
 
 def add_sweep_flags(p: argparse.ArgumentParser) -> None:
@@ -109,13 +110,14 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     base = flag_texts(ns)
     from initscope.engine.sweep import sweep_base
 
-    build_grid(sweep_base(base), axes)  # every cell validated before any worker starts: bad input is exit 2
+    cells = build_grid(sweep_base(base), axes)  # every cell validated before any worker starts: bad input is exit 2
     backend = make_backend(ns.backend, address=ns.address, workers=workers, gpus_per_cell=gpus)
     bar = ProgressBar() if sys.stderr.isatty() else None
     start = time.perf_counter()
+    stopped_by = _stop_on_sigterm()
     try:
         table = run_sweep(base, axes, backend, out=ns.output, resume=ns.resume, train_steps=train_steps,
-                          progress=bar, train_options=train_options or None)
+                          progress=bar, train_options=train_options or None, cells=cells)
     except SweepInterrupted as e:
         if bar is not None:
             bar.clear()
@@ -124,9 +126,10 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
                  "finish" if ns.output else f"{done} of {e.table.total} cells were done, and nothing was saved; "
                  "give --output sweep.csv to keep the cells and --resume later")
         print(f"initscope: interrupted: {where}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if stopped_by["got"] else EXIT_INTERRUPTED
     finally:
         backend.close()
+        _restore_sigterm(stopped_by)
     if bar is not None:
         bar.clear()
     elapsed = time.perf_counter() - start
@@ -141,6 +144,31 @@ def cmd_sweep(ns: argparse.Namespace) -> int:
     if ns.output:
         print(f"wrote {ns.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _stop_on_sigterm() -> dict:
+    """While the sweep runs, SIGTERM stops it like Ctrl-C (finished cells kept, workers ended): returns the state
+    {"previous": the old handler, "got": True once SIGTERM arrived}. Only the main thread can set handlers."""
+    import signal
+    import threading
+
+    state: dict = {"got": False}
+    if threading.current_thread() is not threading.main_thread():
+        return state
+
+    def handler(signum, frame):
+        state["got"] = True
+        raise KeyboardInterrupt
+
+    state["previous"] = signal.signal(signal.SIGTERM, handler)
+    return state
+
+
+def _restore_sigterm(state: dict) -> None:
+    import signal
+
+    if "previous" in state:
+        signal.signal(signal.SIGTERM, state["previous"])
 
 
 class ProgressBar:
@@ -201,7 +229,8 @@ def to_json(table, elapsed: float, backend: str) -> str:
         "elapsed_s": elapsed,
         "cells": table.total,
         "rows": [{k: v for k, v in r.items() if k not in strip} for r in measured],
-        "predictions": [{k: v for k, v in r.items() if k not in (*strip, "trial")} for r in predicted],
+        "predictions": [{k: v for k, v in r.items() if k not in ("source", "trial") and (k != "error" or v)}
+                        for r in predicted],
         "failed": [{"cell": c, "coords": table.coords_of(c), "error": e} for c, e in sorted(table.failed().items())],
     }
     return dumps(doc)

@@ -73,6 +73,7 @@ VIEWS: list[View] = [
     View("runs", "Runs", "f8", ".widgets.runs_table:RunsTable", "runs-table", ("table",), mount="lazy", focus=True),
     View("training", "Training", "f9", ".widgets.training:TrainingView", "training-view", ("training", "curves"),
          mount="late", guard=True, focus=True),
+    View("corr", "Corr", "f10", ".widgets.corr:CorrView", "corr-view", ("curves",), mount="late", guard=True),
 ]
 
 

@@ -52,17 +52,20 @@ def base_text(base: dict[str, str]) -> dict[str, str]:
 
 def run_sweep(base: dict[str, str], axes: Sequence[Axis], backend, *, out=None, resume: bool = False,
               train_steps: int | None = None, progress: SweepProgress | None = None,
-              cancel: Callable[[], bool] | None = None, train_options: dict | None = None) -> SweepTable:
+              cancel: Callable[[], bool] | None = None, train_options: dict | None = None,
+              cells: Sequence[Cell] | None = None) -> SweepTable:
     """Run every cell of the grid on `backend` and return the table (see the module docstring).
 
     out: a .csv or .jsonl path, written incrementally; resume: keep the cells already in `out` (same sweep,
     checked) and run only the others (failed cells run again). progress(done, total, eta_s) after each cell;
     cancel() -> True stops after the current cell (table.interrupted). Ctrl-C raises SweepInterrupted with
-    the table of what finished."""
+    the table of what finished. cells: build_grid(sweep_base(base), axes) when the caller has it already
+    (a caller that validates the grid before starting a backend need not build it twice)."""
     if train_steps is not None and train_steps < 1:
         raise SpecError("train-steps", train_steps, "expected a whole number of steps, at least 1")
     base = sweep_base(base)
-    cells = build_grid(base, axes)
+    if cells is None:
+        cells = build_grid(base, axes)
     spec_text = base_text(base)
     header = make_header(spec_text, axes, train_steps, cells)
     table = SweepTable(axes=tuple(axes), spec=spec_text, train_steps=train_steps, header=header)
@@ -145,7 +148,7 @@ def result_rows(result: CellResult, cell: Cell, names: Sequence[str]) -> list[di
     if result.error is not None:
         rows = [{"cell": cell.index, **cell.coords, "source": "failed", "trial": None, "error": result.error}]
     else:
-        rows = [{**r, "error": None} for r in result.rows]
+        rows = [{**r, "error": r.get("error")} for r in result.rows]
     return [{name: (result.elapsed_s if name == "elapsed_s" else r.get(name)) for name in names} for r in rows]
 
 

@@ -67,11 +67,17 @@ def split_cores(workers: int | None, cores: int | None = None) -> tuple[int, int
     return workers, max(1, cores // workers)
 
 
+PARENT_POLL_S = 1.0
+
+
 def _init_worker(threads: int) -> None:
-    """A worker's start: ignore Ctrl-C (the driver decides), set torch's threads, import the engine once."""
+    """A worker's start: ignore Ctrl-C (the driver decides), exit when the driver is gone (killed: nobody is left
+    to read the results), set torch's threads, import the engine once."""
     import signal
+    import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     import torch
 
     torch.set_num_threads(threads)
@@ -80,6 +86,15 @@ def _init_worker(threads: int) -> None:
     except RuntimeError:  # already set in this process
         pass
     from .. import runner  # noqa: F401 - the first cell should not pay the engine's import
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Poll the parent's pid; when the worker has been re-parented (the driver died), end the process."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 class LocalProcesses:
@@ -171,6 +186,9 @@ def make_backend(name: str, *, address: str | None = None, workers: int | None =
     if name != "ray" and gpus_per_cell:
         raise SpecError("gpus-per-cell", gpus_per_cell, "only the ray backend places cells on GPUs; add --backend ray "
                         "(the local backend uses the spec's --device)")
+    if name != "local" and workers is not None:
+        raise SpecError("workers", workers, "only the local backend has worker processes (ray runs one task per cell "
+                        "on the cluster's CPUs); leave out --workers or use --backend local")
     if name == "inprocess":
         return InProcess()
     if name == "local":

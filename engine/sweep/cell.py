@@ -104,6 +104,8 @@ def _row(task: CellTask, source: str, trial: int | None, values: dict) -> dict:
     row: dict = {"cell": task.index, **task.coords, "source": source, "trial": trial}
     for name in METRICS:
         row[name] = values.get(name)
+    if values.get("error"):
+        row["error"] = values["error"]
     return row
 
 
@@ -180,8 +182,12 @@ def train_metrics(spec, steps: int, options: dict) -> list[dict]:
 
 
 def predicted_metrics(spec) -> dict:
-    """The mean-field prediction of the cell (engine.theory.phase.predict_cells), NaN as None."""
+    """The mean-field prediction of the cell (engine.theory.phase.predict_cells), NaN as None. Where the theory
+    raises, the measurement stands: every prediction is None and "error" says why."""
     from ..theory.phase import predict_cells
 
-    pred = predict_cells([spec])
+    try:
+        pred = predict_cells([spec])
+    except Exception as e:  # noqa: BLE001 - a theory failure must not lose the cell's measurement
+        return {"error": "no prediction: " + _sentence(e)}
     return {name: _num(values[0]) for name, values in pred.items() if name in METRICS}

@@ -1,4 +1,4 @@
-"""The mean-field correlation map for pairs of inputs, and the depth scales (docs/formulas.md section 18).
+"""The mean-field correlation map for pairs of inputs, and the depth scales (docs/formulas.md section 17).
 
 numpy only. Two inputs x_a, x_b with the same second moment s and cross moment k = E[x_a x_b] (per entry)
 give, through a block with sigma_w^2, bias mean beta and bias variance sigma_b^2, pre-activations that are
@@ -38,7 +38,7 @@ from ..spec import RunSpec
 from ..textforms import Call
 from .blocks import PreStats, norm_theory, residual_theory
 from .diagnostics import fixed_point
-from .gaussian import Activation, _gh, _lag, _pl_sums, _pl_vec, activation
+from .gaussian import Activation, _gh, _lag, _partial_std_moments, _pl_sums, _pl_vec, activation
 
 CRIT_TOL = 1e-9  # |chi_1 - 1| below this counts as critical: xi_c = inf
 DEFAULT_PAIRS = 32  # pairs per trial when engine/pairs.py is absent (it sets PAIRS)
@@ -71,7 +71,14 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
         out[2][ok], out[3][ok] = u.d2, u.m2
         rest = ~ok
     elif act.smooth is not None:
-        _smooth_vec(act, mu, q, ok, out)
+        tab = ok & (mu == 0.0) & (q >= _MTAB_QMIN) & (q <= _MTAB_QMAX)
+        if q.size < _MTAB_MIN_CELLS and act not in _MTABLES:
+            tab[:] = False  # a few values: the quadrature is cheaper than building the table (within 1e-9)
+        if tab.any():
+            vals = _moment_lookup(act, q[tab])
+            for j in range(4):
+                out[j][tab] = vals[j]
+        _smooth_vec(act, mu, q, ok & ~tab, out)
         rest = ~ok
     else:
         rest = np.ones(q.shape, dtype=bool)
@@ -79,6 +86,42 @@ def moments_vec(act: Activation, mu: np.ndarray, q: np.ndarray) -> tuple[np.ndar
         g = act.moments(float(mu[idx]), float(q[idx]))
         out[0][idx], out[1][idx], out[2][idx], out[3][idx] = g.m1, g.m2, g.d2, g.dm2
     return out
+
+
+# E[phi], E[phi^2], E[phi'^2], dE[phi^2]/dq of a smooth phi at zero mean, tabulated once per activation on
+# ln q with step 0.004 over [1e-4, 1e4] (the per-spec Gaussian expectations, gaussian.Activation.moments, at
+# every point) and read by 4-point cubic interpolation: relative error below 1e-9 (3.4e-10 at most, next to
+# q = 1 where the quadrature switches method; tests/engine/theory/test_correlation.py). Fewer than 64 values
+# at once use the quadrature itself until the table exists., so the phase grid needs no quadrature per cell and layer.
+_MTAB_QMIN, _MTAB_QMAX, _MTAB_STEP = 1e-4, 1e4, 0.004
+
+
+_MTAB_MIN_CELLS = 64
+_MTABLES: dict[Activation, tuple[np.ndarray, float]] = {}
+
+
+def _moment_table(act: Activation) -> tuple[np.ndarray, float]:
+    got = _MTABLES.get(act)
+    if got is None:
+        got = _MTABLES[act] = _build_moment_table(act)
+    return got
+
+
+def _build_moment_table(act: Activation) -> tuple[np.ndarray, float]:
+    x0 = math.log(_MTAB_QMIN) - 2 * _MTAB_STEP
+    lnq = x0 + _MTAB_STEP * np.arange(int((math.log(_MTAB_QMAX) - x0) / _MTAB_STEP) + 4)
+    q = np.exp(lnq)
+    out = tuple(np.full(q.shape, math.nan) for _ in range(4))
+    _smooth_vec(act, np.zeros(q.shape), q, np.ones(q.shape, dtype=bool), out)
+    return np.stack(out), x0
+
+
+def _moment_lookup(act: Activation, q: np.ndarray) -> np.ndarray:
+    tab, x0 = _moment_table(act)
+    fx = (np.log(q) - x0) / _MTAB_STEP
+    ix = np.clip(np.floor(fx).astype(np.intp), 1, tab.shape[1] - 3)
+    w = _cubic_weights(fx - ix)
+    return sum(w[:, a] * tab[:, ix + a - 1] for a in range(4))
 
 
 def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, out: tuple) -> None:
@@ -94,7 +137,12 @@ def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, 
         out[0][small], out[1][small], out[2][small] = f @ w, f2 @ w, (d * d) @ w
         out[3][small] = (f2 @ (w * z2m1)) / (2 * qq)
     big = ok & (sigma > 1.0)
-    for idx in zip(*np.nonzero(big), strict=True):
+    at0 = big & (mu == 0.0)
+    if at0.any() and all(lo in (-math.inf, 0.0) and hi in (0.0, math.inf) for lo, hi, _, _ in segs):
+        out[0][at0], out[1][at0], out[2][at0], out[3][at0] = _pl_sums_mu0(segs, sigma[at0])
+    else:
+        at0[:] = False
+    for idx in zip(*np.nonzero(big & ~at0), strict=True):
         m, s = float(mu[idx]), float(sigma[idx])
         m1, m2, _, d2, _, e2 = _pl_sums(segs, m, s)
         out[0][idx], out[1][idx], out[2][idx], out[3][idx] = m1, m2, d2, e2
@@ -111,6 +159,21 @@ def _smooth_vec(act: Activation, mu: np.ndarray, q: np.ndarray, ok: np.ndarray, 
         out[1][big] += dens @ (f * f - g * g)
         out[2][big] += dens @ (d * d - dg * dg)
         out[3][big] = (out[3][big] + dz @ (f * f - g * g)) / (2 * qq)
+
+
+def _pl_sums_mu0(segs, sigma: np.ndarray) -> tuple[np.ndarray, ...]:
+    """gaussian._pl_sums at mu = 0 for segments that break only at 0, over an array of sigma: every segment's
+    ends in units of sigma are 0 or +-inf, so its partial moments I_k are constants."""
+    m1 = np.zeros(sigma.shape)
+    m2, d2, e2 = m1.copy(), m1.copy(), m1.copy()
+    for lo, hi, a, c in segs:
+        i = _partial_std_moments(lo, hi, 6)  # lo/sigma = lo here (0 or +-inf)
+        b = a * sigma
+        m1 += c * i[0] + b * i[1]
+        m2 += c * c * i[0] + 2 * c * b * i[1] + b * b * i[2]
+        d2 += a * a * i[0]
+        e2 += c * c * (i[2] - i[0]) + 2 * c * b * (i[3] - i[1]) + b * b * (i[4] - i[2])
+    return m1, m2, d2, e2
 
 
 def pair_vec(act: Activation, mu: np.ndarray, q: np.ndarray, c: np.ndarray, deriv: bool = False
@@ -130,6 +193,11 @@ def pair_vec(act: Activation, mu: np.ndarray, q: np.ndarray, c: np.ndarray, deri
         ed[ok] = (1 + a * a) * (math.pi - t) / (2 * math.pi) + a * t / math.pi
     elif ok.any():
         sigma = np.sqrt(np.where(ok, q, 0.0))
+        if act.smooth is not None and not deriv:  # zero mean, q inside the table: interpolate it
+            tab = ok & (mu == 0.0) & (q >= _TAB_QMIN) & (q <= _TAB_QMAX)
+            if tab.any():
+                e[tab] = _table_lookup(act, q[tab], c[tab])
+                ok = ok & ~tab
         for n, sel in _node_groups(sigma, ok):
             z1, z2, w = _gh2n(n)
             m, s, cc = mu[sel][:, None], sigma[sel][:, None], c[sel][:, None]
@@ -168,6 +236,79 @@ def _gh2n(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = w / math.sqrt(2.0 * math.pi)
     z1, z2 = np.meshgrid(x, x, indexing="ij")
     return z1.ravel(), z2.ravel(), np.outer(w, w).ravel()
+
+
+# The pair map of a smooth phi at zero mean, tabulated per activation (row by row, as needed) on ln q (step 0.1,
+# q in [1e-4, 9]) and theta = arccos c (49 points on [0, pi]; the map is smooth in theta even where it is
+# steep in c near c = +-1), from 2-D Gauss-Hermite with enough nodes for each sigma (_TABLE_NODES), and read
+# by 4 x 4-point cubic interpolation. Measured on tanh against 200 x 200 nodes (tests/engine/theory/
+# test_correlation.py): error below 1e-6 for q <= 9. The per-spec prediction and the phase grid both read
+# it, so they agree to rounding, and a 50 x 50 grid of 100 layers needs no 2-D quadrature per layer.
+_TAB_QMIN, _TAB_QMAX = 1e-4, 9.0
+_TAB_DLNQ = 0.1
+_TAB_NTHETA = 49
+_TABLE_NODES = ((0.5, 24), (1.0, 40), (2.0, 96), (math.inf, 160))
+
+
+class _PairTable:
+    """The table of one activation, filled row by row (one ln q each) as lookups need them: a single
+    prediction computes the few rows around its q's, a phase grid all of them; a row's values do not depend
+    on when it is computed."""
+
+    def __init__(self, act: Activation) -> None:
+        self.act = act
+        self.x0 = math.log(_TAB_QMIN) - 2 * _TAB_DLNQ
+        self.lnq = self.x0 + _TAB_DLNQ * np.arange(int((math.log(_TAB_QMAX) - self.x0) / _TAB_DLNQ) + 4)
+        self.dth = math.pi / (_TAB_NTHETA - 1)
+        self.theta = np.arange(-2, _TAB_NTHETA + 2) * self.dth  # two extra points each side (cos is even)
+        x = np.linspace(-6.0, 6.0, 121)
+        self.odd = bool(np.array_equal(act(-x)[0], -act(x)[0]))  # tanh: E(pi - theta) = -E(theta)
+        self.tab = np.full((self.lnq.size, self.theta.size), math.nan)
+        self.done = np.zeros(self.lnq.size, dtype=bool)
+
+    def rows(self, which: np.ndarray) -> np.ndarray:
+        for i in np.unique(which)[~self.done[np.unique(which)]]:
+            self._fill(int(i))
+        return self.tab
+
+    def _fill(self, i: int) -> None:
+        m = self.theta.size // 2 + 1 if self.odd else self.theta.size  # theta[j] + theta[-1 - j] = pi
+        c = np.cos(self.theta[:m])
+        sg = math.exp(0.5 * self.lnq[i])
+        n = next(k for top, k in _TABLE_NODES if sg <= top)
+        z1, z2, w = _gh2n(n)
+        fu = self.act(sg * z1)[0]
+        fv = self.act(sg * (c[:, None] * z1 + np.sqrt(np.maximum(0.0, 1 - c * c))[:, None] * z2))[0]
+        self.tab[i, :m] = (fv * fu) @ w
+        if self.odd:
+            self.tab[i, m:] = -self.tab[i, self.theta.size - m - 1::-1]
+        self.done[i] = True
+
+
+@lru_cache(maxsize=16)
+def _pair_table(act: Activation) -> _PairTable:
+    return _PairTable(act)
+
+
+def _cubic_weights(t: np.ndarray) -> np.ndarray:
+    """4-point Lagrange weights at offsets -1, 0, 1, 2 for t in [0, 1)."""
+    return np.stack((-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
+                     -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6), axis=-1)
+
+
+def _table_lookup(act: Activation, q: np.ndarray, c: np.ndarray) -> np.ndarray:
+    t = _pair_table(act)
+    fx = (np.log(q) - t.x0) / _TAB_DLNQ
+    fy = (np.arccos(c) - t.theta[0]) / t.dth
+    ix = np.clip(np.floor(fx).astype(np.intp), 1, t.lnq.size - 3)
+    iy = np.clip(np.floor(fy).astype(np.intp), 1, t.theta.size - 3)
+    tab = t.rows(np.concatenate((ix - 1, ix, ix + 1, ix + 2)))
+    wx, wy = _cubic_weights(fx - ix), _cubic_weights(fy - iy)
+    out = np.zeros(q.shape)
+    for a in range(4):
+        for b in range(4):
+            out += wx[:, a] * wy[:, b] * tab[ix + a - 1, iy + b - 1]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,25 +425,29 @@ def _c_map(act, sw2, sb2, mu, q, c, deriv=False):
 
 def _c_star(act: Activation, sw2, sb2, mu, q) -> tuple[np.ndarray, np.ndarray]:
     """The stable fixed point c* < 1 of rho -> (sigma_w^2 E[phi(u) phi(v)] + sigma_b^2)/q* (chaotic cells,
-    slope chi_1 > 1 at rho = 1) and the map's slope there. Safeguarded Newton on f = map - id inside the
-    bracket [-1, 1 - 1e-9] (f >= 0 at -1, f < 0 just below 1)."""
+    slope chi_1 > 1 at rho = 1) and the map's slope sigma_w^2 E[phi'(u) phi'(v)] there. Safeguarded secant
+    (a centred difference of the map, step 1e-5, for the slope, also the one returned) inside the bracket [-1, 1 - 1e-9], where f = map - id is
+    >= 0 at -1 and < 0 just below 1; bisection when the step leaves the bracket."""
     lo = np.full(sw2.size, -1.0)
     hi = np.full(sw2.size, 1.0 - 1e-9)
     c = np.zeros(sw2.size)
+    h = 1e-5
     with np.errstate(all="ignore"):
         for _ in range(100):
-            val, slope = _c_map(act, sw2, sb2, mu, q, c, deriv=True)
-            f = val - c
+            f = _c_map(act, sw2, sb2, mu, q, c) - c
             lo = np.where(f > 0, c, lo)
             hi = np.where(f <= 0, c, hi)
+            up, down = np.minimum(c + h, 1.0), np.maximum(c - h, -1.0)
+            slope = (_c_map(act, sw2, sb2, mu, q, up) - _c_map(act, sw2, sb2, mu, q, down)) / (up - down)
             newton = c - f / (slope - 1.0)
             inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
             nxt = np.where(inside, newton, 0.5 * (lo + hi))
-            if np.all(np.abs(nxt - c) < 1e-14):
+            if np.all(np.abs(nxt - c) < 1e-13):
                 c = nxt
                 break
             c = nxt
-    _, slope = _c_map(act, sw2, sb2, mu, q, c, deriv=True)
+        up, down = np.minimum(c + h, 1.0), np.maximum(c - h, -1.0)
+        slope = (_c_map(act, sw2, sb2, mu, q, up) - _c_map(act, sw2, sb2, mu, q, down)) / (up - down)
     return c, slope
 
 
@@ -338,11 +483,6 @@ def critical_sigma_w2(act: Call, sigma_b2: float) -> float:
     if sigma_b2 == 0 and np.all(vals <= 0):  # q* = 0: chi_1 -> sigma_w^2 phi'(0)^2
         return float(1.0 / a.moments(0.0, 1e-24).d2)
     return math.nan
-
-
-def critical_curve_vec(act: Call, sigma_b2: np.ndarray) -> np.ndarray:
-    sb = np.asarray(sigma_b2, dtype=float)
-    return np.array([critical_sigma_w2(act, float(x)) for x in sb.ravel()]).reshape(sb.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,8 +545,8 @@ def pair_correlations(spec: RunSpec, mf, c0: float) -> PairCorrelation:
     for i in range(L):
         q, beta, sw2, sb2 = (float(a[i]) for a in (mf.q, mf.pre_mean, mf.sw2, mf.sb2))
         if not (math.isfinite(q) and q > 0 and math.isfinite(k)):
-            return PairCorrelation(pre, post, out, rho, f"layer {i + 1}: the mean field stops here" if not
-                                   (math.isfinite(q) and q > 0) else None)
+            why = "the pre-activations are constant" if q == 0 else "the mean field stops here"
+            return PairCorrelation(pre, post, out, rho, f"layer {i + 1}: {why}")
         r = (sw2 * k + sb2) / q
         rho[i] = r
         pre[i] = (sw2 * k + sb2 + beta * beta) / (q + beta * beta)
@@ -428,7 +568,7 @@ def pair_correlations(spec: RunSpec, mf, c0: float) -> PairCorrelation:
 
 
 # ---------------------------------------------------------------------------------------------
-# the finite-width band of the measured c^l of the pre-activations (docs/formulas.md section 18.4)
+# the finite-width band of the measured c^l of the pre-activations (docs/formulas.md section 17.4)
 
 _BAND_NODES = 10  # Gauss-Hermite nodes per axis of the 4-D integrals of the band (the sd within 2% of 16 nodes)
 _FD_STEP = 1e-4  # relative step of the finite differences for the Jacobian of the kernel map
@@ -510,7 +650,7 @@ def pair_band(spec: RunSpec, mf, pc: PairCorrelation, c_input: float, pairs: int
     """(lo, hi, reason): one standard deviation, over networks, of the mean over `pairs` pairs of the cosine of
     the pre-activations, around the mean-field c^l (plain blocks only).
 
-    Linear response, block by block (docs/formulas.md 18.4): the realised kernel K = (s_a, s_b, k) of a pair's
+    Linear response, block by block (docs/formulas.md 17.4): the realised kernel K = (s_a, s_b, k) of a pair's
     block input deviates from its mean-field value by dK; the block's N = n_l units are i.i.d. given it, so
       pre kernel   dH = sigma_w^2 dK + eta,            c_pre = H_ab / sqrt(H_aa H_bb)
       post kernel  dK' = J dK + eps                     (J = _kernel_jacobian)

@@ -1,6 +1,6 @@
-"""Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 18.5).
+"""Theory-only phase diagrams: the sweep metrics predicted for many specs at once (docs/formulas.md 17.5).
 
-predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (docs/sweeps.md):
+predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep cell (`initscope sweep`):
     log_q_ratio    = log10(E[(x^L)^2] / E[(x^0)^2])  (x^L the last block's output: post, or out with a residual)
     c_last         = c^L of the pairs' pre-activations h^L, from c^0 = the spec's pair_corr, or PHASE_C0
     log_grad_ratio = log10(std(g^1) / std(g^L))      (g^l = dLoss/dx^l; > 0: the gradient grows toward the input)
@@ -11,19 +11,22 @@ plus xi_c, xi_q (engine/theory/correlation.py) and the one-sigma bands log_q_rat
 
 Cells that share the activation and the architecture, with plain blocks, i.i.d. data and a relu-like
 (bias mean 0) or smooth activation, are computed together: the mean-field recursion runs once over the
-layers with numpy arrays over the cells (the same formulas and quadrature nodes as the per-spec
-prediction, so the values agree to rounding). Everything else (norm or residual blocks, LSUV, elu/selu,
+layers with numpy arrays over the cells: the same formulas as the per-spec prediction, the pair map from the
+same table (correlation.py), the zero-mean moments of a smooth phi from a table within 1e-9 of the per-spec
+quadrature, so the values agree to 1e-9 (tests/engine/theory/test_phase.py). Everything else (norm or residual blocks, LSUV, elu/selu,
 biases with a mean on piecewise-linear phi, file or digits data) goes through the per-spec recursion.
 
-Measured (benchmarks/bench_phase_theory.py, 50 x 50 cells x 100 layers of width 256, band=False, two shared
-cores): relu ~0.05 s, tanh ~0.8 s; the bands (band=True) cost the per-spec band of every cell, ~10 ms per
-layer and cell with pairs: use band=False for a theory-only phase diagram.
+Measured (benchmarks/bench_phase_theory.py, 50 x 50 cells x 100 layers of width 256, band=False, on 2 cores
+shared with other jobs at load ~9): tanh 0.73-1.04 s, relu 0.25-0.39 s, once the first call of the process
+has built the tables of a smooth phi (tanh ~4 s there). The bands (band=True) cost the per-spec band of
+every cell, ~10 ms per block and cell: use band=False for a theory-only phase diagram.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,25 +87,26 @@ def _c0(spec: RunSpec) -> float:
     return input_pair_corr(spec, PHASE_C0 if c is None else c)
 
 
-def _layer_params(spec: RunSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(sigma_w^2, sigma_b^2, bias mean) per block, or None when the scheme has a caveat (per-spec path)."""
-    sw2, sb2, beta = [], [], []
-    cache: dict[tuple[int, int], tuple[float, float, float]] = {}
-    for n_in, n_out in zip(spec.fan_in, spec.fan_out, strict=True):
-        got = cache.get((n_in, n_out))
-        if got is None:
-            try:
-                vw, kind, why = weight_variance(spec.init, spec.act, n_in, n_out)
-                bm, bv = bias_moments(spec.bias, n_in)
-            except (ArithmeticError, ValueError):
-                return None
-            if why is not None or kind == "lsuv" or not all(map(math.isfinite, (vw, bm, bv))):
-                return None
-            got = cache[(n_in, n_out)] = (vw * n_in, bv, bm)
-        sw2.append(got[0])
-        sb2.append(got[1])
-        beta.append(got[2])
-    return np.array(sw2), np.array(sb2), np.array(beta)
+_weight_variance = lru_cache(maxsize=4096)(weight_variance)  # one scheme call per (init, act, fan_in, fan_out)
+_bias_moments = lru_cache(maxsize=4096)(bias_moments)
+
+
+def _layer_params(spec: RunSpec, shapes: list[tuple[int, int]], which: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(sigma_w^2, sigma_b^2, bias mean) per block, from the distinct (fan_in, fan_out) shapes of the
+    architecture (`which`: the shape of each block), or None when the scheme has a caveat (per-spec path)."""
+    vals = []
+    for n_in, n_out in shapes:
+        try:
+            vw, kind, why = _weight_variance(spec.init, spec.act, n_in, n_out)
+            bm, bv = _bias_moments(spec.bias, n_in)
+        except (ArithmeticError, ValueError):
+            return None
+        if why is not None or kind == "lsuv" or not all(map(math.isfinite, (vw, bm, bv))):
+            return None
+        vals.append((vw * n_in, bv, bm))
+    per_shape = np.array(vals).T  # [3, shapes]
+    return per_shape[0][which], per_shape[1][which], per_shape[2][which]
 
 
 def _group_key(spec: RunSpec) -> tuple:
@@ -115,13 +119,16 @@ def _group_key(spec: RunSpec) -> tuple:
     act = activation(spec.act)
     if act.smooth is None and act.slope is None:
         return ("scalar",)
-    if act.slope is not None and bias_moments(spec.bias, spec.arch[0])[0] != 0.0:
+    if act.slope is not None and _bias_moments(spec.bias, spec.arch[0])[0] != 0.0:
         return ("scalar",)
     return ("vector", spec.act, spec.arch)
 
 
 def _vector_group(specs: list[RunSpec], idx: np.ndarray, out: dict) -> None:
-    params = [_layer_params(s) for s in specs]
+    blocks = list(zip(specs[0].fan_in, specs[0].fan_out, strict=True))
+    shapes = sorted(set(blocks))
+    which = np.array([shapes.index(b) for b in blocks])
+    params = [_layer_params(s, shapes, which) for s in specs]
     fallback = [i for i, p in enumerate(params) if p is None]
     for i in fallback:
         _scalar_cell(specs[i], int(idx[i]), out)

@@ -9,7 +9,8 @@ import math
 import numpy as np
 import pytest
 from initscope.engine import SpecError, parse_spec, report, run
-from initscope.engine.pairs import PAIRS, input_corr
+from initscope.engine.pairs import PAIRS
+from initscope.engine.theory.correlation import input_pair_corr
 from initscope.tui.cli import main as cli_main
 
 
@@ -32,7 +33,7 @@ def test_gaussian_pairs_have_correlation_c(c):
     assert abs(r.corr_input.mean() - c) < 4 * sd + bias + 1e-12
     # and each trial's own mean lies within 4 sd of one trial (sd * sqrt(T))
     assert np.all(np.abs(r.corr_input - c) < 4 * sd * math.sqrt(trials) + bias)
-    assert input_corr(r.spec) == c
+    assert input_pair_corr(r.spec, c) == c
 
 
 def test_nonzero_mean_data_pairs_follow_input_corr():
@@ -41,7 +42,7 @@ def test_nonzero_mean_data_pairs_follow_input_corr():
     # mean of 2 x 32 pairs by ~0.002: 0.01 is 5 of those.
     spec = parse_spec(arch="4096-4", batch="2", trials="2", grad="false", device="cpu", data="gaussian(mean=1)",
                       pair_corr="0.5")
-    assert input_corr(spec) == pytest.approx(0.75)
+    assert input_pair_corr(spec, 0.5) == pytest.approx(0.75)
     assert run(spec).corr_input.mean() == pytest.approx(0.75, abs=0.01)
 
 
@@ -159,3 +160,34 @@ def test_results_json_carries_the_correlations():
     csv_head = report.to_csv([("run", r)]).splitlines()[0].split(",")
     assert csv_head[-3:] == ["corr_pre", "corr_post", "corr_out"]
     assert "c pre" in report.to_table(r) and "input pairs: c^0" in report.to_table(r)
+
+
+def test_batchnorm_normalises_the_pairs_with_the_batch_statistics():
+    # pair rows equal to batch rows must come out of a batchnorm block exactly as those batch rows do: the same
+    # per-unit mean and biased variance of the batch (not of the pairs), the same eps
+    import torch
+    import torch.nn.functional as F
+    from initscope.engine.pairs import PairTrack
+    from initscope.engine.runner import _Run
+
+    spec = parse_spec(arch="16-24", act="identity", norm="batchnorm(eps=0.01)", batch="100", device="cpu",
+                      dtype="float64", pair_corr="0.5")
+    track = PairTrack(_Run(spec, None, None), 0)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(100, 16, generator=gen, dtype=torch.float64) * 3 + 1
+    w = torch.randn(24, 16, generator=gen, dtype=torch.float64)
+    b = torch.randn(24, generator=gen, dtype=torch.float64)
+    track.x = x[: 2 * PAIRS].clone()
+    h = F.linear(x, w, b)
+    track.block(w, b, None, h)
+    want = F.batch_norm(h, None, None, training=True, eps=0.01)[: 2 * PAIRS]
+    assert torch.allclose(track.x, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_session_keeps_the_pairs(tmp_path):
+    from initscope.tui.export import read_session, save_session
+
+    on, off = parse_spec(arch="16-16x2", pair_corr="0.3"), parse_spec(arch="16-16x2")
+    path = save_session(tmp_path / "s.json", [("pairs", on), ("plain", off)], current=on)
+    session = read_session(path)
+    assert session.current == on and [p.spec for p in session.pins] == [on, off]

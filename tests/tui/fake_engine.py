@@ -118,4 +118,22 @@ class FakeEngine:
         w = np.stack([np.zeros(L), np.sqrt(var_w)], axis=1)[None].repeat(T, axis=0)
         return RunResult(spec=spec, device=self.device, dtype=spec.dtype, elapsed_s=self.elapsed, stats=stats,
                          weight=w, hist_edges=EDGES.copy(), hist=hist, theory=pred,
-                         data_mean=float(pred.input_mean), data_second_moment=float(pred.input_second_moment))
+                         data_mean=float(pred.input_mean), data_second_moment=float(pred.input_second_moment),
+                         **_pairs(spec, pred, rng))
+
+
+def _pairs(spec: RunSpec, pred, rng) -> dict:
+    """With --pair-corr: corr = the predicted c^l (pair_corr_pre/post/out) plus noise of ~(1 - c^2)/sqrt(n) per
+    trial, clipped to [-1, 1]; corr_input = the predicted c^0 plus the same kind of noise (docs/pairs.md)."""
+    if spec.pair_corr is None:
+        return {}
+    from initscope.engine.theory.correlation import input_pair_corr
+
+    width = np.array(spec.arch[1:], dtype=float)
+    keys = ("pre", "post", "out") if spec.has_residual else ("pre", "post")
+    corr = {}
+    for key in keys:
+        c = np.asarray(getattr(pred, f"pair_corr_{key}"), dtype=float)
+        corr[key] = np.clip(c + rng.standard_normal((spec.trials, spec.depth)) * (1 - c * c) / np.sqrt(width), -1, 1)
+    c0 = input_pair_corr(spec, spec.pair_corr)
+    return {"corr": corr, "corr_input": c0 + rng.standard_normal(spec.trials) * (1 - c0 * c0) / np.sqrt(spec.arch[0])}

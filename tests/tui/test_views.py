@@ -27,14 +27,14 @@ class ThrowawayView(Static):
 @pytest.fixture
 def scratch(monkeypatch):
     monkeypatch.setattr(views, "VIEWS", list(views.VIEWS))  # the registration below is undone after the test
-    return views.register(views.View("scratch", "Scratch", "f10", "tests.tui.test_views:ThrowawayView",
+    return views.register(views.View("scratch", "Scratch", "f11", "tests.tui.test_views:ThrowawayView",
                                      "scratch-view", ("current",)))
 
 
 def test_a_view_is_registered_once():
     with pytest.raises(ValueError, match="already registered"):
         views.register(views.View("curves", "Again", "f12", "tests.tui.test_views:ThrowawayView", "x", ()))
-    assert [v.id for v in views.VIEWS] == ["curves", "distribution", "explain", "runs", "training"]
+    assert [v.id for v in views.VIEWS] == ["curves", "distribution", "explain", "runs", "training", "corr"]
 
 
 async def test_a_registered_view_has_its_tab_key_cycle_palette_and_help(fake, scratch):
@@ -42,28 +42,28 @@ async def test_a_registered_view_has_its_tab_key_cycle_palette_and_help(fake, sc
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         tabs = app.query_one("#tabs", TabbedContent)
-        assert tabs.tab_count == 6 and tabs.get_pane("scratch") is not None
+        assert tabs.tab_count == 7 and tabs.get_pane("scratch") is not None
         view = app.query_one("#scratch-view", ThrowawayView)
         # it follows the current run: it was drawn once the first run finished, with the app's state
         assert view.scenes and view.scenes[-1].current is app.current and view.scenes[-1].tensor == "post"
         # its key
-        await pilot.press("f10")
+        await pilot.press("f11")
         await pilot.pause()
         assert tabs.active == "scratch"
-        # the F4 cycle: training -> scratch -> curves
-        await pilot.press("f9", "f4")
+        # the F4 cycle: corr -> scratch -> curves
+        await pilot.press("f10", "f4")
         await pilot.pause()
         assert tabs.active == "scratch"
         await pilot.press("f4")
         await pilot.pause()
         assert tabs.active == "curves"
         # the palette and the help
-        assert ("Show scratch tab", "F5..F10", "show_tab('scratch')") in app.palette_entries()
+        assert ("Show scratch tab", "F5..F11", "show_tab('scratch')") in app.palette_entries()
         await pilot.press("f1")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = str(app.screen.query_one("#help-text", Static).content)
-        assert "Curves -> Distribution -> Explain -> Runs -> Training -> Scratch" in text and "F5..F10" in text
+        assert "Curves -> Distribution -> Explain -> Runs -> Training -> Corr -> Scratch" in text and "F5..F11" in text
         await pilot.press("escape")
         await pilot.pause()
         # a change of tensor reaches it with the others
@@ -73,7 +73,7 @@ async def test_a_registered_view_has_its_tab_key_cycle_palette_and_help(fake, sc
         assert app.tensor != "post" and len(view.scenes) > drawn and view.scenes[-1].tensor == app.tensor
 
 
-def test_the_app_without_a_registration_has_the_five_tabs():
+def test_the_app_without_a_registration_has_the_six_tabs():
     app = InitScopeApp()
-    assert [b.key for b in app.BINDINGS if b.action.startswith("show_tab(")] == ["f5", "f6", "f7", "f8", "f9"]
-    assert "f10" not in app._bindings.key_to_bindings
+    assert [b.key for b in app.BINDINGS if b.action.startswith("show_tab(")] == ["f5", "f6", "f7", "f8", "f9", "f10"]
+    assert "f11" not in app._bindings.key_to_bindings

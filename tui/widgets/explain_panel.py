@@ -24,6 +24,8 @@ Sections:
                each of its `sections` (title, paragraphs) where the Explanation has them.
   Diagnostics  the prediction's diagnostics (chi_1 and its phase, growth per layer, vanish/explode
                depth, fixed point, ...) and its `reason` when a quantity has no prediction.
+  Correlation  only with input pairs (--pair-corr): c^0 and c^L of pre and post, measured beside the mean field
+               (Prediction.pair_corr_pre/post, the band of pre), and the depth scale xi_c (docs/pairs.md).
   Measured vs predicted  pre std, (normed mean and std), post mean, post std, (out std), grad std,
                grad_pre std, (grad_out std) at layer 1 and layer L: measured (mean over trials), predicted,
                ratio; the bracketed rows where the run has the tensor.
@@ -353,8 +355,43 @@ def explain_sections(spec, result=None, guide: tuple[str, str] | None = None) ->
     sections.append(Section("theory", "Theory", theory_text))
     diag = diagnostics_lines(pred)
     sections.append(Section("diagnostics", "Diagnostics", "\n".join(diag) if diag else "none"))
+    if getattr(spec, "pair_corr", None) is not None:
+        sections.append(Section("corr", "Correlation", "\n".join(corr_lines(spec, result, pred))))
     sections.append(Section("compare", "Measured vs predicted", "\n".join(compare_lines(result, pred))))
     return sections
+
+
+def corr_lines(spec, result, pred) -> list[str]:
+    """The Correlation section: c^0 and c^L (pre, post) measured beside the mean field, and xi_c."""
+    from initscope.engine.pairs import PAIRS
+
+    depth = spec.depth
+    lines = [f"{PAIRS} input pairs of correlation {g(spec.pair_corr)} go through the same blocks as the batch "
+             "(outside it); c^l is the mean over the pairs of the cosine of the pair's two rows (docs/pairs.md)."]
+    corr = getattr(result, "corr", None) if result is not None else None
+    if corr is not None:
+        lines.append(f"c^0 measured {_cell(float(np.mean(result.corr_input)))} (the pairs' input rows)")
+    lines.append(f"{'':<12} {'measured':>10} {'predicted':>10} {'band -1sd..+1sd':>17}")
+    for tensor in ("pre", "post"):
+        m = float(np.mean(corr[tensor][:, -1])) if corr is not None else math.nan
+        p_arr = _arr(pred, f"pair_corr_{tensor}")
+        p = float(p_arr[-1]) if p_arr is not None and p_arr.size == depth else math.nan
+        band = "-"
+        lo, hi = _arr(pred, f"pair_corr_{tensor}_lo"), _arr(pred, f"pair_corr_{tensor}_hi")
+        if lo is not None and hi is not None and math.isfinite(lo[-1]) and math.isfinite(hi[-1]):
+            band = f"{_cell(float(lo[-1]))}..{_cell(float(hi[-1]))}"
+        lines.append(f"{f'c^{depth} {tensor}':<12} {_cell(m):>10} {_cell(p):>10} {band:>17}")
+    scales = getattr(pred, "depth_scales", None)
+    xi, c_star = getattr(scales, "xi_c", None), getattr(scales, "c_star", None)
+    if xi is not None and not math.isnan(xi):
+        lines.append("xi_c = infinite: the critical point (1 - c^l decays as a power of l, not exponentially)"
+                     if math.isinf(xi) else
+                     f"xi_c = {g(xi)} blocks: near the fixed point c* = {_cell(c_star)}, |c^l - c*| shrinks by a "
+                     "factor e every xi_c blocks")
+    reason = getattr(pred, "pair_corr_reason", None)
+    if reason:
+        lines.append(f"theory: {reason}")
+    return lines
 
 
 class ExplainPanel(VerticalScroll):
@@ -382,8 +419,8 @@ class ExplainPanel(VerticalScroll):
     }
     """
 
-    KEYS = ("preset", "notes", "init", "activation", "block", "theory", "diagnostics", "compare")
-    OPTIONAL = ("preset", "notes", "block")  # shown only for the runs that have them
+    KEYS = ("preset", "notes", "init", "activation", "block", "theory", "diagnostics", "corr", "compare")
+    OPTIONAL = ("preset", "notes", "block", "corr")  # shown only for the runs that have them
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

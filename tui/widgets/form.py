@@ -30,12 +30,12 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 from ..messages import SpecEdited, SpecInvalid
 
 CALL_FIELDS = ("init", "act", "norm", "residual", "bias", "data")
-FORM_ORDER = ("init", "act", "arch", "norm", "residual", "bias", "data", "batch", "seed", "trials", "device", "dtype",
-              "grad")
-TEXT_FIELDS = ("arch", "batch", "seed", "trials", "device")
+FORM_ORDER = ("init", "act", "arch", "norm", "residual", "bias", "data", "pair_corr", "batch", "seed", "trials", "device",
+              "dtype", "grad")
+TEXT_FIELDS = ("arch", "pair_corr", "batch", "seed", "trials", "device")
 LABELS = {"init": "init", "act": "act", "arch": "arch", "bias": "bias", "data": "data", "batch": "batch",
           "device": "device", "dtype": "dtype", "seed": "seed", "trials": "trials", "grad": "grad", "norm": "norm",
-          "residual": "resid"}
+          "residual": "resid", "pair_corr": "pairs"}
 FIELD_HELP = {
     "arch": "widths joined by '-', WxN repeats W N times: 784-50-10, 512-512x50, 1024-256-2048-512",
     "batch": "rows of input data per trial (1 .. 16777216)",
@@ -43,6 +43,7 @@ FIELD_HELP = {
     "trials": "independent networks whose curves are averaged (spread shown)",
     "device": "auto, cpu, cuda, cuda:N or mps",
     "dtype": "float32, float64, bfloat16 or float16",
+    "pair_corr": "none, or C (-1 < C < 1): also feed input pairs of correlation C and measure c^l (Corr tab)",
     "grad": "also back-propagate and measure grad and grad_pre (and grad_out with a residual)",
 }
 

@@ -3,8 +3,9 @@ oversubscribed, and make_backend refuses what a backend cannot do."""
 
 import pytest
 from initscope.engine.errors import SpecError
-from initscope.engine.sweep import parse_vary, run_sweep
+from initscope.engine.sweep import cell_task, parse_vary, run_sweep, sweep_base
 from initscope.engine.sweep.backends import InProcess, LocalProcesses, make_backend, split_cores
+from initscope.engine.sweep.grid import build_grid
 
 BASE = {"arch": "12-12x3", "act": "tanh", "init": "lecun_normal", "bias": "normal(std=0.1)", "batch": "16",
         "device": "cpu", "trials": "2"}
@@ -20,9 +21,18 @@ def test_two_local_workers_give_the_in_process_rows_bit_for_bit():
     backend = LocalProcesses(workers=2)
     try:
         there = run_sweep(BASE, axes, backend)
+        assert _strip(there.rows) == _strip(here.rows)  # rows sorted by cell, whatever order the workers finished
+        # closing the iterator early (what Ctrl-C and cancel do) ends the workers at once
+        processes = list(backend._start()._processes.values())
+        results = backend.run([cell_task(c, None) for c in build_grid(sweep_base(BASE), axes)])
+        assert next(results).error is None
+        results.close()
+        assert backend._pool is None
+        for p in processes:
+            p.join(timeout=10)
+            assert not p.is_alive()
     finally:
         backend.close()
-    assert _strip(there.rows) == _strip(here.rows)  # rows sorted by cell, whatever order the workers finished
 
 
 @pytest.mark.parametrize("workers, cores, expected", [(None, 8, (8, 1)), (2, 8, (2, 4)), (3, 8, (3, 2)),
@@ -37,7 +47,8 @@ def test_make_backend_names_and_refusals():
     for kwargs, fragment in [({"name": "dask"}, "choose one of local, inprocess, ray"),
                              ({"name": "local", "address": "auto"}, "only the ray backend"),
                              ({"name": "local", "gpus_per_cell": 0.5}, "only the ray backend"),
-                             ({"name": "local", "workers": 0}, "at least 1")]:
+                             ({"name": "local", "workers": 0}, "at least 1"),
+                             ({"name": "inprocess", "workers": 2}, "only the local backend")]:
         name = kwargs.pop("name")
         with pytest.raises(SpecError, match=fragment):
             make_backend(name, **kwargs)

@@ -95,3 +95,19 @@ def test_train_steps_report_loss_and_accuracy_per_trial():
 def test_bad_train_options_fail_the_cell_with_the_sentence(bad):
     cell = run_cell(_task(parse_spec(**SPEC), train_steps=2, train_options=bad))
     assert cell.error is not None and "lr" in cell.error
+
+
+def test_a_theory_failure_keeps_the_measurement(monkeypatch):
+    from initscope.engine.theory import phase
+
+    def broken(specs):
+        raise ZeroDivisionError("no luck")
+
+    monkeypatch.setattr(phase, "predict_cells", broken)
+    cell = run_cell(_task(parse_spec(**SPEC)))
+    assert cell.error is None
+    assert [r["source"] for r in cell.rows] == ["measured"] * 3 + ["predicted"]
+    assert cell.rows[0]["log_q_ratio"] is not None
+    predicted = cell.rows[-1]
+    assert all(predicted[m] is None for m in METRICS)
+    assert predicted["error"].startswith("no prediction: ZeroDivisionError: no luck")
