@@ -10,6 +10,7 @@ before and after each part: on a shared machine compare only the ratios.
 
 (a) A cell's trials, one after the other, against one batched computation (torch.set_num_threads(--threads), as in
     a sweep worker; plain stacks: linear + tanh, weights N(0, 1/fan_in), biases N(0, 0.1^2)), at three sizes:
+      cell      run_cell of the cell's task (what a sweep worker runs): runner + the metrics + the predicted row;
       runner    engine.run of the cell's spec with `trials` T (sequential trials, every statistic, the pairs);
       seq       the bare chain, trial by trial: draw x [B, n] and each W [n, n] and b, h = x W^T + b, x = tanh(h),
                 then the loss sum(x^L u) backward (autograd), and what the cell's metrics need (E[(x^L)^2],
@@ -92,25 +93,28 @@ def bare_trials(width: int, depth: int, batch: int, trials: int, seed: int, batc
 def part_a(args) -> None:
     import torch
     from initscope.engine import run as engine_run
+    from initscope.engine.sweep.cell import CellTask, run_cell
 
     torch.set_num_threads(args.threads)
     sizes = [(64, 20, 64), (300, 20, 256), (1000, 10, 256)] if not args.quick else [(64, 5, 32), (128, 5, 64)]
     trials = args.trials
     print(f"(a) {trials} trials per cell, torch threads {args.threads}, tanh, W ~ N(0, 1/n), b ~ N(0, {BIAS_STD}^2)")
     print(f"    load before {load()}")
-    print(f"    {'width x depth, batch':>22}  {'runner':>8}  {'seq':>8}  {'batched':>8}  {'batched/seq':>11}  "
-          f"{'runner/seq':>10}")
+    print(f"    {'width x depth, batch':>22}  {'cell':>8}  {'runner':>8}  {'seq':>8}  {'batched':>8}  "
+          f"{'batched/seq':>11}  {'runner/seq':>10}  {'cell/runner':>11}")
     for width, depth, batch in sizes:
         spec = parse_spec(arch=f"{width}-{width}x{depth}", act="tanh", init="lecun_normal",
                           bias=f"normal(std={BIAS_STD})", batch=str(batch), trials=str(trials), device="cpu",
                           pair_corr="0.5")
+        task = CellTask(0, {}, spec.to_text())
         methods = {
+            "cell": lambda task=task: run_cell(task),
             "runner": lambda spec=spec: engine_run(spec),
             "seq": lambda w=width, d=depth, b=batch: bare_trials(w, d, b, trials, 0, batched=False),
             "batched": lambda w=width, d=depth, b=batch: bare_trials(w, d, b, trials, 0, batched=True),
         }
         times = {name: [] for name in methods}
-        ratio_b, ratio_r = [], []
+        ratio_b, ratio_r, ratio_c = [], [], []
         for rep in range(args.repeats + 1):  # round 0 warms up
             got = {}
             for name, fn in methods.items():
@@ -122,8 +126,10 @@ def part_a(args) -> None:
                     times[name].append(got[name])
                 ratio_b.append(got["batched"] / got["seq"])
                 ratio_r.append(got["runner"] / got["seq"])
-        print(f"    {f'{width} x {depth}, {batch}':>22}  {median(times['runner']):8.3f}  {median(times['seq']):8.3f}  "
-              f"{median(times['batched']):8.3f}  {median(ratio_b):11.2f}  {median(ratio_r):10.2f}")
+                ratio_c.append(got["cell"] / got["runner"])
+        print(f"    {f'{width} x {depth}, {batch}':>22}  {median(times['cell']):8.3f}  {median(times['runner']):8.3f}  "
+              f"{median(times['seq']):8.3f}  {median(times['batched']):8.3f}  {median(ratio_b):11.2f}  "
+              f"{median(ratio_r):10.2f}  {median(ratio_c):11.2f}")
     print(f"    load after {load()}  (seconds per cell: medians over {args.repeats} repeats; ratios: median of the "
           "per-round ratios)")
 
@@ -213,6 +219,11 @@ def part_b(args) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- part (c)
+def measured(table) -> list[dict]:
+    """The measured rows without their wall time (the predicted rows' last digits follow BLAS thread counts)."""
+    return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in table.rows if r["source"] == "measured"]
+
+
 def part_c(args) -> None:
     from initscope.engine.sweep import ray_backend
 
@@ -246,11 +257,10 @@ def part_c(args) -> None:
         rows["ray shutdown"].append(t4 - t3)
         rows["ray total"].append((t2 - t0) + (t4 - t3))
         cell_s.append(cell_seconds(local_table))
-        strip = [{k: v for k, v in r.items() if k != "elapsed_s"} for r in ray_table.rows]
-        same &= strip == [{k: v for k, v in r.items() if k != "elapsed_s"} for r in local_table.rows]
+        same &= measured(ray_table) == measured(local_table)
     ratio = {k: median([a / b for a, b in zip(rows[k], rows[ref], strict=True)])
              for k, ref in (("ray run", "local"), ("ray total", "local"), ("ray warm", "local warm"))}
-    print(f"    one cell in a worker: {median(cell_s) * 1000:.0f} ms; Ray's table equals the local one: {same}")
+    print(f"    one cell in a worker: {median(cell_s) * 1000:.0f} ms; measured rows of Ray and local equal bit for bit: {same}")
     for k, v in rows.items():
         extra = f"   ray/local {ratio[k]:.2f}" if k in ratio else ""
         print(f"    {k:<14} {median(v):7.2f} s{extra}")

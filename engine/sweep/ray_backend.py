@@ -18,8 +18,8 @@ the sweep says so in one sentence (SpecError on the field "backend", exit 2). Wh
 Each task asks Ray for `cpus_per_cell` CPUs and `gpus_per_cell` GPUs (a fraction such as 0.25 packs four cells on
 one GPU; Ray sets CUDA_VISIBLE_DEVICES for the task) and sets torch's thread count to cpus_per_cell, so Ray's CPU
 accounting is the real load: tasks x threads <= cores. Tasks with no GPU run in workers started with
-CUDA_VISIBLE_DEVICES="" (a task runtime environment): since Ray 2.48 Ray no longer hides the GPUs from zero-GPU
-tasks, and a cell on device "auto" would otherwise put itself on a GPU that other cells were given.
+CUDA_VISIBLE_DEVICES="" (a task runtime environment): Ray no longer hides the GPUs from zero-GPU tasks (its
+issue 54868), and a cell on device "auto" would otherwise put itself on a GPU that other cells were given.
 
 Results stream back with ray.wait as the cells finish. Ctrl-C (KeyboardInterrupt) or the caller stopping early
 (closing the generator) cancels the cells not yet finished; the ones already finished are yielded first on Ctrl-C,
