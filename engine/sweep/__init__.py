@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from ..errors import SpecError
 from ..spec import FIELDS, parse_spec
-from .cell import CellResult, CellTask
+from .cell import CellResult, CellTask, predicted_row
 from .grid import Axis, Cell, build_grid, parse_vary
 from .table import SweepTable, TableWriter, check_same_sweep, columns, load_table, make_header
 
@@ -93,7 +93,10 @@ def run_sweep(base: dict[str, str], axes: Sequence[Axis], backend, *, out=None, 
     results = backend.run(todo)
     try:
         for result in results:
-            rows = result_rows(result, cells[result.index], names)
+            cell = cells[result.index]
+            if result.error is None:  # the prediction is made here, in the driver: the same bits on every backend
+                result.rows.append(predicted_row(cell_task(cell, train_steps), cell.spec))
+            rows = result_rows(result, cell, names)
             table.rows.extend(rows)
             if writer is not None:
                 writer.write(rows)
@@ -139,7 +142,7 @@ def _row_order(row: dict) -> tuple:
 
 def cell_task(cell: Cell, train_steps: int | None, train_options: dict | None = None) -> CellTask:
     return CellTask(index=cell.index, coords=dict(cell.coords), spec_json=cell.spec.to_text(),
-                    train_steps=train_steps, train_options=train_options)
+                    train_steps=train_steps, train_options=train_options, predict=False)
 
 
 def result_rows(result: CellResult, cell: Cell, names: Sequence[str]) -> list[dict]:

@@ -39,6 +39,7 @@ class CellTask:
     spec_json: dict
     train_steps: int | None = None
     train_options: dict | None = None  # extra text forms for training (e.g. {"optimizer": "sgd(lr=0.01)"})
+    predict: bool = True  # False: no predicted row (run_sweep predicts in the driver, the same on every backend)
 
 
 @dataclass
@@ -96,8 +97,14 @@ def cell_rows(task: CellTask) -> list[dict]:
         for t, values in enumerate(train_metrics(spec, task.train_steps, task.train_options or {})):
             measured[t].update(values)
     rows = [_row(task, "measured", t, m) for t, m in enumerate(measured)]
-    rows.append(_row(task, "predicted", None, predicted_metrics(spec)))
+    if task.predict:
+        rows.append(predicted_row(task, spec))
     return rows
+
+
+def predicted_row(task: CellTask, spec) -> dict:
+    """The cell's predicted row (source "predicted", trial None)."""
+    return _row(task, "predicted", None, predicted_metrics(spec))
 
 
 def _row(task: CellTask, source: str, trial: int | None, values: dict) -> dict:

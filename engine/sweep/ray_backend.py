@@ -193,11 +193,12 @@ class RayBackend:
             self._cancel_pending()  # the caller stopped early (GeneratorExit) or something failed here
 
     def _cancel_pending(self) -> None:
-        """Cancel the cells not yet finished: queued ones never start, running ones get a KeyboardInterrupt."""
+        """Cancel the cells not yet finished: queued ones never start, running ones have their worker process
+        killed (force: a plain cancel's KeyboardInterrupt left a cell in time.sleep holding its CPU for a minute)."""
         pending, self._pending = self._pending, []
         for ref in pending:
             try:
-                self._ray.cancel(ref)
+                self._ray.cancel(ref, force=True)
             except Exception:  # finished or gone in the meantime: nothing left to cancel
                 pass
 

@@ -8,7 +8,6 @@ The backends see it as the caller's connection and leave it open; the fixture sh
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -34,9 +33,6 @@ BASE = {"arch": "12-12x3", "act": "tanh", "init": "lecun_normal", "bias": "norma
         "device": "cpu", "trials": "2"}
 
 
-PREDICTION_RTOL = 1e-9  # BLAS thread counts move the theory's last digits (see the test below); 1e-9 leaves 30x
-
-
 def _tasks(n: int, device: str = "cpu") -> list[CellTask]:
     return [CellTask(i, {"seed": i}, {"device": device}) for i in range(n)]
 
@@ -45,27 +41,17 @@ def _strip(rows):
     return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in rows]
 
 
-def test_ray_gives_the_in_process_rows(ray_cluster):
-    """Every cell is seeded by its spec, so where it runs cannot change a measured number: the measured rows are
-    equal bit for bit, whatever order the cells finished in (the bias axis also puts c^L and the gradients to
-    work). The predicted rows are equal to PREDICTION_RTOL: the theory's numpy reductions go through BLAS, whose
-    summation order follows its thread count, and Ray runs each task with OMP_NUM_THREADS = its CPUs (1) where this
-    process has one thread per core; measured here: xi_c 4.072854067692736 against 4.072854067545601 (3.6e-11
-    relative) at sigma_w = 3, sigma_b = 0.5, the same with OMP_NUM_THREADS=1 in-process."""
+def test_ray_gives_the_in_process_table(ray_cluster):
+    """Every cell is seeded by its spec, so where it runs cannot change a measured number, and run_sweep makes
+    the predicted rows in the driver (numpy's BLAS sums in an order that follows its thread count, and Ray runs
+    tasks with OMP_NUM_THREADS = 1: xi_c moved by 3.6e-11 relative when tasks predicted): the whole table is
+    equal bit for bit, whatever order the cells finished in (the bias axis puts c^L and the gradients to work)."""
     axes = [parse_vary("init.gain=0.8,1.2,1.6,3"), parse_vary("bias.std=0,0.5")]
     here = run_sweep(BASE, axes, InProcess())
     there = run_sweep(BASE, axes, RayBackend())
     assert len(there.rows) == 8 * 3 and [r["cell"] for r in there.rows] == [r["cell"] for r in here.rows]
-    for a, b in zip(_strip(here.rows), _strip(there.rows), strict=True):
-        if a["source"] == "measured":
-            assert a == b
-        else:
-            assert a.keys() == b.keys()
-            for key, value in a.items():
-                if isinstance(value, float) and math.isfinite(value):
-                    assert b[key] == pytest.approx(value, rel=PREDICTION_RTOL, abs=0), key
-                else:
-                    assert b[key] == value or (value != value and b[key] != b[key]), key
+    assert _strip(here.rows) == _strip(there.rows)
+    assert any(r["source"] == "predicted" and r["xi_c"] is not None for r in there.rows)
 
 
 def test_a_cell_that_fails_in_the_engine_is_a_failed_row_on_ray_too(ray_cluster):
