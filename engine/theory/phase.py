@@ -8,6 +8,10 @@ predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep 
                      Diagnostics.phase_chi1
     nonfinite_frac = NaN (measured only)
 plus xi_c, xi_q (engine/theory/correlation.py) and the one-sigma bands log_q_ratio_lo/hi and c_last_lo/hi.
+log_q_ratio is the infinite-width mean field; its band log_q_ratio_lo/hi is one sigma about the finite-width
+expectation of a single trial's measured ratio (log_q_ratio_band: the concave length map's shift, the log's
+Jensen term and the input second moment shared by the run's trials), so its midpoint lies below log_q_ratio
+for tanh near the edge of chaos (docs/formulas.md 17.6).
 
 Cells that share the activation and the architecture, with plain blocks, i.i.d. data and a relu-like
 (bias mean 0) or smooth activation, are computed together: the mean-field recursion runs once over the
