@@ -347,3 +347,53 @@ def _fill(mf, act, fan_in, fan_out, kernel, bias_kurtosis, lsuv, n_ok, rel_pre, 
         nu = (SPREAD[i + 1] / F[i + 1]) ** 2 if i + 1 < n_ok and F[i + 1] > 0 else nu
         dd = eta * eta * fi * fi * dd + max(0.0, M4[i] - m2i * m2i - cov22) / (n * m2i * m2i)
         fv = max(0.0, sig_s) / (m2i * m2i)
+
+
+@dataclass(frozen=True)
+class MomentShift:
+    """The finite-width mean of the last post's pooled second moment m2^L (docs/formulas.md 17.6).
+
+    rel_shift: (E[m2^L] - m2_MF^L)/m2_MF^L, the concavity of the length map at finite width;
+    input_gain: a = d ln m2^L / d ln m0 = prod_l eta_l f_l, how much of the input's own second moment m0 the
+    last layer still remembers (1: all of it, as a linear or relu stack; ~0 deep in the chaotic phase)."""
+
+    rel_shift: float
+    input_gain: float
+
+
+def moment_shift(mf, act, fan_out, kernel: InputKernel) -> MomentShift:
+    """Given the previous layer, the units of block l are i.i.d. and each input row b's pre is Gaussian with
+    variance qhat_b = sigma_w^2 |x_b^(l-1)|^2/n_(l-1) + sigma_b^2, so E[m2^l | x^(l-1)] = mean_b M2(qhat_b),
+    M2(q) = E phi(N(mu, q))^2. To second order in the spread of qhat_b about q_l (dm: the mean shift of m2^l,
+    r_l: the relative variance of one row's |x_b^l|^2/n_l over seeds and rows):
+
+        dq_l  = sigma_w^2 dm_(l-1)                                   (dm_0 = 0: E m0 is exact)
+        dm_l  = M2'(q_l) dq_l + (1/2) M2''(q_l) (f_l q_l)^2 r_(l-1)
+        r_l   = (eta_l f_l)^2 r_(l-1) + (E phi^4 - m2^2)/(n_l m2^2),  r_0 = the input rows' norm_var + seed_var
+
+    with f_l = sigma_w^2 s_(l-1)/q_l and eta_l = q_l M2'(q_l)/m2_l as in band(). M2'' by a central difference
+    (step 1e-3 q) of the Gauss-Hermite M2. A concave M2 (tanh) pulls E[m2] below the mean field; relu's M2 is
+    linear and its shift is 0. NaN where the mean field stopped or a layer is constant."""
+    x, w, _ = _hermite()
+    n_ok, _ = _valid_prefix(mf, kernel)
+    if n_ok < len(fan_out):
+        return MomentShift(math.nan, math.nan)
+
+    def m2_at(mu: float, q: float) -> float:
+        f, _ = act(mu + math.sqrt(q) * x)
+        return float((f * f) @ w)
+
+    r = kernel.norm_var + kernel.seed_var
+    dm, gain, s_prev = 0.0, 1.0, mf.s0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(n_ok):
+            q, mu, m2 = float(mf.q[i]), float(mf.pre_mean[i]), float(mf.m2[i])
+            f = min(1.0, float(mf.sw2[i]) * s_prev / q)
+            step = 1e-3 * q
+            curv = (m2_at(mu, q + step) - 2.0 * m2_at(mu, q) + m2_at(mu, q - step)) / (step * step)
+            dm = float(mf.dm2[i]) * float(mf.sw2[i]) * dm + 0.5 * curv * (f * q) ** 2 * r
+            eta = q * float(mf.dm2[i]) / m2
+            r = (eta * f) ** 2 * r + max(0.0, float(mf.m4[i]) - m2 * m2) / (fan_out[i] * m2 * m2)
+            gain *= eta * f
+            s_prev = m2
+    return MomentShift(dm / float(mf.m2[-1]), gain)

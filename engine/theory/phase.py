@@ -8,6 +8,10 @@ predict_cells(specs) -> {metric: array [len(specs)]} for the metrics of a sweep 
                      Diagnostics.phase_chi1
     nonfinite_frac = NaN (measured only)
 plus xi_c, xi_q (engine/theory/correlation.py) and the one-sigma bands log_q_ratio_lo/hi and c_last_lo/hi.
+log_q_ratio is the infinite-width mean field; its band log_q_ratio_lo/hi is one sigma about the finite-width
+expectation of a single trial's measured ratio (log_q_ratio_band: the concave length map's shift, the log's
+Jensen term and the input second moment shared by the run's trials), so its midpoint lies below log_q_ratio
+for tanh near the edge of chaos (docs/formulas.md 17.6).
 
 Cells that share the activation and the architecture, with plain blocks, i.i.d. data and a relu-like
 (bias mean 0) or smooth activation, are computed together: the mean-field recursion runs once over the
@@ -33,6 +37,7 @@ import numpy as np
 from ..kinds.data import DATA
 from ..spec import RunSpec
 from ..textforms import Call
+from .band import MomentShift, moment_shift
 from .band import band as std_band
 from .blocks import block_name
 from .correlation import (
@@ -80,6 +85,25 @@ def critical_curve(act: Call, sigma_b2: np.ndarray) -> np.ndarray:
     """sigma_w^2 on chi_1 = 1 for each sigma_b^2 (same shape; correlation.critical_sigma_w2)."""
     sb = np.asarray(sigma_b2, dtype=float)
     return np.array([critical_sigma_w2(act, float(x)) for x in sb.ravel()]).reshape(sb.shape)
+
+
+def log_q_ratio_band(log_q_mf: float, v_m2: float, shift: MomentShift, seed_var: float, trials: int
+                     ) -> tuple[float, float]:
+    """(centre, half-width) of the one-sigma band of a single trial's measured log_q_ratio (docs/formulas.md
+    17.6). The measured ratio is log10(m2^L / m0bar), m0bar the input's second moment averaged over the T
+    trials of the run; with v = v_S^L the relative variance of m2^L (band.Band.rel_m2 squared), v0 = seed_var
+    that of one trial's m0, a = shift.input_gain and d = shift.rel_shift:
+
+        centre = log_q_mf + log10(1 + d) - (v - v0/T)/(2 ln 10)      (E ln X = ln E X - Var(X)/(2 E[X]^2))
+        half   = sqrt(v + v0 (1 - 2a)/T) / ln 10
+
+    (a trial's m2^L carries a v0 of its own m0 through a; the shared m0bar carries v0/T, a/T of it the
+    trial's own). NaN where any input is NaN."""
+    var = v_m2 + seed_var * (1.0 - 2.0 * shift.input_gain) / max(1, trials)
+    if not (math.isfinite(var) and var >= 0 and 1.0 + shift.rel_shift > 0):
+        return math.nan, math.nan
+    jensen = (v_m2 - seed_var / max(1, trials)) / (2 * _LN10)
+    return log_q_mf + math.log10(1.0 + shift.rel_shift) - jensen, math.sqrt(var) / _LN10
 
 
 def _c0(spec: RunSpec) -> float:
@@ -204,8 +228,9 @@ def _scalar_cell(spec: RunSpec, i: int, out: dict) -> None:
 
 
 def _cell_band(spec: RunSpec, i: int, out: dict) -> None:
-    """log_q_ratio_lo/hi from the std band's relative sd r of the last post's pooled second moment
-    (log10 S -/+ r/ln 10, by the delta method), c_last_lo/hi from the pair band at the last block."""
+    """log_q_ratio_lo/hi: one sigma about the finite-width expectation of a single trial's measured ratio
+    (docs/formulas.md 17.6; the log_q_ratio column stays the mean-field value), c_last_lo/hi from the pair
+    band at the last block."""
     from . import _iid_kernel
 
     mf = run_meanfield(spec)
@@ -215,11 +240,14 @@ def _cell_band(spec: RunSpec, i: int, out: dict) -> None:
     if kernel is not None and "lsuv" not in mf.kinds:
         from ..kinds.biases import BIASES
 
-        b = std_band(mf, activation(spec.act), spec.fan_in, spec.fan_out, kernel, BIASES[spec.bias.name].kurtosis)
-        r = b.rel_m2[-1] if b.rel_m2 is not None else math.nan
-        if math.isfinite(r) and math.isfinite(out["log_q_ratio"][i]):
-            out["log_q_ratio_lo"][i] = out["log_q_ratio"][i] - r / _LN10
-            out["log_q_ratio_hi"][i] = out["log_q_ratio"][i] + r / _LN10
+        act = activation(spec.act)
+        b = std_band(mf, act, spec.fan_in, spec.fan_out, kernel, BIASES[spec.bias.name].kurtosis)
+        v = b.rel_m2[-1] ** 2 if b.rel_m2 is not None else math.nan
+        centre, half = log_q_ratio_band(out["log_q_ratio"][i], v, moment_shift(mf, act, spec.fan_out, kernel),
+                                        kernel.seed_var, spec.trials)
+        if math.isfinite(centre) and math.isfinite(half):
+            out["log_q_ratio_lo"][i] = centre - half
+            out["log_q_ratio_hi"][i] = centre + half
     c0 = _c0(spec)
     pc = pair_correlations(spec, mf, c0)
     lo, hi, _ = pair_band(spec, mf, pc, c0)

@@ -113,3 +113,22 @@ def test_band_columns():
     assert out["c_last_lo"][0] == pytest.approx(p.pair_corr_pre_lo[-1], rel=1e-9)
     res = predict_cells([parse_spec(arch="16-16x4", act="relu", residual="plain")])
     assert np.isfinite(res["log_q_ratio"][0]) and np.isnan(res["c_last_lo"][0])
+
+
+def test_moment_shift_is_zero_for_relu_and_negative_for_tanh():
+    """relu's M2(q) = q/2 is linear: no concavity shift and the last layer keeps all of the input's second
+    moment (a = prod eta f = 1 with no bias). tanh's M2 is concave: E[m2^L] below the mean field, and a
+    band midpoint below the mean-field column (docs/formulas.md 17.6)."""
+    from initscope.engine.theory import _iid_kernel
+    from initscope.engine.theory.band import moment_shift
+    from initscope.engine.theory.gaussian import activation
+
+    relu = parse_spec(arch="32-32x12", act="relu", init="kaiming_normal", bias="zeros", batch=16)
+    s = moment_shift(run_meanfield(relu), activation(relu.act), relu.fan_out, _iid_kernel(relu))
+    assert s.rel_shift == pytest.approx(0.0, abs=1e-8)  # central-difference rounding of a linear M2 (5e-10)
+    assert s.input_gain == pytest.approx(1.0, rel=1e-9)
+    tanh = parse_spec(arch="32-32x12", act="tanh", init="lecun_normal", bias="zeros", batch=16)
+    s = moment_shift(run_meanfield(tanh), activation(tanh.act), tanh.fan_out, _iid_kernel(tanh))
+    assert -0.15 < s.rel_shift < -0.05 and 0.0 < s.input_gain < 0.2  # -0.088 and 0.060 at this spec
+    out = predict_cells([tanh])
+    assert 0.5 * (out["log_q_ratio_lo"][0] + out["log_q_ratio_hi"][0]) < out["log_q_ratio"][0]
