@@ -685,4 +685,5 @@ def pair_band(spec: RunSpec, mf, pc: PairCorrelation, c_input: float, pairs: int
             s, k = float(mf.m2[i]), float(mf.m2[i]) * float(pc.post[i])
     ok = np.isfinite(sd)
     reason = None if ok.all() else f"layer {int(np.flatnonzero(~ok)[0]) + 1}: no band past here"
-    return pc.pre - sd, pc.pre + sd, reason
+    # a cosine lies in [-1, 1]: the band's edges too (the band at the ReLU critical point reached 1.002)
+    return np.clip(pc.pre - sd, -1.0, 1.0), np.clip(pc.pre + sd, -1.0, 1.0), reason

@@ -218,3 +218,12 @@ def test_band_coverage(text):
     assert np.all(np.abs((hi - lo) / 2 / sd - 1) < 0.35), (hi - lo) / 2 / sd
     se = sd / math.sqrt(m.shape[0])  # and the mean over trials sits on the mean field (4 standard errors)
     assert np.all(np.abs(m.mean(axis=0) - p.pair_corr_pre) < 4 * se + 1e-3), (m.mean(axis=0) - p.pair_corr_pre) / se
+
+
+def test_the_pair_band_stays_inside_the_range_of_a_cosine():
+    """At the ReLU critical point c^l climbs toward 1 while its one-sigma band is wider than 1 - c^l: the band's
+    upper edge went to 1.002 at block 20 before it was clipped to the largest cosine there is."""
+    p = predict(parse_spec(arch="64-64x20", init="kaiming_normal", act="relu", batch="64", pair_corr="0.9"))
+    assert np.all(p.pair_corr_pre_hi <= 1.0) and np.all(p.pair_corr_pre_lo >= -1.0)
+    assert p.pair_corr_pre_hi[-1] == 1.0  # clipped: pre + sd > 1 there
+    assert np.all(p.pair_corr_pre_lo < p.pair_corr_pre)
