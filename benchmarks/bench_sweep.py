@@ -220,7 +220,7 @@ def part_b(args) -> None:
 
 # ---------------------------------------------------------------------------------------------------- part (c)
 def measured(table) -> list[dict]:
-    """The measured rows without their wall time (the predicted rows' last digits follow BLAS thread counts)."""
+    """The measured rows without their wall time (the sweep's driver adds the predicted rows, the same on every backend)."""
     return [{k: v for k, v in r.items() if k != "elapsed_s"} for r in table.rows if r["source"] == "measured"]
 
 
