@@ -7,8 +7,6 @@ non-finite cells are marked, contour masks mark the cell nearer the level, the c
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from initscope.tui import heatmap as hm
@@ -207,20 +205,15 @@ def test_constant_and_empty_grids_render():
     assert lines_of(text)[grid_line(text, "0")].endswith("|" + RAMP[round(0.5 * 9)] * 4)
 
 
-def test_50x50_renders_fast():
+def test_50x50_renders_whole_in_both_modes():
     x = np.linspace(1, 2.5, 50)
     y = np.linspace(0, 0.5, 50)
     v = np.add.outer(-3 * y, x)
     lines = [(contour_mask(v, 1.5), "a"), (contour_mask(v, 0.5), "b")]
     for compact in (True, False):
-        heatmap_text(v, x_label="x", x_values=x, y_label="y", y_values=y, lines=lines, compact=compact)
-        t0 = time.perf_counter()
-        for _ in range(5):
-            text = heatmap_text(v, x_label="x", x_values=x, y_label="y", y_values=y, lines=lines, cursor=(3, 4),
-                                compact=compact)
-        per = (time.perf_counter() - t0) / 5
-        # measured ~6-9 ms on a loaded 2-core machine; 100 ms would mean a per-character slow path crept in
-        assert per < 0.1, per
+        # its speed (6-18 ms for 50 x 50) is measured, not asserted: see README, Phase tab
+        text = heatmap_text(v, x_label="x", x_values=x, y_label="y", y_values=y, lines=lines, cursor=(3, 4),
+                            compact=compact)
         assert sum("▀" in s for s in lines_of(text)) == (25 if compact else 0)
     assert LEVELS == 64
 
