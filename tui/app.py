@@ -37,6 +37,7 @@ from .messages import (
     RunProgress,
     SpecEdited,
     SpecInvalid,
+    TrainFinished,
 )
 from .pins import MAX_PINS, PinBoard
 from .runs import failure_text
@@ -79,6 +80,10 @@ def _commands_provider():
     from .commands import InitScopeCommands  # textual.command is slow to import: not before the first frame
 
     return InitScopeCommands
+
+
+# What run and training workers post; dropped once the app is closing (its widgets are going away)
+WORKER_MESSAGES = (PreviewReady, RunProgress, RunFinished, RunFailed, RunCancelled, TrainFinished)
 
 
 class InitScopeApp(FileActions, TrainingActions, App[None]):
@@ -228,10 +233,10 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self.set_timer(0.05, lambda: self.exit(result, return_code, message))
 
     _exit_waits = 0
-    closing = False
+    closing = False  # set by exit(): the messages of run and training workers are dropped from then on
 
     def check_message_enabled(self, message) -> bool:
-        if self.closing and isinstance(message, (RunProgress, RunFinished, RunFailed, RunCancelled)):
+        if self.closing and isinstance(message, WORKER_MESSAGES):
             return False
         return super().check_message_enabled(message)
 
@@ -515,9 +520,12 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         if len(self.pins):
             parts.append(f"{len(self.pins)} pinned")
         text = " | ".join(parts)
+        found = self.query("#status-text")
+        if not found:  # torn down by a shutdown that did not come through exit() (a test harness's)
+            return
         if text != self._status_text:
             self._status_text = text
-            self.query_one("#status-text", Static).update(text, layout=False)  # one fixed-height row
+            found.first(Static).update(text, layout=False)  # one fixed-height row
         self.query_one("#status").set_class(self.running, "-running")
         cancellable = self.running or self._debounce is not None
         if cancellable != self._cancellable:  # the Footer recomposes on refresh_bindings: only on change
