@@ -196,15 +196,6 @@ async def test_tab_draws_theory_cursor_reads_prediction_and_recalls(fake):
         assert "▀" not in view.query_one("#phase-map", Static).content.plain  # small grid: full cells
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny cells: one torch thread is many times faster than two spinning on a busy 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 async def test_measured_sweep_completes_toggles_and_cancels(fake, monkeypatch, tmp_path, one_torch_thread):

@@ -11,14 +11,7 @@ SPEC = ["--arch", "12-12x3", "--act", "tanh", "--init", "lecun_normal", "--bias"
 GRID = ["--vary", "init.gain=0.8,1.6", "--vary", "bias.std=0,0.4,0.8"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def sweep(capsys, *args):

@@ -41,15 +41,7 @@ FAMILIES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matmuls: one thread is as fast, and several contend badly on a busy machine (measured 1 s vs 20 s)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def shares(act, init, bias, data) -> dict[tuple[int, str], float]:

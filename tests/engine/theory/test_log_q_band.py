@@ -26,15 +26,7 @@ from initscope.engine.theory.phase import predict_cells  # noqa: E402
 SEEDS = 400
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matmuls: one thread is as fast and does not contend with the other tests' processes."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize(("gain", "bias_std"), [(1.0, 0.0), (1.2, 0.05)])
