@@ -92,6 +92,95 @@ def bare_loop(spec, evals: bool) -> float:
     return time.perf_counter() - t0
 
 
+def floor_loop(spec) -> float:
+    """The bare loop with evaluations plus only what a recorded step must compute, in the fewest ops (ReLU, no
+    norm): the step's h^l and a^l stacked into [L, n] matrices (one copy each), their dLoss/dh and dLoss/da
+    from one torch.autograd.grad call (no hooks), and per matrix the row sums, sums of squares, min, max,
+    sign counts and the near-zero/fastai counts; the sum and sum of squares of every W^l and of its update;
+    one bincount over the histogram samples (the first 8192 entries of h, dLoss/da, dLoss/dh per block).
+    Every step recorded; the records stay on the device until the end. No engine around it: what the
+    statistics cost by themselves. Seconds."""
+    device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    _sync(device)
+    t0 = time.perf_counter()
+    data = load_labelled(spec)
+    tr = _Trainer(spec, data, None, None)
+    idx = tr.batches(0)
+    gen = torch.Generator(device=tr.dev).manual_seed(spec.body.seed)
+    ws, bs = [], []
+    for n_in, n_out in zip(spec.body.arch[:-1], spec.body.arch[1:], strict=True):
+        ws.append(torch.empty(n_out, n_in, device=tr.dev).normal_(0.0, math.sqrt(2.0 / n_in), generator=gen)
+                  .requires_grad_(True))
+        bs.append(torch.zeros(n_out, device=tr.dev, requires_grad=True))
+    w_o = torch.empty(data.classes, spec.body.arch[-1], device=tr.dev).normal_(
+        0.0, 1.0 / math.sqrt(spec.body.arch[-1]), generator=gen).requires_grad_(True)
+    b_o = torch.zeros(data.classes, device=tr.dev, requires_grad=True)
+    params = [*ws, *bs, w_o, b_o]
+    matrices = [*ws, w_o]
+    opt = torch.optim.SGD(params, lr=float(spec.optimizer.get("lr")))
+    depth, n = len(ws), spec.batch * spec.body.arch[1]
+    stacks = {k: torch.empty(depth, n, device=tr.dev) for k in ("h", "a", "g", "gp")}
+    scratch = torch.empty(depth, n, device=tr.dev)
+    samples = torch.empty(3, depth, 8192, device=tr.dev)
+
+    def rows(x, full=True):
+        vals = [x.sum(1), torch.mul(x, x, out=scratch).sum(1)]
+        if full:
+            vals += [x.amin(1), x.amax(1), torch.sign(x, out=scratch).sum(1), scratch.abs_().sum(1)]
+        return vals
+
+    def evaluate():
+        with torch.no_grad():
+            out = []
+            for x, y in ((tr.xtr, tr.ytr), (tr.xte, tr.yte)):
+                for w, b in zip(ws, bs, strict=True):
+                    x = torch.relu(F.linear(x, w, b))
+                z = F.linear(x, w_o, b_o)
+                out += [F.cross_entropy(z, y), (z.argmax(1) == y).float().mean()]
+            return torch.stack(out)
+
+    points = set(spec.eval_points())
+    kept, records = [], []
+    for step in range(spec.steps):
+        if step in points:
+            kept.append(evaluate())
+        x = tr.xtr[idx[step]]
+        hs, as_ = [], []
+        for w, b in zip(ws, bs, strict=True):
+            h = F.linear(x, w, b)
+            x = torch.relu(h)
+            hs.append(h)
+            as_.append(x)
+        loss = F.cross_entropy(F.linear(x, w_o, b_o), tr.ytr[idx[step]])
+        grads = torch.autograd.grad(loss, params + hs + as_)
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=False):
+                p.grad = g
+            before = torch.stack([torch.stack(torch._foreach_norm(matrices)),
+                                  torch.stack([m.sum() for m in matrices])])
+            for key, ts in (("h", hs), ("a", as_), ("g", grads[-depth:]), ("gp", grads[-2 * depth:-depth])):
+                torch.stack([t.reshape(-1) for t in ts], out=stacks[key])
+            h, a, g, gp = stacks["h"], stacks["a"], stacks["g"], stacks["gp"]
+            vals = rows(h) + rows(a, full=False) + rows(g) + rows(gp)
+            vals += [torch.le(h, 0.05, out=scratch).sum(1), torch.le(torch.abs(h, out=scratch), 0.05, out=scratch).sum(1),
+                     torch.le(a, 0.05, out=scratch).sum(1)]
+            for i, src in enumerate((h, g, gp)):
+                samples[i].copy_(src[:, :8192])
+            bins = samples.mul(2.0).add_(20.0).clamp_(0, 39).to(torch.int32)
+            bins += torch.arange(3 * depth, dtype=torch.int32).view(3, depth, 1) * 40
+            hist = torch.bincount(bins.view(-1), minlength=3 * depth * 40)
+            direction = [grads[i] for i in range(depth)] + [grads[2 * depth]]
+            delta = torch.stack([torch.stack(torch._foreach_norm(direction)), torch.stack([d.sum() for d in direction])])
+            records.append((torch.stack(vals), hist, before, delta, loss.detach()))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    kept.append(evaluate())
+    torch.stack(kept).cpu()
+    [torch.stack([r[i] for r in records]).cpu() for i in range(5)]
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def engine_run(spec) -> float:
     device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     _sync(device)
@@ -122,6 +211,7 @@ def main() -> None:
     specs = {"every 1": parse_train(**base, every="1"), "every 10": parse_train(**base, every="10")}
     methods = {"bare": lambda: bare_loop(specs["every 1"], False),
                "bare + evals": lambda: bare_loop(specs["every 1"], True),
+               "floor": lambda: floor_loop(specs["every 1"]),
                "every 1": lambda: engine_run(specs["every 1"]),
                "every 10": lambda: engine_run(specs["every 10"])}
     print(f"device {a.device}, torch threads {torch.get_num_threads()}, arch {base['arch']}, {a.steps} steps, "

@@ -28,19 +28,21 @@ and V (with a residual, unless fixup: V = 0), then u. LSUV rescales W on the blo
 L^(-1/2) is applied. The input pairs of --pair-corr (engine/pairs.py) have a generator of their own and go
 through each block beside the batch (PairTrack.block, called once h exists), outside every statistic.
 
-Statistics: two small classes with one interface (weight, tensor, relu_post, grad, end_layer, finish):
-- FastStats (every trial first): per tensor a few one-pass reductions on the device (float32 accumulation,
-  float64 for float64 runs; bfloat16/float16 upcast to float32): sum, sum of squares (a dot product), min and
-  max (aminmax), and the number of non-zero entries (dot(sign x, sign x), sign written into one reused buffer;
-  float32 counts exactly only up to 2^24, so a larger tensor counts in float64: EXACT_COUNT). The 0-d results
-  of the forward pass are collected and stacked into a staging buffer every STAGE_VALUES values (one op for
-  many blocks), gradients of fewer than GRAD_BATCH_BELOW entries together at the end of the backward (one
-  stacked [k, n] matrix per kind: FastStats.drain), larger ones per tensor; everything is copied to the host once per trial:
-  no host sync per layer. Runs with a norm stage at the end of every block: the norm's new [batch, width]
-  tensor is freed a block later, and small result tensors kept alive across blocks settle in its freed
-  space, so the next block's tensor no longer fits there and the C heap grows (measured with glibc: the peak
-  memory of a forward-only 2048 x 512 run grew ~4 MiB per block until the values were staged). Measured on a 2-core CPU, torch.std/var cost ~10-40x these, and count_nonzero is
-  ~10x slower on ReLU outputs (branchy); see benchmarks/bench_engine.py and bench_stats_overhead.py.
+Statistics (engine/stats.py): two small classes with one interface (weight, tensor, relu_post, grad,
+end_layer, drain, finish), which also take each tensor's histogram sample:
+- FastStats (every trial first): one-pass reductions on the device (float32 accumulation, float64 for float64
+  runs; bfloat16/float16 upcast): sum, sum of squares, min, max and the number of non-zero entries (from
+  sign(x); exact). Tensors of fewer than BATCH_BELOW entries are copied into a [k, n] stack of their kind and
+  reduced together, the forward ones per group of `group_layers` blocks (fixed by the spec, so every kind of
+  run makes the same groups and the same float32 sums; a forward-only run bins its histogram samples per
+  group too), the gradients when enough wait and at the end of the backward; larger tensors one by one.
+  Everything is copied to the host once per trial: no host sync per layer. With a norm the weight sums are
+  staged at the end of every block: the norm's new [batch, width] tensor is freed a block later, and small
+  result tensors kept alive across blocks settle in its freed space, so the next block's tensor no longer
+  fits there and the C heap grows (measured with glibc: the peak memory of a forward-only 2048 x 512 run grew
+  ~4 MiB per block until the values were staged). Measured on a 2-core CPU, torch.std/var cost ~10-40x these
+  reductions, and count_nonzero is ~10x slower on ReLU outputs (branchy); see benchmarks/bench_engine.py and
+  bench_stats_overhead.py.
 - ExactStats (a trial again, when FastStats cannot be trusted): float64, two-pass variance, statistics over
   the finite entries only, exact non-finite counts. A sum of squares that is not finite means the tensor had
   an inf/nan (or overflowed float32); a variance tiny next to the second moment (var < VAR_GUARD * E[x^2],
@@ -96,6 +98,31 @@ from .inits import init_weight
 from .pairs import PairTrack
 from .result import STAT_NAMES, TENSORS, RunResult, tensors_of
 from .spec import RunSpec
+from .stats import (
+    BATCH_BELOW,
+    BATCH_FLOATS,
+    FULL,
+    GRAD,
+    GRAD_OUT,
+    GRAD_PRE,
+    MAX,
+    MIN,
+    NFIN,
+    NNZ,
+    NORMED,
+    NSLOTS,
+    OUT,
+    POST,
+    PRE,
+    SHIFT,
+    SLOT,
+    SUM,
+    SUMSQ,
+    WEIGHT,
+    ExactStats,
+    FastStats,
+    K,
+)
 from .theory.band import kernel_of_rows
 
 HIST_BINS = 40
@@ -105,21 +132,7 @@ ZERO_BIN = HIST_BINS // 2  # the bin [0, R / (HIST_BINS / 2)): where 0 falls
 VAR_GUARD = {torch.float64: 1e-10}  # others (float32 accumulation): DEFAULT_VAR_GUARD
 DEFAULT_VAR_GUARD = 1e-2
 
-# Slots of the raw buffer: the weight W^l, then one per tensor (TENSORS[k] is slot k + 1).
-WEIGHT = 0
-PRE, NORMED, POST, OUT, GRAD, GRAD_PRE, GRAD_OUT = range(1, len(TENSORS) + 1)
-SLOT = {name: k + 1 for k, name in enumerate(TENSORS)}
-NSLOTS = len(TENSORS) + 1
-GRAD_SLOTS = (GRAD, GRAD_PRE, GRAD_OUT)  # the gradient stage holds these, in this order
-# raw fields per (layer, slot); FastStats fills the first five (weight: the first two)
-SUM, SUMSQ, MIN, MAX, NNZ, NFIN, SHIFT = range(7)
-K = 7
 SAMPLE_FLOATS = 1 << 18  # forward-only runs bin histogram samples in chunks of at most this many floats (1 MiB)
-EXACT_COUNT = 1 << 24  # float32 sums count exactly up to 2^24; larger tensors count in float64
-STAGE_VALUES = 512  # a fast trial stacks its 0-d forward results into one buffer once this many are pending
-GRAD_BATCH_BELOW = 1 << 17  # gradients of fewer entries wait to be reduced together (FastStats.drain) ...
-GRAD_BATCH_FLOATS = 1 << 20  # ... until this many entries wait (4 MiB of float32); larger ones one by one
-FULL = (SUM, SUMSQ, MIN, MAX, NNZ)  # what FastStats measures of a tensor
 
 
 class _Plan:
@@ -185,7 +198,7 @@ class _Buffers:
         self.nt = len(plan.sampled)
         self.hist_index = torch.tensor([s - 1 for s in plan.sampled], device=device)
         self.smax = max(run.hist_counted)
-        self.chunk = depth if run.spec.grad else max(1, min(depth, SAMPLE_FLOATS // (self.nt * self.smax)))
+        self.chunk = depth if run.spec.grad else run.group_layers  # forward-only: bin each group as it ends
         self.samples = torch.full((self.chunk, self.nt, self.smax), math.nan, dtype=torch.float32, device=device)
         self.rows = self.samples.view(self.chunk * self.nt, self.smax).unbind(0)  # views made once
         self.scaled = torch.empty_like(self.samples)  # binning scratch, reused (no page faults per flush)
@@ -244,193 +257,6 @@ class _Buffers:
         counts = counts.view(n, self.nt, HIST_BINS + 1)[:, :, :HIST_BINS]
         self.hist[self.chunk_start:upto].index_copy_(1, self.hist_index, counts.to(torch.float64))
         self.chunk_start = upto
-
-
-# ---- statistics ---------------------------------------------------------------------------------------
-class FastStats:
-    """One-pass device reductions (sum, sum of squares, min, max, non-zeros), staged on the device and copied
-    to the host once per trial; no host sync. The forward values go in the order of _Plan.forward_fields."""
-
-    exact = False
-
-    def __init__(self, run: _Run, buf: _Buffers) -> None:
-        self.buf = buf
-        self.acc = torch.float64 if run.dtype == torch.float64 else torch.float32
-        # The 0-d results of the forward reductions are collected in `vals` and stacked into `forward_stage`
-        # every STAGE_VALUES values (one op for many layers; bounded memory), which is copied into the float64
-        # buffer at the end of the trial. Gradients are stacked per tensor into `grad_stage`.
-        self.vals: list[Tensor] = []
-        self.staged = 0  # layers already stacked into forward_stage
-        self.nfields = len(run.plan.forward_fields)
-        self.depth = run.depth
-        self.stage_every_block = run.plan.norm is not None  # see the module docstring
-        # a tensor of more than EXACT_COUNT entries has its counts in float64, so the stages are float64 too
-        stage = torch.float64 if run.widest > EXACT_COUNT else self.acc
-        self.forward_stage = torch.zeros(run.depth * self.nfields, dtype=stage, device=run.device)
-        self.grad_stage = (torch.zeros((run.depth, len(GRAD_SLOTS), NFIN), dtype=stage, device=run.device)
-                           if run.spec.grad else None)
-        self.sign_buf = torch.empty(run.widest, dtype=self.acc, device=run.device)  # reused: no page faults
-        self.signs: dict[int, Tensor] = {}  # sign_buf[:n], made once per n
-        self.counted = run.hist_counted  # histogram sample size per layer
-        self.pending: list[tuple[int, int, Tensor]] = []  # gradients waiting for drain(): (layer, slot, g)
-        self.pending_floats = 0
-        self.batch_bufs: tuple[Tensor, Tensor] | None = None  # stacked gradients and their 0/1 buffer, reused
-        self.layer_index: dict[tuple[int, ...], Tensor] = {}  # index tensors of drained groups, made once
-
-    def _flat(self, v: Tensor) -> Tensor:
-        if v.dim() != 1:
-            v = v.reshape(-1)
-        return v if v.dtype == self.acc else v.to(self.acc)
-
-    def _reduce(self, f: Tensor) -> list[Tensor]:
-        """sum, sum of squares, min, max, number of non-zeros (dot(sign x, sign x)): four passes over x and
-        one over sign(x) (left in sign_buf), no host sync."""
-        s1, s2 = f.sum(), torch.dot(f, f)  # read-only passes first, while f is in cache
-        mn, mx = torch.aminmax(f)
-        n = f.numel()
-        if n not in self.signs:
-            self.signs[n] = self.sign_buf[:n]
-        sg = torch.sign(f, out=self.signs[n])
-        nnz = torch.dot(sg, sg) if n <= EXACT_COUNT else torch.linalg.vector_norm(sg, 1, dtype=torch.float64)
-        return [s1, s2, mn, mx, nnz]
-
-    def weight(self, layer: int, w: Tensor) -> None:
-        wf = self._flat(w)
-        self.vals += [wf.sum(), torch.dot(wf, wf)]
-
-    def tensor(self, layer: int, slot: int, t: Tensor, sign_sum: bool = False) -> None:
-        """Measure a forward tensor; with sign_sum also sum(sign t) (exact: float64 beyond EXACT_COUNT),
-        from which the host derives a ReLU's #(relu(t) > 0)."""
-        f = self._flat(t)
-        self.vals += self._reduce(f)
-        if sign_sum:
-            sg = self.signs[f.numel()]
-            self.vals.append(sg.sum() if f.numel() <= EXACT_COUNT else sg.sum(dtype=torch.float64))
-
-    def relu_post(self, layer: int, t: Tensor) -> None:
-        """A ReLU's post: only its sum and sum of squares (the rest is derived on the host)."""
-        f = self._flat(t)
-        self.vals += (f.sum(), torch.dot(f, f))
-
-    def end_layer(self, layer: int) -> None:
-        if self.stage_every_block or len(self.vals) >= STAGE_VALUES:
-            self._stage(layer + 1)
-
-    def _stage(self, upto: int) -> None:
-        """Stack the pending forward values of layers staged..upto-1 into forward_stage (one op)."""
-        if self.vals:
-            k = self.nfields
-            torch.stack(self.vals, out=self.forward_stage[self.staged * k:upto * k])
-            self.vals.clear()
-        self.staged = upto
-
-    def grad(self, layer: int, slot: int, g: Tensor) -> None:
-        """Measure and sample a gradient: a small one waits for drain() to be reduced with the others."""
-        g = g.detach()
-        if g.numel() >= GRAD_BATCH_BELOW:
-            self._reduce_rows(g.reshape(1, -1), slot, (layer,))
-            return
-        self.pending.append((layer, slot, g))
-        self.pending_floats += g.numel()
-        if self.pending_floats >= GRAD_BATCH_FLOATS:
-            self.drain()
-
-    def drain(self) -> None:
-        """Reduce the waiting gradients: those of one slot and size are stacked into one [k, n] matrix (one copy)
-        and reduced once for all k blocks (_reduce_rows). At width 256 and batch 64 this is ~8 ops per slot
-        and step instead of ~7 per tensor (each 5-15 us at that size: the op, not the data, costs)."""
-        groups: dict[tuple[int, int], list[tuple[int, Tensor]]] = {}
-        for layer, slot, g in self.pending:
-            groups.setdefault((slot, g.numel()), []).append((layer, g))
-        self.pending = []
-        self.pending_floats = 0
-        for (slot, n), items in groups.items():
-            k = len(items)
-            if self.batch_bufs is None or self.batch_bufs[0].numel() < k * n:  # at most GRAD_BATCH_FLOATS + n
-                self.batch_bufs = (torch.empty(k * n, dtype=self.acc, device=self.sign_buf.device),
-                                   torch.empty(k * n, dtype=self.acc, device=self.sign_buf.device))
-            x = self.batch_bufs[0][:k * n].view(k, n)
-            torch.stack([g.reshape(-1).to(self.acc) for _, g in items], out=x)
-            self._reduce_rows(x, slot, tuple(layer for layer, _ in items), self.batch_bufs[1][:k * n].view(k, n))
-
-    def _reduce_rows(self, x: Tensor, slot: int, layers: tuple[int, ...], ones: Tensor | None = None) -> None:
-        """Row i of x [k, n] is the gradient at block layers[i]: per row sum, sum of squares (vecdot), min,
-        max and number of non-zeros (#(x != 0), written as 0/1 into `ones` and summed; float32 counts exactly up
-        to 2^24, float64 beyond), staged in grad_stage; the first counted[layer] entries are the histogram
-        sample. A NaN entry makes the sums NaN (so `run` recomputes the trial exactly)."""
-        if x.dtype != self.acc:
-            x = x.to(self.acc)
-        k, n = x.shape
-        if ones is None:
-            ones = self.sign_buf[:n].view(1, n)
-        stage = self.grad_stage.dtype  # float64 when a tensor has more than EXACT_COUNT entries
-        nnz = torch.ne(x, 0, out=ones).sum(1, dtype=torch.float64 if n > EXACT_COUNT else self.acc)
-        vals = torch.stack([v.to(stage) for v in (x.sum(1), torch.linalg.vecdot(x, x), x.amin(1), x.amax(1), nnz)],
-                           dim=1)
-        index = self.layer_index.get(layers)
-        if index is None:
-            index = self.layer_index[layers] = torch.tensor(layers, dtype=torch.long, device=x.device)
-        self.grad_stage[index, GRAD_SLOTS.index(slot)] = vals
-        buf = self.buf
-        m = self.counted[layers[0]]
-        if all(self.counted[layer] == m for layer in layers):  # one op for the whole group
-            buf.samples[index - buf.chunk_start, buf.row[slot], :m] = x[:, :m].to(buf.samples.dtype)
-            if m < buf.smax:
-                buf.samples[index - buf.chunk_start, buf.row[slot], m:] = math.nan
-        else:
-            for i, layer in enumerate(layers):
-                buf.sample(layer, slot, x[i], self.counted[layer])
-
-    def finish(self) -> None:
-        self.drain()
-        self._stage(self.depth)
-        self.buf.forward.copy_(self.forward_stage)
-        if self.grad_stage is not None:
-            self.buf.raw[:, GRAD:, :NFIN].copy_(self.grad_stage)
-
-
-class ExactStats:
-    """Over the finite entries, in float64, two-pass; written straight into the raw buffer (device)."""
-
-    exact = True
-
-    def __init__(self, run: _Run, buf: _Buffers) -> None:
-        self.raw = buf.raw
-
-    @staticmethod
-    def _exact(t: Tensor) -> Tensor:
-        """sum and sum of squares of (x - mean), min, max, non-zeros, finite count, mean."""
-        f = t.reshape(-1).double()
-        fin = torch.isfinite(f)
-        n = fin.sum().double()
-        mean = torch.where(fin, f, 0.0).sum() / n.clamp_min(1.0)
-        d = torch.where(fin, f - mean, 0.0)
-        mn = torch.where(fin, f, math.inf).amin()
-        mx = torch.where(fin, f, -math.inf).amax()
-        nnz = (fin & (f != 0)).sum().double()
-        return torch.stack([d.sum(), torch.dot(d, d), mn, mx, nnz, n, mean])
-
-    def weight(self, layer: int, w: Tensor) -> None:
-        wf = w.reshape(-1).double()
-        self.raw[layer, WEIGHT, :2].copy_(torch.stack((wf.sum(), torch.dot(wf, wf))))
-
-    def tensor(self, layer: int, slot: int, t: Tensor, sign_sum: bool = False) -> None:
-        self.raw[layer, slot].copy_(self._exact(t))
-
-    def relu_post(self, layer: int, t: Tensor) -> None:
-        self.tensor(layer, POST, t)
-
-    def end_layer(self, layer: int) -> None:
-        pass
-
-    def grad(self, layer: int, slot: int, g: Tensor) -> None:
-        self.tensor(layer, slot, g)
-
-    def drain(self) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 # ---- how the block step's tensors are made ---------------------------------------------------------------
@@ -521,6 +347,9 @@ class _Autograd:
 
     def watch(self, t: Tensor, layer: int, slot: int) -> None:
         trial = self.trial
+        if trial.watched is not None:  # training: one torch.autograd.grad call for all of them (Trial.watched)
+            trial.watched.append((t, layer, slot))
+            return
 
         def hook(g: Tensor) -> None:
             trial.grad(layer, slot, g)  # backward runs without grad mode; g does not require grad
@@ -534,20 +363,24 @@ class _Trial:
     """One trial: the block step over all blocks, with FastStats or (exact=True) ExactStats."""
 
     def __init__(self, run: _Run, t: int, exact: bool, *, keep: list | None = None, watch_last: bool = False,
-                 extra: Callable[[int, int, Tensor], None] | None = None) -> None:
+                 extra: Callable[[int, Tensor, Tensor, Tensor], None] | None = None) -> None:
         self.r = run
         self.t = t
         self.exact = exact
         # For training (engine/train.py): `keep` collects the drawn (W, b, V) of every block as leaf tensors that
         # require gradients (the same draws as a run); `given` (set by the caller) replaces the draw by those
         # parameters; watch_last also hooks the last block's output (the loss is then not sum(x^L * u));
-        # `extra(layer, slot, flat)` sees every forward tensor the block step measures.
+        # `extra(slot, index, x, scratch)` sees the forward tensors FastStats measures, as rows of blocks `index`
+        # (FastStats' on_rows, engine/stats.py).
         self.keep = keep
         self.given: list | None = None
         self.watch_last = watch_last
-        self.extra = extra
+        # training: a list here collects the watched tensors as (tensor, layer, slot) instead of hooking them; the
+        # caller computes their gradients in one torch.autograd.grad call and hands them to grad() (a tensor hook
+        # costs ~20 us to register and as much to call, ~40 per step)
+        self.watched: list[tuple[Tensor, int, int]] | None = None
         self.buf = _Buffers(run)
-        self.stats = ExactStats(run, self.buf) if exact else FastStats(run, self.buf)
+        self.stats = ExactStats(run, self.buf) if exact else FastStats(run, self.buf, on_rows=extra)
         self.acc = torch.float64 if run.dtype == torch.float64 or exact else torch.float32
         self.lsuv_iters = [0] * run.depth
         self.probes: dict[str, tuple[Tensor, int]] = {}  # block 1's (sum of squares, size) per edge group
@@ -622,28 +455,22 @@ class _Trial:
         return w, b, v
 
     def measure(self, layer: int, slot: int, t: Tensor) -> None:
-        """Sample, measure and (block 1 of the first trial) probe a forward tensor."""
+        """Measure and sample (and, block 1 of the first trial, probe) a forward tensor."""
         r = self.r
         f = t.detach().view(-1)
-        if self.extra is not None:
-            self.extra(layer, slot, f)
-        r.buf_sample(self.buf, layer, slot, f)
         self.stats.tensor(layer, slot, f, sign_sum=slot == r.plan.act_in and r.plan.derive == "relu")
         if layer == 0 and not r.edges_set:
             self.probe(slot, f)
 
     def measure_post(self, layer: int, a: Tensor) -> None:
+        """A ReLU's post: its sums only; an identity's: nothing (both derived on the host, _Run.complete and
+        derive_hist); otherwise measured, and sampled unless its sample follows from its input's."""
         plan = self.r.plan
-        if self.extra is not None:
-            self.extra(layer, POST, a.detach().view(-1))
-        if plan.derive and not self.exact:
-            if plan.derive == "relu":
-                self.stats.relu_post(layer, a.detach().view(-1))
-            return  # identity: the post is its input; the histogram too (_Run.derive_hist)
         f = a.detach().view(-1)
-        if plan.sample_post:
-            self.r.buf_sample(self.buf, layer, POST, f)
-        self.stats.tensor(layer, POST, f)
+        if plan.derive == "relu" and not self.exact:
+            self.stats.relu_post(layer, f)
+        elif plan.derive != "identity" or self.exact:
+            self.stats.tensor(layer, POST, f, sample=plan.sample_post)
 
     def probe(self, slot: int, f: Tensor) -> None:
         """Keep sum(t^2) (accumulation dtype, on the device) and the size of block 1's tensor of an edge group."""
@@ -653,8 +480,6 @@ class _Trial:
 
     def grad(self, layer: int, slot: int, g: Tensor) -> None:
         self.stats.grad(layer, slot, g)
-        if self.exact:  # FastStats samples its gradients itself, several blocks at once
-            self.r.buf_sample(self.buf, layer, slot, g.reshape(-1))
 
     def tick(self) -> None:
         r = self.r
@@ -668,9 +493,7 @@ class _Trial:
     def reset(self) -> None:
         """Ready the trial's buffers for another pass (training measures one trial at many steps)."""
         self.buf.chunk_start = 0
-        if not self.exact:
-            self.stats.vals.clear()
-            self.stats.staged = 0
+        self.stats.reset()
 
     def close(self) -> None:
         """Bin the last histogram chunk and move the staged statistics into the buffer (still on the device)."""
@@ -748,14 +571,19 @@ class _Run:
         self.hist_rows = [min(self.batch, max(1, math.ceil(HIST_ELEMENTS / n))) for n in spec.arch[1:]]
         self.hist_counted = [rows * n for rows, n in zip(self.hist_rows, spec.arch[1:], strict=True)]
         self.widest = max(self.batch * n for n in spec.arch[1:])  # entries of the largest activation
+        # FastStats reduces the small forward tensors of `group_layers` blocks together, and a forward-only run
+        # bins their histogram samples per such group: at most SAMPLE_FLOATS samples and BATCH_FLOATS entries
+        # of one kind per group. Fixed by the spec, so every kind of run (and a training step) makes the same
+        # groups and the same float32 sums.
+        forward_sampled = sum(1 for s in self.plan.sampled if s < GRAD)
+        small = [self.batch * n for n in spec.arch[1:] if self.batch * n < BATCH_BELOW]
+        self.group_layers = max(1, min(self.depth, SAMPLE_FLOATS // (max(1, forward_sampled) * max(self.hist_counted)),
+                                       BATCH_FLOATS // max(small, default=1)))
         self.hist_r: dict[str, float] = {}  # R per edge group: the bins span [-R, R]; set after block 1 of trial 0
         self.hist_scales: dict[str, float] = {}
         self.edges_set = False
         self.total = spec.trials * self.depth * (2 if spec.grad else 1)
         self.done = 0
-
-    def buf_sample(self, buf: _Buffers, layer: int, slot: int, flat: Tensor) -> None:
-        buf.sample(layer, slot, flat, self.hist_counted[layer])
 
     def set_edges(self, probes: dict[str, tuple[Tensor, int]]) -> None:
         """R = HIST_RANGE x rms per edge group from block 1's sums of squares (the run's one host sync), with
@@ -780,17 +608,18 @@ class _Run:
 
     def complete(self, host: dict[str, np.ndarray]) -> None:
         """Fill a fast trial's raw sums from its staged forward values (_Plan.forward_fields), and what it
-        derived instead of measuring: a ReLU's post min/max/non-zeros, an identity's post."""
+        derived instead of measuring: a ReLU's post min/max/non-zeros, an identity's post. Any leading axes
+        (training completes all recorded steps of a trial at once)."""
         raw, plan = host["raw"], self.plan
         for j, (slot, field) in enumerate(plan.forward_fields):
-            raw[:, slot, field] = host["forward"][:, j]
+            raw[..., slot, field] = host["forward"][..., j]
         src = plan.act_in
         if plan.derive == "relu":
-            raw[:, POST, MIN] = np.maximum(raw[:, src, MIN], 0.0)
-            raw[:, POST, MAX] = np.maximum(raw[:, src, MAX], 0.0)
-            raw[:, POST, NNZ] = (raw[:, src, NNZ] + raw[:, POST, NNZ]) / 2  # (nonzero + sum sign(t))/2 = #(t > 0)
+            raw[..., POST, MIN] = np.maximum(raw[..., src, MIN], 0.0)
+            raw[..., POST, MAX] = np.maximum(raw[..., src, MAX], 0.0)
+            raw[..., POST, NNZ] = (raw[..., src, NNZ] + raw[..., POST, NNZ]) / 2  # (nonzero + sum sign(t))/2 = #(t > 0)
         elif plan.derive == "identity":
-            raw[:, POST] = raw[:, src]
+            raw[..., POST, :] = raw[..., src, :]
 
     def derive_hist(self, host: dict[str, np.ndarray]) -> None:
         """A ReLU's post histogram is its input's with everything below 0 moved to the bin of 0 (ZERO_BIN; what
@@ -798,11 +627,11 @@ class _Run:
         hist, plan = host["hist"], self.plan
         post, src = POST - 1, plan.act_in - 1
         if plan.derive == "relu":
-            hist[:, post, ZERO_BIN] = hist[:, src, :ZERO_BIN + 1].sum(axis=1)
-            hist[:, post, ZERO_BIN + 1:] = hist[:, src, ZERO_BIN + 1:]
-            hist[:, post, :ZERO_BIN] = 0.0
+            hist[..., post, ZERO_BIN] = hist[..., src, :ZERO_BIN + 1].sum(axis=-1)
+            hist[..., post, ZERO_BIN + 1:] = hist[..., src, ZERO_BIN + 1:]
+            hist[..., post, :ZERO_BIN] = 0.0
         elif plan.derive == "identity":
-            hist[:, post] = hist[:, src]
+            hist[..., post, :] = hist[..., src, :]
 
     def needs_exact(self, host: dict[str, np.ndarray]) -> bool:
         raw = host["raw"]
@@ -839,26 +668,26 @@ class _Run:
 
 
 def _finish(raw: np.ndarray, exact: bool, n: np.ndarray) -> np.ndarray:
-    """[L, K] raw sums -> [L, 7] statistics in STAT_NAMES order."""
-    out = np.full((raw.shape[0], len(STAT_NAMES)), np.nan)
+    """[..., L, K] raw sums -> [..., L, 7] statistics in STAT_NAMES order (n: [L] entries per block)."""
+    out = np.full(raw.shape[:-1] + (len(STAT_NAMES),), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         if exact:
-            nfin = raw[:, NFIN]
-            shift = raw[:, SHIFT]
+            nfin = raw[..., NFIN]
+            shift = raw[..., SHIFT]
         else:
             nfin = n.astype(np.float64)
             shift = np.zeros_like(nfin)
-        m1 = raw[:, SUM] / nfin
-        var = np.maximum(raw[:, SUMSQ] / nfin - m1 * m1, 0.0)
+        m1 = raw[..., SUM] / nfin
+        var = np.maximum(raw[..., SUMSQ] / nfin - m1 * m1, 0.0)
         mean = shift + m1
         ok = nfin > 0
-        out[:, 0] = np.where(ok, mean, np.nan)
-        out[:, 1] = np.where(ok, np.sqrt(var), np.nan)
-        out[:, 2] = np.where(ok, np.sqrt(var + mean * mean), np.nan)
-        out[:, 3] = np.where(ok, raw[:, MIN], np.nan)
-        out[:, 4] = np.where(ok, raw[:, MAX], np.nan)
-        out[:, 5] = (nfin - raw[:, NNZ]) / n
-        out[:, 6] = (n - nfin) / n
+        out[..., 0] = np.where(ok, mean, np.nan)
+        out[..., 1] = np.where(ok, np.sqrt(var), np.nan)
+        out[..., 2] = np.where(ok, np.sqrt(var + mean * mean), np.nan)
+        out[..., 3] = np.where(ok, raw[..., MIN], np.nan)
+        out[..., 4] = np.where(ok, raw[..., MAX], np.nan)
+        out[..., 5] = (nfin - raw[..., NNZ]) / n
+        out[..., 6] = (n - nfin) / n
     return out
 
 

@@ -11,8 +11,9 @@ together, so that its cost is a handful of ops per step rather than a few per te
       fastai_low = #(x <= 0.05) / n              (one-sided, the fast.ai course's "near zero")
       saturated  = #(|x - c| > 0.97 r) / n       (post of a bounded activation: tanh c = 0, r = 1 as
                                                   Karpathy measures it; sigmoid c = r = 1/2; NaN otherwise)
-  The tensors of one kind and size are stacked into one [k, n] matrix (one copy); each count is one
-  comparison written as 0/1 into a float buffer and one row sum. A float32 sum of 0/1 is exact up to 2^24
+  The counts are taken on the [k, n] stacks the runner's FastStats has just reduced (engine/stats.py: the
+  tensors of one kind and size from a group of blocks), so they cost no copy: each count is one comparison
+  written as 0/1 into FastStats' scratch buffer and one row sum. A float32 sum of 0/1 is exact up to 2^24
   entries (float64 beyond). (A count as a boolean tensor's sum costs ~3x more on the CPU: measured ~40 us
   against ~15 us per tensor at n = 16384, and it was most of a recorded step's time.)
 - update_sums, per weight matrix M: (sum, sum of squares) of M, for the update-to-data ratio
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .runner import EXACT_COUNT, NORMED, OUT, POST, PRE
+from .stats import EXACT_COUNT, NORMED, OUT, POST, PRE
 
 NEAR_ZERO = 0.05
 SATURATION = 0.97
@@ -39,59 +40,46 @@ BOUNDS = {"tanh": (0.0, 1.0), "sigmoid": (0.5, 0.5)}  # (centre c, half-range r)
 
 
 class ForwardCounts:
-    """The runner's `extra` callback: keeps a reference to every forward tensor of a recorded step (no copy:
-    with gradients the block step's tensors are fresh and autograd keeps most of them anyway), and take()
-    counts them all (the module docstring's formulas)."""
+    """The runner's `extra` callback (FastStats.on_rows, engine/stats.py): counts the forward tensors of a
+    recorded step as FastStats hands them over, a [k, n] group of blocks at a time (the module docstring's
+    formulas), and take() returns them. An identity's post is its input: its counts are the input's."""
 
-    def __init__(self, depth: int, act_name: str, relu: bool, device: torch.device) -> None:
+    def __init__(self, depth: int, act_name: str, derive: str, act_in: int, device: torch.device) -> None:
         self.depth = depth
         self.bound = BOUNDS.get(act_name)
-        self.relu = relu  # a ReLU's post is >= 0: |x| <= c and x <= c count the same
+        self.derive = derive  # a ReLU's post is >= 0: |x| <= c and x <= c count the same
+        self.act_in = act_in
         self.device = device
-        self.pending: dict[tuple[int, int, torch.dtype], list[tuple[int, Tensor]]] = {}  # (slot, n, dtype)
-        self.stacks: dict[tuple[int, int, torch.dtype], Tensor] = {}  # [k, n] stacking buffers, reused
-        self.indicators: dict[tuple[int, int], Tensor] = {}  # [k, n] float32 0/1 buffers, reused
-        self.rows: dict[tuple[int, ...], Tensor] = {}  # block indices of a group, made once
+        self.out = self._empty()
 
-    def __call__(self, layer: int, slot: int, flat: Tensor) -> None:
-        self.pending.setdefault((slot, flat.numel(), flat.dtype), []).append((layer, flat))
+    def _empty(self) -> Tensor:
+        return torch.full((self.depth, len(FORWARD_SLOTS), len(EXTRA_NAMES)), math.nan, dtype=torch.float64,
+                          device=self.device)
 
-    def _buffers(self, key: tuple[int, int, torch.dtype], k: int) -> tuple[Tensor, Tensor]:
-        n, dtype = key[1], key[2]
-        x = self.stacks.get(key)
-        if x is None or x.shape[0] != k:
-            x = self.stacks[key] = torch.empty(k, n, dtype=dtype, device=self.device)
-        ind = self.indicators.get((k, n))
-        if ind is None:
-            ind = self.indicators[(k, n)] = torch.empty(k, n, dtype=torch.float32, device=self.device)
-        return x, ind
+    def __call__(self, slot: int, index: Tensor, x: Tensor, scratch: Tensor) -> None:
+        """Count rows x [k, n] (blocks `index`) of tensor `slot`; scratch: a free buffer of x's shape and dtype
+        (x itself is not written). A float sum of 0/1 is exact up to 2^24 entries (float64 beyond)."""
+        acc = torch.float64 if x.shape[1] > EXACT_COUNT else x.dtype
+        k = FORWARD_SLOTS.index(slot)
+        low = torch.le(x, NEAR_ZERO, out=scratch).sum(1, dtype=acc).double()
+        self.out[index, k, 1] = low
+        if slot == POST and self.bound is not None:
+            c, r = self.bound
+            d = torch.sub(x, c, out=scratch).abs_() if c else torch.abs(x, out=scratch)
+            self.out[index, k, 2] = torch.gt(d, SATURATION * r, out=scratch).sum(1, dtype=acc).double()
+        if slot == POST and self.derive == "relu":
+            self.out[index, k, 0] = low
+        else:
+            near = torch.le(torch.abs(x, out=scratch), NEAR_ZERO, out=scratch)
+            self.out[index, k, 0] = near.sum(1, dtype=acc).double()
 
     def take(self) -> Tensor:
         """[L, len(FORWARD_SLOTS), 3] counts (EXTRA_NAMES order; float64, NaN where a block has no such tensor
-        or count) of the tensors seen since the last take(); a fresh tensor (the caller keeps it)."""
-        out = torch.full((self.depth, len(FORWARD_SLOTS), len(EXTRA_NAMES)), math.nan, dtype=torch.float64,
-                         device=self.device)
-        for key, items in self.pending.items():
-            slot, n = key[0], key[1]
-            layers = tuple(layer for layer, _ in items)
-            rows = self.rows.get(layers)
-            if rows is None:
-                rows = self.rows[layers] = torch.tensor(layers, dtype=torch.long, device=self.device)
-            x, ind = self._buffers(key, len(items))
-            torch.stack([f for _, f in items], out=x)  # x is ours from here on: overwritten in place below
-            acc = torch.float64 if n > EXACT_COUNT else torch.float32
-            k = FORWARD_SLOTS.index(slot)
-            low = torch.le(x, NEAR_ZERO, out=ind).sum(1, dtype=acc).double()
-            out[rows, k, 1] = low
-            if slot == POST and self.bound is not None:
-                c, r = self.bound
-                d = torch.sub(x, c, out=ind).abs_() if c else torch.abs(x, out=ind)
-                out[rows, k, 2] = torch.gt(d, SATURATION * r, out=ind).sum(1, dtype=acc).double()
-            if slot == POST and self.relu:
-                out[rows, k, 0] = low
-            else:
-                out[rows, k, 0] = torch.le(x.abs_(), NEAR_ZERO, out=ind).sum(1, dtype=acc).double()
-        self.pending = {}
+        or count) of the tensors seen since the last take(); the caller keeps it."""
+        out, self.out = self.out, self._empty()
+        if self.derive == "identity":
+            post, src = FORWARD_SLOTS.index(POST), FORWARD_SLOTS.index(self.act_in)
+            out[:, post, :2] = out[:, src, :2]
         return out
 
 

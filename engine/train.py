@@ -186,7 +186,7 @@ class _Trainer:
         spec, r, plan = self.spec, self.r, self.plan
         idx = self.batches(t)
         gen = torch.Generator(device=self.dev).manual_seed(spec.body.seed + t)
-        extra = ForwardCounts(r.depth, spec.body.act.name, plan.derive == "relu", self.dev)
+        extra = ForwardCounts(r.depth, spec.body.act.name, plan.derive, plan.act_in, self.dev)
         params: list = []
         trial = rn._Trial(r, t, exact=False, keep=params, watch_last=True, extra=extra)
         classes, n_last = self.data.classes, spec.body.arch[-1]
@@ -216,6 +216,7 @@ class _Trainer:
                 evals.append(self.evaluate(params, readout))
             if record:
                 trial.reset()
+                trial.watched = []  # the gradients of the watched tensors: one autograd call (below), no hooks
                 if not r.edges_set:
                     f = x.reshape(-1).to(trial.acc)
                     trial.probes["input"] = (torch.dot(f, f), f.numel())
@@ -232,7 +233,16 @@ class _Trainer:
             z = F.linear(xl, w_o, b_o)
             loss = F.cross_entropy(z.float(), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if record:
+                watched, trial.watched = trial.watched, None
+                grads = torch.autograd.grad(loss, flat + [t for t, _, _ in watched])
+                for p, g in zip(flat, grads, strict=False):
+                    p.grad = g
+                for (_, layer, slot), g in zip(reversed(watched), reversed(grads[len(flat):]), strict=True):
+                    trial.grad(layer, slot, g)  # last block first, as hooks would see them
+                del watched, grads
+            else:
+                loss.backward()
             losses[step] = loss.detach()  # the only addition to an unrecorded step (one small copy)
             if record:
                 trial.close()
@@ -275,12 +285,14 @@ class _Trainer:
 
 
 def _host(r: rn._Run, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """The runner's buffers of k recorded steps ([k, size] copies of its float64 buffer) as [k, ...] arrays,
+    completed (derived post statistics and histograms) for all k at once."""
     out, start = {}, 0
     shapes = {"raw": (r.depth, rn.NSLOTS, rn.K), "forward": (r.depth, len(r.plan.forward_fields)),
               "hist": (r.depth, len(rn.TENSORS), rn.HIST_BINS), "data": (2,)}
     for name, shape in shapes.items():
         n = math.prod(shape)
-        out[name] = flat[start:start + n].reshape(shape).copy()
+        out[name] = flat[..., start:start + n].reshape(flat.shape[:-1] + shape).copy()
         start += n
     r.complete(out)
     r.derive_hist(out)
@@ -330,13 +342,13 @@ def train(spec: TrainSpec, *, progress: Callable[[int, int], None] | None = None
                 others = torch.stack(out["before"]).double().cpu().numpy()  # V^l (residual), readout
                 before = np.concatenate([_weight_sums(r, flats), others], axis=1)
                 rat = log_ratio(delta, before, np.array(out["sizes"], dtype=np.float64))
-                for j in range(k):
-                    host = _host(r, flats[j])
-                    for name in tensors:
-                        stats[name][t, j] = rn._finish(host["raw"][:, rn.SLOT[name]], False, n)
-                        hist[name][t, j] = host["hist"][:, rn.SLOT[name] - 1]
-                        if name in extra:
-                            extra[name][t, j] = counts[j, :, FORWARD_SLOTS.index(rn.SLOT[name])] / n[:, None]
+                host = _host(r, flats)  # [k, ...]
+                for name in tensors:
+                    slot = rn.SLOT[name]
+                    stats[name][t, :k] = rn._finish(host["raw"][:, :, slot], False, n)
+                    hist[name][t, :k] = host["hist"][:, :, slot - 1]
+                    if name in extra:
+                        extra[name][t, :k] = counts[:, :, FORWARD_SLOTS.index(slot)] / n[:, None]
                 ratio["W"][t, :k] = rat[:, :L]
                 if has_v:
                     ratio["V"][t, :k] = rat[:, L:2 * L]

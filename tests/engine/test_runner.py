@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from initscope.engine import Cancelled, RunError, SpecError, parse_spec, run
 from initscope.engine import runner as runner_mod
+from initscope.engine import stats as stats_mod
 from initscope.engine.activations import get as get_act
 from initscope.engine.bias import make_bias
 from initscope.engine.device import check_memory, estimate_bytes
@@ -139,14 +140,21 @@ def test_statistics_equal_autograd(act):
 
 @pytest.mark.parametrize("act", ["relu", "tanh"])
 @pytest.mark.parametrize("grad", ["false", "true"])
-def test_deep_runs_stage_every_block_in_its_place(act, grad):
-    # 60 blocks x 10-12 staged values crosses runner.STAGE_VALUES: every block must land in its own row
-    spec = parse_spec(arch="16-16x60", act=act, init="xavier_normal", bias="normal(std=0.1)", batch="8",
-                      seed="3", grad=grad)
-    assert spec.depth * 10 > runner_mod.STAGE_VALUES
+@pytest.mark.parametrize(("arch", "batch"), [("64-256x40", "64"), ("16-256-8-256-8", "600")])
+def test_grouped_and_large_tensors_land_in_their_blocks(act, grad, arch, batch):
+    # FastStats stacks small tensors and reduces them per group of blocks (engine/stats.py): 40 blocks of
+    # 64 x 256 make two or three groups (one partial); 600 x 256 tensors take the one-by-one path between
+    # small 600 x 8 ones. Every block's statistics must be its own.
+    spec = parse_spec(arch=arch, act=act, init="xavier_normal", bias="normal(std=0.1)", batch=batch, seed="3",
+                      grad=grad)
     r = run(spec)
+    group = runner_mod._Run(spec, None, None).group_layers
+    if arch.startswith("64"):
+        assert 1 < group < spec.depth
+    else:
+        assert {int(batch) * w >= stats_mod.BATCH_BELOW for w in spec.arch[1:]} == {True, False}
     ref = reference_stats(spec)
-    for tensor in ("pre", "post"):
+    for tensor in r.stats:
         for layer in range(spec.depth):
             assert np.allclose(r.stats[tensor][0, layer], summarize(ref[tensor][layer]), rtol=1e-4, atol=1e-6), \
                 (tensor, layer)
@@ -347,7 +355,7 @@ def test_counts_stay_exact_beyond_float32_integers(act, monkeypatch):
     # 17 x 986897 = 16777249 entries: odd and above 2^24, so not a float32 integer; no entry is 0
     spec = parse_spec(arch="1-986897", batch="17", act=act, bias="none", grad="false", seed="1")
     n = spec.batch * spec.arch[1]
-    assert n > runner_mod.EXACT_COUNT and n % 2 == 1
+    assert n > stats_mod.EXACT_COUNT and n % 2 == 1
     fast = run(spec)
     monkeypatch.setattr(runner_mod._Run, "needs_exact", lambda self, host: True)
     exact = run(spec)  # float64 throughout, counts from (x != 0).sum()

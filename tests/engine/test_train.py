@@ -22,7 +22,8 @@ def _small(**kw):
 
 
 @pytest.mark.parametrize("extra", [{}, {"norm": "layernorm"}, {"residual": "plain(alpha=0.5)", "arch": "64-64x3"},
-                                   {"norm": "batchnorm", "act": "tanh"}])
+                                   {"norm": "batchnorm", "act": "tanh"}, {"act": "identity"},
+                                   {"act": "leaky_relu(a=0.1)"}, {"act": "tanh", "arch": "64-256x24"}])
 def test_step0_forward_statistics_equal_run(tmp_path, extra):
     """Step 0 of training is the runner's block step on the first minibatch with the parameters drawn from the
     same stream (seed + t, W, b, V per block): `initscope run` on that minibatch (file data, which draws
@@ -172,24 +173,33 @@ def test_adam_runs():
     assert torch.isfinite(torch.tensor(r.update_ratio["W"])).all()
 
 
-@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
 def test_forward_counts_equal_direct_counts(act):
-    """engine/stepstats.py counts all blocks at once (stacked per kind and size, 0/1 floats, row sums): the
-    counts must be the integers a direct count gives, blocks of different widths and kinds mixed."""
-    from initscope.engine.runner import POST, PRE
+    """engine/stepstats.py counts a group of blocks at once (the [k, n] rows FastStats hands over, 0/1 floats,
+    row sums): the counts must be the integers a direct count gives, blocks of different widths in separate
+    groups, and the rows must be left as they were (FastStats owns them). An identity's post is its pre."""
+    from initscope.engine.stats import POST, PRE
     from initscope.engine.stepstats import BOUNDS, FORWARD_SLOTS, ForwardCounts
 
     g = torch.Generator().manual_seed(0)
-    relu = act == "relu"
-    counts = ForwardCounts(3, act, relu, torch.device("cpu"))
+    derive = {"relu": "relu", "identity": "identity"}.get(act, "")
+    counts = ForwardCounts(3, act, derive, PRE, torch.device("cpu"))
+    fn = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda t: t}[act]
     seen = []
-    for layer, width in enumerate((16, 16, 24)):
-        pre = torch.randn(8 * width, generator=g) * 0.1
-        post = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}[act](pre * 30)
-        for slot, t in ((PRE, pre), (POST, post)):
-            counts(layer, slot, t)
-            seen.append((layer, slot, t.numpy()))
+    for layers, width in (((0, 1), 16), ((2,), 24)):
+        pre = torch.randn(len(layers), 8 * width, generator=g) * 0.1
+        post = fn(pre * 30)
+        index = torch.tensor(layers)
+        for slot, x in ((PRE, pre), (POST, post)):
+            if slot == POST and derive == "identity":
+                continue  # FastStats does not measure an identity's post
+            kept = x.clone()
+            counts(slot, index, x, torch.empty_like(x))
+            assert torch.equal(x, kept)
+            seen += [(layer, slot, x[i].numpy()) for i, layer in enumerate(layers)]
     got = counts.take().numpy()
+    if derive == "identity":
+        seen += [(layer, POST, x) for layer, slot, x in list(seen) if slot == PRE]
     for layer, slot, x in seen:
         k = FORWARD_SLOTS.index(slot)
         assert got[layer, k, 0] == np.sum(np.abs(x) <= 0.05)
@@ -199,4 +209,4 @@ def test_forward_counts_equal_direct_counts(act):
             assert got[layer, k, 2] == np.sum(np.abs(x - c) > 0.97 * r) > 0
         else:
             assert np.isnan(got[layer, k, 2])
-    assert not counts.pending
+    assert np.isnan(counts.take().numpy()).all()  # take() starts afresh
