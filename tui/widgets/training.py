@@ -238,10 +238,12 @@ class TrainingView(Vertical, can_focus=True):
     TrainingView StepHeatmap { width: 1fr; height: 1fr; }
     """
 
+    # Not in the footer (at 80 columns they pushed the app's Train key off it): the headline's last
+    # line names them ("layer 1 ([ ]) · post (t) · std (s)") and F1 lists them.
     BINDINGS = [
-        Binding("left_square_bracket", "layer(-1)", "Layer -", show=True, key_display="["),
-        Binding("right_square_bracket", "layer(1)", "Layer +", show=True, key_display="]"),
-        Binding("s", "next_stat", "Statistic"),
+        Binding("left_square_bracket", "layer(-1)", "Layer -", show=False, key_display="["),
+        Binding("right_square_bracket", "layer(1)", "Layer +", show=False, key_display="]"),
+        Binding("s", "next_stat", "Statistic", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
