@@ -226,7 +226,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         races the mounts and ctrl+q, SIGTERM or a closed browser in the first second end in a crash)."""
         if self.startup_done() or self._exit_waits > STARTUP_EXIT_WAITS:
             self.closing = True  # from now on a run's messages are dropped: the widgets are going away
-            self.workers.cancel_group(self, runs.GROUP)
+            for group in runs.GROUPS:
+                self.workers.cancel_group(self, group)
             super().exit(result, return_code, message)
             return
         self._exit_waits += 1
@@ -332,9 +333,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     @on(RunProgress)
     def _on_progress(self, message: RunProgress) -> None:
         if self.queue.is_active(message.run_id):
-            self.queue.progress = (message.done, message.total)
-            bar = self.query_one("#progress", ProgressBar)
-            bar.update(total=max(message.total, 1), progress=message.done)
+            self.queue.set_progress(message.run_id, message.done, message.total)
             self.update_status()
 
     @on(PreviewReady)
@@ -369,7 +368,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self._notes_told = result.notes
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
-        entry = self.queue.pop_next()
+        entry = self.queue.finished(message.run_id)
         if entry is not None:
             spec, name, _is_main = entry
             self.start_entry(spec, name, True)
@@ -398,8 +397,10 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             return
         text = failure_text(message.error)
         self.last_error = text
-        self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
-        self.queue.stopped()
+        training = self.queue.lane_of(message.run_id) is self.queue.train
+        self.notify(text, title="Training failed" if training else "Run failed", severity="error", markup=False,
+                    timeout=10)
+        self.queue.stopped(message.run_id)
         self.training_stopped()
         self._drop_preview()  # the screen never shows a prediction for a run that did not happen
         self.update_status()
@@ -408,7 +409,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def _on_cancelled(self, message: RunCancelled) -> None:
         if not self.queue.is_active(message.run_id):
             return
-        self.queue.stopped()
+        self.queue.stopped(message.run_id)
         self.training_stopped()
         self._drop_preview()
         self.update_status("cancelled")
@@ -418,7 +419,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def _on_spec_edited(self, message: SpecEdited) -> None:
         self._stop_debounce()
         spec = message.spec
-        if not self.running and self.current is not None and spec == self.current.spec:
+        if not self.queue.runs.running and self.current is not None and spec == self.current.spec:
             self.last_error = ""  # edited back to what the screen shows: nothing to run
             self.update_status()
             return
@@ -499,11 +500,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             return
         parts = []
         if self.running:
-            done, total = self.progress
-            what = f"running {done}/{total}" if total else "running"  # steps: layers x passes x trials
-            if self.batch or self.queue.batch_main:
-                what += f" ({len(self.batch)} more queued)" if self.batch else ""
-            parts.append(what + " · escape cancels")
+            parts.append(self._progress_text() + " · escape cancels")
         elif self.training.current is not None and self.training_tab_shown():
             parts.append(training_status(self.training.current))
         elif self.current is not None:
@@ -527,10 +524,32 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             self._status_text = text
             found.first(Static).update(text, layout=False)  # one fixed-height row
         self.query_one("#status").set_class(self.running, "-running")
+        if self.running:  # the bar: the training run's steps while one trains (the long job), else the run's
+            lane = self.queue.train if self.queue.train.running else self.queue.runs
+            done, total = lane.progress
+            if (done, total) != self._bar_shown:
+                self._bar_shown = (done, total)
+                self.query_one("#progress", ProgressBar).update(total=max(total, 1), progress=done)
         cancellable = self.running or self._debounce is not None
         if cancellable != self._cancellable:  # the Footer recomposes on refresh_bindings: only on change
             self._cancellable = cancellable
             self.refresh_bindings()
+
+    _bar_shown: tuple[int, int] = (-1, -1)
+
+    def _progress_text(self) -> str:
+        """'training 120/3000 steps · running 3/20 (2 more queued)': the training run first (it is the long
+        one: a form edit's re-run beside it must not hide it), then the run."""
+        q, jobs = self.queue, []
+        for lane, verb, unit in ((q.train, "training", " steps"), (q.runs, "running", "")):
+            if not lane.running:
+                continue
+            done, total = lane.progress  # a run's steps: layers x passes x trials; training: trials x steps
+            what = f"{verb} {done}/{total}{unit}" if total else verb
+            if q.queued(lane):
+                what += f" ({q.queued(lane)} more queued)"
+            jobs.append(what)
+        return " · ".join(jobs)
 
     # ------------------------------------------------------------------------------------- actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

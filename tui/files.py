@@ -178,8 +178,7 @@ class FileActions:
     def _queue_session(self) -> None:
         entries = getattr(self, "_pending_session", [])
         self._pending_session = []
-        if self.running:  # run the pins after the current configuration
-            self.queue.batch = list(entries)
-            self.queue.batch_main = False
+        if self.queue.runs.running:  # run the pins after the current configuration
+            self.queue.attach_batch(entries)
         else:
             self.run_batch(entries)

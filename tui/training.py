@@ -52,6 +52,7 @@ class TrainingState:
     current: object | None = None
     pins: PinBoard = field(default_factory=PinBoard)
     running: bool = False
+    spec: object | None = None  # what trains now (or last trained): the form's stack when g was pressed
     prompt: dict[str, str] = field(default_factory=lambda: dict(PROMPT_DEFAULTS))  # the prompt's last texts
 
 
@@ -103,8 +104,10 @@ class TrainingActions:
                                      f"Train {arch} (the form's stack) for its first steps"), done)
 
     def start_training(self, spec, pin_as: str | None = None, keep_batch: bool = False) -> None:
-        self._stop_debounce()
+        """Train `spec` in the training lane (tui/runs.py): a run started meanwhile (a form edit's re-run)
+        leaves it going; the form's later edits are not this training run's (it has its own spec)."""
         self.training.running = True
+        self.training.spec = spec
         self.queue.start_training(spec, pin_as, keep_batch)
         self.action_show_tab("training")
         self.update_status()
@@ -132,17 +135,17 @@ class TrainingActions:
         if notes:
             self.notify("\n".join(notes), markup=False, timeout=10, title="Training notes")
         self.last_error = ""
-        entry = self.queue.pop_next()
+        entry = self.queue.finished(message.run_id)
+        self.training.running = self.queue.train.running
         if entry is not None:
             self.start_entry(entry[0], entry[1], True)
         else:
-            self.training.running = False
             self.update_status()
         self.redraw("training")
 
     def training_stopped(self) -> None:
-        """A run failed or was cancelled: nothing trains."""
-        if self.training.running:
+        """A job failed or was cancelled: the Training tab says whether a training run still goes on."""
+        if self.training.running and not self.queue.train.running:
             self.training.running = False
             self.redraw("training")
 

@@ -43,3 +43,22 @@ async def test_the_footer_shows_the_important_keys_at_80_columns(tab):
         assert "train" in shown and shown["train"] == "^g Train", shown
         if tab in ("curves", "training"):  # no widget keys of their own in the footer: all of them fit
             assert set(MUST_SHOW) <= set(shown), shown
+
+
+async def test_while_a_training_run_goes_on_the_footer_shows_stop_and_every_important_key():
+    from tests.tui.test_training import GatedTrainEngine, _start_gated_training
+
+    engine = GatedTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await _start_gated_training(pilot, app)
+        await footer_drawn(pilot)
+        for _ in range(50):  # the footer recomposes once the Stop key is enabled
+            shown = visible_keys(app)
+            if "cancel" in shown:
+                break
+            await pilot.pause(0.02)
+        assert shown.get("cancel") == "esc Stop" and set(MUST_SHOW) <= set(shown), shown
+        engine.gate.set()
+        await settle(pilot)

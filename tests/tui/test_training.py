@@ -4,9 +4,11 @@ TrainResult's shapes (tests/tui/fake_train.py): the numbers it reads, the prompt
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
+from initscope.engine.errors import Cancelled
 from initscope.tui.app import InitScopeApp
 from initscope.tui.screens.train import TrainPrompt
 from initscope.tui.widgets.training import StepHeatmap, StepPlot, TrainingView, headline, layer_stat, versus
@@ -222,3 +224,78 @@ async def test_the_status_line_describes_the_training_run_on_the_training_tab_an
         await pilot.pause()
         status = str(app.query_one("#status-text", Static).content)
         assert "layers" in status and "steps" not in status  # the run's line again, not a stale one
+
+
+class GatedTrainEngine(FakeTrainEngine):
+    """train_run reports its first step, then waits for `gate` (or a cancel) before it finishes: a training
+    run that goes on exactly as long as the test wants, whatever the machine's speed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def train_run(self, spec, *, progress=None, cancelled=None):
+        self.trained.append(spec)
+        if progress is not None:
+            progress(1, spec.trials * spec.steps)
+        while not self.gate.wait(0.01):
+            if cancelled is not None and cancelled():
+                raise Cancelled("The training run was cancelled.")
+        return fake_train(spec, progress=progress, cancelled=cancelled)
+
+
+async def wait_for(pilot, condition, tries: int = 500) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the condition never held")
+
+
+async def _start_gated_training(pilot, app) -> None:
+    await pilot.press("ctrl+g")
+    await pilot.pause()
+    for name, value in (("steps", "20"), ("every", "1"), ("data", "teacher")):
+        app.screen.query_one(f"#train-{name}", Input).value = value
+    app.screen.query_one("#train-steps", Input).focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.training.running and app.progress[0] >= 1)
+
+
+async def test_editing_the_form_while_training_leaves_the_training_run_going():
+    """A form edit re-runs the form's spec (the Curves tab's live run) beside the training run, which
+    goes on with the form's stack as it was at g; the status line keeps its progress; escape cancels."""
+    engine = GatedTrainEngine()
+    app = InitScopeApp(engine=engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await _start_gated_training(pilot, app)
+        trained = engine.trained[-1]
+        assert trained.body.seed == 0
+        box = app.query_one("#f-seed", Input)
+        box.focus()
+        box.value = ""
+        await pilot.press("7")
+        # the edit re-runs (the preview of the edited form), the training run is not cancelled
+        await wait_for(pilot, lambda: app.current.spec.seed == 7)
+        await pilot.pause()
+        assert app.training.running and app.running
+        status = str(app.query_one("#status-text", Static).content)
+        assert status.startswith("training 1/20 steps") and "escape cancels" in status
+        head = str(app.query_one("#train-head", Static).content)
+        assert f"training {trained.label()}, 20 steps (as the form was at g" in head
+        engine.gate.set()
+        await settle(pilot)
+        r = app.training.current
+        assert r is not None and r.spec is trained and r.spec.body.seed == 0  # the snapshot, not the edit
+        assert "as the form was" not in str(app.query_one("#train-head", Static).content)
+        # escape still cancels a training run (and the re-run beside it)
+        engine.gate.clear()
+        app.action_show_tab("curves")
+        await _start_gated_training(pilot, app)
+        box.focus()
+        await pilot.press("8")  # seed 78
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not app.running and not app.training.running
+        assert app.training.current is r and len(engine.trained) == 2

@@ -308,11 +308,12 @@ class TrainingView(Vertical, can_focus=True):
 
     def head_text(self, scene, runs, tensor: str) -> str:
         state = getattr(scene, "training", None)
+        training = training_line(state)
         if not runs:
-            if state is not None and state.running:
-                return "training... (escape cancels)"
+            if training:
+                return training
             return "No training run yet. g (or ctrl+g) trains the form's configuration: steps, optimizer, data."
-        parts = []
+        parts = [training] if training else []
         current = state.current if state is not None else None
         for key, name, r, _c, is_cur in runs:
             m, s = headline(r, "test_acc")
@@ -386,6 +387,22 @@ class TrainingView(Vertical, can_focus=True):
         self.query_one("#train-ratio", StepPlot).set_data(
             lines, "update-ratio log10 std(dW)/std(W) · layer 1 dark · red line -3",
             refs=[(RATIO_LINE, REF_RGB)] if lines else [], message="" if lines else "no training run yet")
+
+
+def training_line(state) -> str:
+    """While a training run goes on: what it trains. Its spec is the form's stack when g was pressed (a
+    snapshot): the form's later edits re-run the other tabs' run and apply to the next training run only."""
+    if state is None or not getattr(state, "running", False):
+        return ""
+    spec = getattr(state, "spec", None)
+    label = _label_of(spec)
+    what = f"training {label}" + (f", {spec.steps} steps" if hasattr(spec, "steps") else "")
+    return what + " (as the form was at g; edits apply to the next training run) · escape cancels"
+
+
+def _label_of(spec) -> str:
+    label = getattr(spec, "label", None)
+    return label() if callable(label) else "..."
 
 
 def _fmt(v: float) -> str:
