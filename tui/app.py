@@ -313,7 +313,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def start_run(self, spec: RunSpec, pin_as: str | None = None, keep_batch: bool = False) -> None:
         self._stop_debounce()
         # nothing on screen yet (the app's first run): draw the prediction while torch loads and the run measures
-        with_preview = self.current is None and not len(self.pins)
+        with_preview = self.current is None and not self.pins.runs()
         self.queue.start(spec, pin_as, keep_batch, with_preview)
         self.update_status()
 
@@ -658,10 +658,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         extra = ([t["norm"]] if spec.has_norm else []) + ([t["residual"]] if spec.has_residual else [])
         return " ".join([t["init"], t["act"], *extra])
 
+    # A pin of a run or of a training run (tui/pins.py): the same keys, the same table; redraw_curves
+    # redraws the Training tab too (it follows "curves").
     def action_toggle_pin(self, index: int) -> None:
-        if self.training_tab_shown():
-            self.action_toggle_training_pin(index)
-            return
         if not 0 <= index < len(self.pins):
             return
         self.pins.toggle(index)
@@ -671,7 +670,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def action_remove_pin(self, index: int) -> None:
         if 0 <= index < len(self.pins):
             pin = self.pins.remove(index)
-            self.notify(f"Removed {pin.name}", markup=False, timeout=3)
+            self.notify(f"Removed {'training run ' if pin.is_training else ''}{pin.name}", markup=False, timeout=3)
             self.redraw_curves()
             self.redraw_table()
             self.update_status()
@@ -693,6 +692,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         if not 0 <= index < len(self.pins):
             return
         pin = self.pins[index]
+        if pin.is_training:
+            self.recall_training(pin)
+            return
         self.load_form(pin.spec)
         self.current = pin.result
         self.last_error = ""
@@ -801,10 +803,11 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         out += [(f"Tensor: {t}", f"{TENSOR_NAMES[t]}: {SHORT_HELP[t]}", f"set_tensor_action('{t}')")
                 for t in cycle_tensors(self.screen_results())]
         for i, p in enumerate(self.pins):
-            out += [(f"Pin {i + 1} {p.name}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: rename", "", f"rename_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: remove", "", f"remove_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: recall into the form", "", f"recall_pin({i})")]
+            what = f"Pin {i + 1} {p.name}" + (" (training)" if p.is_training else "")
+            out += [(f"{what}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
+                    (f"{what}: rename", "", f"rename_pin({i})"),
+                    (f"{what}: remove", "", f"remove_pin({i})"),
+                    (f"{what}: recall into the form", "", f"recall_pin({i})")]
         try:
             from initscope.engine.presets import PRESETS
 

@@ -276,15 +276,18 @@ class TrainingView(Vertical, can_focus=True):
 
     # drawing ------------------------------------------------------------------------------------
     def drawn(self, scene) -> list[tuple[str, str, object, RGB, bool]]:
-        """(key, name, result, colour, is_current) of the current training run and the visible pinned ones."""
+        """(key, name, result, colour, is_current) of the current training run and the visible pinned ones:
+        the app's pins of training runs, under their pin number (their digit key, their Runs tab row) and
+        name (renamed in the Runs tab)."""
         state = getattr(scene, "training", None)
         out = []
         if state is None:
             return out
+        pins = [(i, p) for i, p in enumerate(getattr(scene, "pins", None) or []) if p.is_training]
         if state.current is not None:
-            name = next((p.name for p in state.pins if p.result is state.current), "current")
+            name = next((p.name for _i, p in pins if p.result is state.current), "current")
             out.append(("*", name, state.current, scene.foreground, True))
-        for i, pin in enumerate(state.pins):
+        for i, pin in pins:
             if pin.visible and pin.result is not state.current:  # a pinned current run is drawn once, as current
                 out.append((str(i + 1), pin.name, pin.result, pin.colour, False))
         return out
