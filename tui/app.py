@@ -585,9 +585,14 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self.start_run(form.spec)
 
     def leave_field(self) -> None:
-        """escape in the form: cancel what is pending, else move focus to the tabs (single keys work)."""
-        if self.running or self._debounce is not None:
-            self.action_cancel()
+        """escape in the form: cancel the pending re-run or the run in progress, else move focus to the tabs
+        (single keys work). A training run goes on: a user who edits the form while it trains leaves the
+        field with escape and must not lose it; escape outside a field (the app's cancel) cancels it."""
+        if self.queue.runs.running or self._debounce is not None:
+            running = self.queue.runs.running
+            self.queue.cancel_runs()
+            self._stop_debounce()
+            self.update_status("cancelling..." if running else "re-run cancelled")
         else:
             self.screen.set_focus(self.query_one("#tabs Tabs", Tabs))  # now: the next key read is for the app
 

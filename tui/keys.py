@@ -30,7 +30,9 @@ def key_actions() -> tuple[KeyAction, ...]:
     tabs = views.VIEWS
     return (
         KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
-        KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
+        KeyAction("Run", "escape", "Cancel run", "cancel",
+                  "Stop the run and the training run in progress; in a field: stop the form's re-run, else leave "
+                  "the field (a training run goes on)"),
         KeyAction("Run", "ctrl+g  g", "Train", "train",
                   "Train the form's stack for its first steps (steps, optimizer, every, data); Training tab"),
         KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),

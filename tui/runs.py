@@ -223,6 +223,12 @@ class RunQueue:
             self.app.workers.cancel_group(self.app, group)
         self.batch, self.chain = [], None
 
+    def cancel_runs(self) -> None:
+        """Cancel the run in progress only (escape in the form); a training run goes on."""
+        self.app.workers.cancel_group(self.app, GROUP)
+        if self.chain is self.runs:
+            self.batch, self.chain = [], None
+
     def stopped(self, run_id: int) -> None:
         """Job `run_id` failed or was cancelled: its lane is idle; a chain it was part of ends."""
         lane = self.lane_of(run_id)

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 from initscope.engine.errors import Cancelled
+from initscope.tui import app as app_module
 from initscope.tui.app import InitScopeApp
 from initscope.tui.screens.train import TrainPrompt
 from initscope.tui.widgets.training import StepHeatmap, StepPlot, TrainingView, headline, layer_stat, versus
@@ -262,7 +263,7 @@ async def _start_gated_training(pilot, app) -> None:
     await wait_for(pilot, lambda: app.training.running and app.progress[0] >= 1)
 
 
-async def test_editing_the_form_while_training_leaves_the_training_run_going():
+async def test_editing_the_form_while_training_leaves_the_training_run_going(monkeypatch):
     """A form edit re-runs the form's spec (the Curves tab's live run) beside the training run, which
     goes on with the form's stack as it was at g; the status line keeps its progress; escape cancels."""
     engine = GatedTrainEngine()
@@ -289,12 +290,18 @@ async def test_editing_the_form_while_training_leaves_the_training_run_going():
         r = app.training.current
         assert r is not None and r.spec is trained and r.spec.body.seed == 0  # the snapshot, not the edit
         assert "as the form was" not in str(app.query_one("#train-head", Static).content)
-        # escape still cancels a training run (and the re-run beside it)
+        # escape in the field cancels the pending re-run and leaves the field, not the training run;
+        # escape outside a field cancels it (and a re-run beside it)
         engine.gate.clear()
         app.action_show_tab("curves")
         await _start_gated_training(pilot, app)
+        monkeypatch.setattr(app_module, "DEBOUNCE_S", 60.0)  # the edit's re-run is pending at the escape
         box.focus()
         await pilot.press("8")  # seed 78
+        assert app._debounce is not None
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert app.focused is not box and app.training.running and app.running
         await pilot.press("escape")
         await settle(pilot)
         assert not app.running and not app.training.running
