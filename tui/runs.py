@@ -5,8 +5,9 @@ The worker posts messages up to the app (tui/messages.py): PreviewReady, RunProg
 RunFinished (TrainFinished), RunFailed, RunCancelled; the app routes them and asks `is_active(run_id)`
 to drop those of a stale job. A new run cancels the stale run, a new training run the stale training run
 (exclusive worker groups; the engine polls `cancelled` per layer or step); a run (the form's live re-run
-after an edit) leaves a training run going. The engine is whatever the app was given: by default the one tui/preload.py hands over
-(its first run may come from a child interpreter), else initscope.engine itself.
+after an edit) leaves a training run going. The engine is whatever the app was given: by default the
+one tui/preload.py hands over (its first run may come from a child interpreter), else initscope.engine
+itself.
 """
 
 from __future__ import annotations
