@@ -226,7 +226,8 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         races the mounts and ctrl+q, SIGTERM or a closed browser in the first second end in a crash)."""
         if self.startup_done() or self._exit_waits > STARTUP_EXIT_WAITS:
             self.closing = True  # from now on a run's messages are dropped: the widgets are going away
-            self.workers.cancel_group(self, runs.GROUP)
+            for group in runs.GROUPS:
+                self.workers.cancel_group(self, group)
             super().exit(result, return_code, message)
             return
         self._exit_waits += 1
@@ -312,7 +313,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def start_run(self, spec: RunSpec, pin_as: str | None = None, keep_batch: bool = False) -> None:
         self._stop_debounce()
         # nothing on screen yet (the app's first run): draw the prediction while torch loads and the run measures
-        with_preview = self.current is None and not len(self.pins)
+        with_preview = self.current is None and not self.pins.runs()
         self.queue.start(spec, pin_as, keep_batch, with_preview)
         self.update_status()
 
@@ -332,9 +333,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     @on(RunProgress)
     def _on_progress(self, message: RunProgress) -> None:
         if self.queue.is_active(message.run_id):
-            self.queue.progress = (message.done, message.total)
-            bar = self.query_one("#progress", ProgressBar)
-            bar.update(total=max(message.total, 1), progress=message.done)
+            self.queue.set_progress(message.run_id, message.done, message.total)
             self.update_status()
 
     @on(PreviewReady)
@@ -369,7 +368,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self._notes_told = result.notes
         self.sub_title = f"device: {result.device}"
         self.last_error = ""
-        entry = self.queue.pop_next()
+        entry = self.queue.finished(message.run_id)
         if entry is not None:
             spec, name, _is_main = entry
             self.start_entry(spec, name, True)
@@ -398,8 +397,10 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             return
         text = failure_text(message.error)
         self.last_error = text
-        self.notify(text, title="Run failed", severity="error", markup=False, timeout=10)
-        self.queue.stopped()
+        training = self.queue.lane_of(message.run_id) is self.queue.train
+        self.notify(text, title="Training failed" if training else "Run failed", severity="error", markup=False,
+                    timeout=10)
+        self.queue.stopped(message.run_id)
         self.training_stopped()
         self._drop_preview()  # the screen never shows a prediction for a run that did not happen
         self.update_status()
@@ -408,7 +409,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def _on_cancelled(self, message: RunCancelled) -> None:
         if not self.queue.is_active(message.run_id):
             return
-        self.queue.stopped()
+        self.queue.stopped(message.run_id)
         self.training_stopped()
         self._drop_preview()
         self.update_status("cancelled")
@@ -418,7 +419,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def _on_spec_edited(self, message: SpecEdited) -> None:
         self._stop_debounce()
         spec = message.spec
-        if not self.running and self.current is not None and spec == self.current.spec:
+        if not self.queue.runs.running and self.current is not None and spec == self.current.spec:
             self.last_error = ""  # edited back to what the screen shows: nothing to run
             self.update_status()
             return
@@ -499,11 +500,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             return
         parts = []
         if self.running:
-            done, total = self.progress
-            what = f"running {done}/{total}" if total else "running"  # steps: layers x passes x trials
-            if self.batch or self.queue.batch_main:
-                what += f" ({len(self.batch)} more queued)" if self.batch else ""
-            parts.append(what + " · escape cancels")
+            parts.append(self._progress_text() + " · escape cancels")
         elif self.training.current is not None and self.training_tab_shown():
             parts.append(training_status(self.training.current))
         elif self.current is not None:
@@ -527,10 +524,32 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
             self._status_text = text
             found.first(Static).update(text, layout=False)  # one fixed-height row
         self.query_one("#status").set_class(self.running, "-running")
+        if self.running:  # the bar: the training run's steps while one trains (the long job), else the run's
+            lane = self.queue.train if self.queue.train.running else self.queue.runs
+            done, total = lane.progress
+            if (done, total) != self._bar_shown:
+                self._bar_shown = (done, total)
+                self.query_one("#progress", ProgressBar).update(total=max(total, 1), progress=done)
         cancellable = self.running or self._debounce is not None
         if cancellable != self._cancellable:  # the Footer recomposes on refresh_bindings: only on change
             self._cancellable = cancellable
             self.refresh_bindings()
+
+    _bar_shown: tuple[int, int] = (-1, -1)
+
+    def _progress_text(self) -> str:
+        """'training 120/3000 steps · running 3/20 (2 more queued)': the training run first (it is the long
+        one: a form edit's re-run beside it must not hide it), then the run."""
+        q, jobs = self.queue, []
+        for lane, verb, unit in ((q.train, "training", " steps"), (q.runs, "running", "")):
+            if not lane.running:
+                continue
+            done, total = lane.progress  # a run's steps: layers x passes x trials; training: trials x steps
+            what = f"{verb} {done}/{total}{unit}" if total else verb
+            if q.queued(lane):
+                what += f" ({q.queued(lane)} more queued)"
+            jobs.append(what)
+        return " · ".join(jobs)
 
     # ------------------------------------------------------------------------------------- actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -566,9 +585,14 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         self.start_run(form.spec)
 
     def leave_field(self) -> None:
-        """escape in the form: cancel what is pending, else move focus to the tabs (single keys work)."""
-        if self.running or self._debounce is not None:
-            self.action_cancel()
+        """escape in the form: cancel the pending re-run or the run in progress, else move focus to the tabs
+        (single keys work). A training run goes on: a user who edits the form while it trains leaves the
+        field with escape and must not lose it; escape outside a field (the app's cancel) cancels it."""
+        if self.queue.runs.running or self._debounce is not None:
+            running = self.queue.runs.running
+            self.queue.cancel_runs()
+            self._stop_debounce()
+            self.update_status("cancelling..." if running else "re-run cancelled")
         else:
             self.screen.set_focus(self.query_one("#tabs Tabs", Tabs))  # now: the next key read is for the app
 
@@ -639,10 +663,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         extra = ([t["norm"]] if spec.has_norm else []) + ([t["residual"]] if spec.has_residual else [])
         return " ".join([t["init"], t["act"], *extra])
 
+    # A pin of a run or of a training run (tui/pins.py): the same keys, the same table; redraw_curves
+    # redraws the Training tab too (it follows "curves").
     def action_toggle_pin(self, index: int) -> None:
-        if self.training_tab_shown():
-            self.action_toggle_training_pin(index)
-            return
         if not 0 <= index < len(self.pins):
             return
         self.pins.toggle(index)
@@ -652,7 +675,7 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
     def action_remove_pin(self, index: int) -> None:
         if 0 <= index < len(self.pins):
             pin = self.pins.remove(index)
-            self.notify(f"Removed {pin.name}", markup=False, timeout=3)
+            self.notify(f"Removed {'training run ' if pin.is_training else ''}{pin.name}", markup=False, timeout=3)
             self.redraw_curves()
             self.redraw_table()
             self.update_status()
@@ -674,6 +697,9 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         if not 0 <= index < len(self.pins):
             return
         pin = self.pins[index]
+        if pin.is_training:
+            self.recall_training(pin)
+            return
         self.load_form(pin.spec)
         self.current = pin.result
         self.last_error = ""
@@ -782,10 +808,11 @@ class InitScopeApp(FileActions, TrainingActions, App[None]):
         out += [(f"Tensor: {t}", f"{TENSOR_NAMES[t]}: {SHORT_HELP[t]}", f"set_tensor_action('{t}')")
                 for t in cycle_tensors(self.screen_results())]
         for i, p in enumerate(self.pins):
-            out += [(f"Pin {i + 1} {p.name}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: rename", "", f"rename_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: remove", "", f"remove_pin({i})"),
-                    (f"Pin {i + 1} {p.name}: recall into the form", "", f"recall_pin({i})")]
+            what = f"Pin {i + 1} {p.name}" + (" (training)" if p.is_training else "")
+            out += [(f"{what}: show/hide", f"key {i + 1}", f"toggle_pin({i})"),
+                    (f"{what}: rename", "", f"rename_pin({i})"),
+                    (f"{what}: remove", "", f"remove_pin({i})"),
+                    (f"{what}: recall into the form", "", f"recall_pin({i})")]
         try:
             from initscope.engine.presets import PRESETS
 

@@ -47,26 +47,26 @@ class FileActions:
 
     def _runs_for_export(self) -> list[tuple[str, RunResult]]:
         runs = []
-        if self.current is not None and not any(p.result is self.current for p in self.pins):
+        if self.current is not None and not self.pins.holds(self.current):
             runs.append(("current", self.current))
-        return runs + [p for p in self.pins]  # type: ignore[list-item]
+        return runs + self.pins.runs()  # type: ignore[list-item]
 
     def _training_for_export(self) -> list[tuple[str, object]]:
         """(name, TrainResult) of the current training run (unless pinned) and the pinned ones."""
         state = self.training
         runs = []
-        if state.current is not None and not any(p.result is state.current for p in state.pins):
+        if state.current is not None and not self.pins.holds(state.current):
             runs.append(("current", state.current))
-        return runs + [(p.name, p.result) for p in state.pins]
+        return runs + [(p.name, p.result) for p in self.pins.trainings()]
 
     def action_export(self, kind: str) -> None:
-        from .export import ExportError, default_path, save_results_csv, save_results_json, save_session
+        from .export import ExportError, default_path, save_results_csv, save_results_json
         from .screens.path_prompt import PathPrompt
 
         if kind in ("train_json", "train_csv"):
             self._export_training(kind.split("_")[1])
             return
-        if kind in ("json", "csv") and self.current is None and not len(self.pins):
+        if kind in ("json", "csv") and self.current is None and not self.pins.runs():
             self.notify("Nothing to export yet.", severity="warning", markup=False)
             return
         if kind == "session" and not len(self.pins):
@@ -87,13 +87,20 @@ class FileActions:
                     self._save_svg(path)  # after the toasts are gone; it says itself when saved
                     return
                 else:
-                    out = save_session(path, list(self.pins), self.form_spec(), list(self.training.pins))
+                    out = self.save_session_file(path)
             except (ExportError, OSError) as e:
                 self.notify(str(e), title="Save failed", severity="error", markup=False)
                 return
             self.notify(f"Saved {out}", markup=False)
 
         self.push_screen(PathPrompt(titles[kind], default_path(kind)), done)
+
+    def save_session_file(self, path: Path) -> Path:
+        """The form's configuration and every pin: the runs under "pins", the training runs under "training"
+        (the file format tui/export.py documents, unchanged since training runs had a board of their own)."""
+        from .export import save_session
+
+        return save_session(path, self.pins.runs(), self.form_spec(), self.pins.trainings())
 
     def _export_training(self, fmt: str) -> None:
         """The training runs through the engine's writers (engine/train_report.py: to_json, schema
@@ -146,40 +153,45 @@ class FileActions:
         self.set_timer(SVG_SETTLE_S, capture)
 
     def action_open_session(self) -> None:
-        from .export import ExportError, default_path, read_session
+        from .export import default_path
         from .screens.path_prompt import PathPrompt
 
         def done(path: Path | None) -> None:
-            if path is None:
-                return
-            try:
-                session = read_session(path)
-            except (ExportError, OSError) as e:
-                self.notify(str(e), title="Open failed", severity="error", markup=False)
-                return
-            if session.current is not None:
-                self.load_form(session.current)
-            entries = [(e.spec, e.name, False) for e in session.pins]
-            trained = self.session_training_entries(session.training)
-            if trained is None:
-                return
-            if session.current is not None:
-                self.start_run(session.current)
-                self.queue.batch = []
-            entries += trained  # the training runs after the runs (each pins on its own board)
-            if entries:
-                self._pending_session = entries
-                self.call_after_refresh(self._queue_session)
-            more = f" and {len(trained)} training runs" if trained else ""
-            self.notify(f"Opened {path.name}: {len(session.pins)} pinned runs{more}", markup=False)
+            if path is not None:
+                self.open_session_file(path)
 
         self.push_screen(PathPrompt("Open session", default_path("session"), must_exist=True), done)
+
+    def open_session_file(self, path: Path) -> None:
+        """Load a session: its configuration into the form (run), then run and pin its runs, then train and
+        pin its training runs, in the file's order (one board: they are numbered 1, 2, ... in that order)."""
+        from .export import ExportError, read_session
+
+        try:
+            session = read_session(path)
+        except (ExportError, OSError) as e:
+            self.notify(str(e), title="Open failed", severity="error", markup=False)
+            return
+        if session.current is not None:
+            self.load_form(session.current)
+        entries = [(e.spec, e.name, False) for e in session.pins]
+        trained = self.session_training_entries(session.training)
+        if trained is None:
+            return
+        if session.current is not None:
+            self.start_run(session.current)
+            self.queue.batch = []
+        entries += trained  # the training runs after the runs
+        if entries:
+            self._pending_session = entries
+            self.call_after_refresh(self._queue_session)
+        more = f" and {len(trained)} training runs" if trained else ""
+        self.notify(f"Opened {Path(path).name}: {len(session.pins)} pinned runs{more}", markup=False)
 
     def _queue_session(self) -> None:
         entries = getattr(self, "_pending_session", [])
         self._pending_session = []
-        if self.running:  # run the pins after the current configuration
-            self.queue.batch = list(entries)
-            self.queue.batch_main = False
+        if self.queue.runs.running:  # run the pins after the current configuration
+            self.queue.attach_batch(entries)
         else:
             self.run_batch(entries)

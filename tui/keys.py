@@ -30,7 +30,9 @@ def key_actions() -> tuple[KeyAction, ...]:
     tabs = views.VIEWS
     return (
         KeyAction("Run", "ctrl+r", "Run now", "rerun", "Run the form's configuration again now"),
-        KeyAction("Run", "escape", "Cancel run", "cancel", "Stop the run in progress (escape also leaves a field)"),
+        KeyAction("Run", "escape", "Cancel run", "cancel",
+                  "Stop the run and the training run in progress; in a field: stop the form's re-run, else leave "
+                  "the field (a training run goes on)"),
         KeyAction("Run", "ctrl+g  g", "Train", "train",
                   "Train the form's stack for its first steps (steps, optimizer, every, data); Training tab"),
         KeyAction("Run", "F3", "Presets", "presets", "The classic experiments, one key each"),
@@ -83,24 +85,27 @@ def view_binding(view: views.View) -> Binding:
 def bindings() -> list[Binding]:
     """The app's bindings (InitScopeApp.BINDINGS), the tab keys of the views registered now included."""
     return [
+        # The footer shows these in this order (a focused tab's own keys come first): at 80 columns it
+        # ends before the palette key after about 69 characters, so it shows the keys a user learns the
+        # app from (help, run, stop, train, pin, tensor, presets, save) and F1 lists the rest (log y,
+        # form, next tab, open). tests/tui/test_footer.py checks they fit, in every tab.
         Binding("f1", "help", "Help", priority=True, tooltip="Every key"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+r", "rerun", "Run", priority=True, tooltip="Run the configuration now"),
         Binding("escape", "cancel", "Stop", tooltip="Cancel the run in progress"),
-        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
-        Binding("t", "next_tensor", "Tensor", show=False),
-        Binding("ctrl+l", "toggle_log", "Log", priority=True, tooltip="Log-y on the std plot"),
-        Binding("l", "toggle_log", "Log", show=False),
-        Binding("ctrl+n", "pin", "Pin", priority=True, tooltip="Pin the current run"),
-        Binding("p", "pin", "Pin", show=False),
-        Binding("f2", "toggle_form", "Form", priority=True, tooltip="Show or hide the form"),
-        Binding("f3", "presets", "Presets", priority=True, tooltip="Classic experiments"),
-        Binding("f4", "next_tab", "Tab", show=False, priority=True, tooltip="Next tab"),
-        *[view_binding(v) for v in views.VIEWS],
-        Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
-        # after Save: on an 80-column screen the footer ends here (F1 and the Training tab name the key)
         Binding("ctrl+g", "train", "Train", priority=True, tooltip="Train the form's stack (Training tab)"),
         Binding("g", "train", "Train", show=False),
+        Binding("ctrl+n", "pin", "Pin", priority=True, tooltip="Pin the current run"),
+        Binding("p", "pin", "Pin", show=False),
+        Binding("ctrl+t", "next_tensor", "Tensor", priority=True, tooltip="pre, normed, post, out, grad, ..."),
+        Binding("t", "next_tensor", "Tensor", show=False),
+        Binding("f3", "presets", "Presets", priority=True, tooltip="Classic experiments"),
+        Binding("ctrl+s", "save_menu", "Save", priority=True, tooltip="JSON, CSV, SVG, session"),
+        Binding("ctrl+l", "toggle_log", "Log", show=False, priority=True, tooltip="Log-y on the std plot"),
+        Binding("l", "toggle_log", "Log", show=False),
+        Binding("f2", "toggle_form", "Form", show=False, priority=True, tooltip="Show or hide the form"),
+        Binding("f4", "next_tab", "Tab", show=False, priority=True, tooltip="Next tab"),
+        *[view_binding(v) for v in views.VIEWS],
         Binding("ctrl+o", "open_session", "Open", show=False, priority=True),
         # Priority, so focus moves as the app reads the key, before it hands on the next one: Textual's own
         # tab moves focus only once the key has gone to the focused widget and come back unused, and the

@@ -1,6 +1,9 @@
 """The pinned-run model: results kept for comparison, each with a name, a colour and a visibility.
 
-Plain Python (no widgets): the app owns one PinBoard, the plots, legend and runs table read it.
+Plain Python (no widgets): the app owns one PinBoard, the plots, legend and runs table read it. A pin
+holds a run (a RunResult: drawn by the Curves, Corr tabs) or a training run (a TrainResult, whose spec is
+a TrainSpec: drawn by the Training tab); both kinds share the board, so each pin has one number (its
+digit key, its row in the Runs tab), one colour and one name wherever it is shown.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class Pin:
     @property
     def spec(self):
         return self.result.spec
+
+    @property
+    def is_training(self) -> bool:
+        """A training run's pin: its spec is a TrainSpec (engine/trainspec.py: a stack `body` plus steps)."""
+        spec = self.result.spec
+        return hasattr(spec, "body") and hasattr(spec, "steps")
 
 
 class PinBoard:
@@ -108,6 +117,17 @@ class PinBoard:
 
     def visible(self) -> list[Pin]:
         return [p for p in self.pins if p.visible]
+
+    def runs(self) -> list[Pin]:
+        """The pins of runs (RunResults), in board order."""
+        return [p for p in self.pins if not p.is_training]
+
+    def trainings(self) -> list[Pin]:
+        """The pins of training runs (TrainResults), in board order."""
+        return [p for p in self.pins if p.is_training]
+
+    def holds(self, result: object) -> bool:
+        return any(p.result is result for p in self.pins)
 
     def clear(self) -> None:
         self.pins.clear()

@@ -5,9 +5,11 @@
   through the engine's parser (engine/trainspec.py parse_train) and train in the run queue's thread
   worker (tui/runs.py start_training): progress in the status line, escape cancels.
 - The finished run becomes the current training run (TrainingState.current); ctrl+n with the Training
-  tab shown pins it (its own PinBoard: a training run is not a per-layer snapshot, the other tabs keep
-  drawing runs), 1..9 there show/hide the pinned training runs, and the palette recalls one (its stack
-  into the form, its steps/optimizer/every/data into the prompt).
+  tab shown pins it on the app's one PinBoard (tui/pins.py: a pin of a TrainResult, Pin.is_training),
+  beside the pinned runs: one number, colour and name each. The Runs tab lists it (marked as a training
+  run, with its final held-out accuracy) and renames (r), removes (d) and recalls (enter) it like a run;
+  1..9 show/hide it (the Training tab draws the visible ones, the other tabs only the runs); recalling
+  it puts its stack into the form and its steps/optimizer/every/data into the prompt.
 - F3: a preset whose specs are training specs (they have .body and .steps: a TrainSpec) trains each
   variant and pins it under the variant's name, like a preset of runs.
 The engine is the app's: its `parse_train(**texts)` and `train_run(spec, progress=, cancelled=)` where it
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 from initscope.engine.errors import SpecError
 
 from .messages import TrainFinished
-from .pins import PinBoard
 
 BODY_FIELDS = ("arch", "init", "act", "bias", "batch", "device", "dtype", "seed", "trials", "norm", "residual")
 PROMPT_DEFAULTS = {"steps": "100", "optimizer": "sgd(lr=0.05)", "every": "0", "data": "digits"}
@@ -47,11 +48,12 @@ def training_status(result) -> str:
 
 @dataclass
 class TrainingState:
-    """What the Training tab draws: the current training run, the pinned ones, whether one is training."""
+    """What the Training tab draws besides the pins of training runs (on the app's PinBoard): the current
+    training run, whether one is training and what."""
 
     current: object | None = None
-    pins: PinBoard = field(default_factory=PinBoard)
     running: bool = False
+    spec: object | None = None  # what trains now (or last trained): the form's stack when g was pressed
     prompt: dict[str, str] = field(default_factory=lambda: dict(PROMPT_DEFAULTS))  # the prompt's last texts
 
 
@@ -103,8 +105,10 @@ class TrainingActions:
                                      f"Train {arch} (the form's stack) for its first steps"), done)
 
     def start_training(self, spec, pin_as: str | None = None, keep_batch: bool = False) -> None:
-        self._stop_debounce()
+        """Train `spec` in the training lane (tui/runs.py): a run started meanwhile (a form edit's re-run)
+        leaves it going; the form's later edits are not this training run's (it has its own spec)."""
         self.training.running = True
+        self.training.spec = spec
         self.queue.start_training(spec, pin_as, keep_batch)
         self.action_show_tab("training")
         self.update_status()
@@ -132,32 +136,40 @@ class TrainingActions:
         if notes:
             self.notify("\n".join(notes), markup=False, timeout=10, title="Training notes")
         self.last_error = ""
-        entry = self.queue.pop_next()
+        entry = self.queue.finished(message.run_id)
+        self.training.running = self.queue.train.running
         if entry is not None:
             self.start_entry(entry[0], entry[1], True)
         else:
-            self.training.running = False
             self.update_status()
         self.redraw("training")
 
     def training_stopped(self) -> None:
-        """A run failed or was cancelled: nothing trains."""
-        if self.training.running:
+        """A job failed or was cancelled: the Training tab says whether a training run still goes on."""
+        if self.training.running and not self.queue.train.running:
             self.training.running = False
             self.redraw("training")
 
     def pin_training(self, result, name: str | None = None) -> None:
+        """Pin a training run on the app's board (its number is its Runs tab row and digit key)."""
         try:
-            pin = self.training.pins.add(result, name or self._training_name(result))
+            pin = self.pins.add(result, name or self._training_name(result))
         except ValueError as e:
             self.notify(str(e), severity="warning", markup=False)
             return
-        self.notify(f"Pinned training run {len(self.training.pins)}: {pin.name}", markup=False, timeout=3)
+        self.notify(f"Pinned training run as {len(self.pins)}: {pin.name}", markup=False, timeout=3)
+        self.redraw_table()
+        self.update_status()
 
     def _training_name(self, result) -> str:
+        """A pinned training run's first name: 'relu · 100 steps' (its activation and steps; short, so the
+        Runs tab's event cell, 'trained, acc ...', still shows beside the form at 80 columns; r renames)."""
         spec = result.spec
-        label = getattr(spec, "label", None)
-        return label() if callable(label) else "training run"
+        to_text = getattr(spec, "to_text", None)
+        if not callable(to_text):
+            return "training run"
+        t = to_text()
+        return f"{t.get('act', '?')} · {t.get('steps', '?')} steps"
 
     def training_tab_shown(self) -> bool:
         found = self.query("#tabs")
@@ -169,36 +181,24 @@ class TrainingActions:
             self.notify("No training run to pin yet: g trains the form's configuration.", severity="warning",
                         markup=False)
             return
-        if any(p.result is current for p in self.training.pins):
+        if self.pins.holds(current):
             self.notify("The current training run is already pinned.", markup=False)
             return
         self.pin_training(current)
         self.redraw("training")
 
-    def action_toggle_training_pin(self, index: int) -> None:
-        if 0 <= index < len(self.training.pins):
-            self.training.pins.toggle(index)
-            self.redraw("training")
-
-    def action_remove_training_pin(self, index: int) -> None:
-        if 0 <= index < len(self.training.pins):
-            pin = self.training.pins.remove(index)
-            self.notify(f"Removed training run {pin.name}", markup=False, timeout=3)
-            self.redraw("training")
-
-    def action_recall_training_pin(self, index: int) -> None:
-        """The pinned training run becomes the current one; its stack goes into the form and its steps,
-        optimizer, every and data into the prompt."""
-        if not 0 <= index < len(self.training.pins):
-            return
-        pin = self.training.pins[index]
+    def recall_training(self, pin) -> None:
+        """A pinned training run becomes the current one; its stack goes into the form and its steps,
+        optimizer, every and data into the prompt (the Runs tab's enter, the palette)."""
         spec = pin.result.spec
         self.load_form(spec.body)
         texts = spec.to_text() if hasattr(spec, "to_text") else {}
         self.training.prompt = {k: str(texts.get(k, v)) for k, v in PROMPT_DEFAULTS.items()}
         self.training.current = pin.result
         self.redraw("training")
-        self.notify(f"Recalled training run {pin.name}", markup=False, timeout=3)
+        self.update_status()
+        self.notify(f"Recalled training run {pin.name}: its stack into the form, its steps, optimizer, every "
+                    "and data into the train prompt (F9 shows it)", markup=False, timeout=4)
 
     def session_training_entries(self, entries) -> list[tuple[object, str, bool]] | None:
         """A session's training runs as queue entries (TrainSpec, name, False), each through the engine's
@@ -225,12 +225,8 @@ class TrainingActions:
         return out
 
     def training_palette_entries(self) -> list[tuple[str, str, str]]:
-        out = [("Train", "g / ctrl+g: train the form's stack (steps, optimizer, every, data)", "train")]
-        for i, p in enumerate(self.training.pins):
-            out += [(f"Training pin {i + 1} {p.name}: show/hide", "key in the Training tab", f"toggle_training_pin({i})"),
-                    (f"Training pin {i + 1} {p.name}: recall", "", f"recall_training_pin({i})"),
-                    (f"Training pin {i + 1} {p.name}: remove", "", f"remove_training_pin({i})")]
-        return out
+        """The training actions beyond the pins' (the pins of training runs are in the app's pin entries)."""
+        return [("Train", "g / ctrl+g: train the form's stack (steps, optimizer, every, data)", "train")]
 
     def apply_training_preset(self, preset, specs: list[tuple[str, object]]) -> None:
         """Train a training preset's variants one after another, each pinned under its label."""
@@ -256,7 +252,7 @@ class TrainingActions:
         from .runs import fit_batch
 
         entries = [(s, label, i == 0) for i, (label, s) in enumerate(specs)]
-        return fit_batch(entries, MAX_PINS - len(self.training.pins))
+        return fit_batch(entries, MAX_PINS - len(self.pins))
 
 
 def training_presets(used_keys: set[str]) -> list[tuple[str, object]]:

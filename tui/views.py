@@ -110,7 +110,7 @@ class Scene:
     run) and surface (what faint lines blend into)."""
 
     current: RunResult | None
-    pins: list[Pin]
+    pins: list[Pin]  # every pin, runs and training runs (Pin.is_training); index + 1 is its key
     tensor: str
     log_y: bool
     running: bool
@@ -126,7 +126,7 @@ class Scene:
         if self.current is not None:
             runs.append(("*", "current", self.current, self.foreground, True))
         for i, pin in enumerate(self.pins):
-            if pin.visible:
+            if pin.visible and not pin.is_training:  # a training run's pin is the Training tab's (its key stays i + 1)
                 runs.append((str(i + 1), pin.name, pin.result, pin.colour, False))
         return runs
 

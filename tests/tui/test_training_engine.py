@@ -48,4 +48,4 @@ async def test_the_tab_trains_with_the_real_engine():
         assert "(2 seeds)" in str(app.query_one("#train-head", Static).content)
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert len(app.training.pins) == 1
+        assert len(app.pins) == 1 and app.pins[0].is_training

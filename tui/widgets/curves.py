@@ -177,7 +177,7 @@ class CurvesView(Vertical):
         message = ""
         if previewing:
             message = "measuring... (the prediction first)"
-        elif scene.current is None and not scene.pins:
+        elif scene.current is None and not any(not p.is_training for p in scene.pins):
             message = "running..." if scene.running else "no run yet"
         elif missing and not any(s.kind == "measured" for s in std_series):
             message = ("not measured (gradients off: tick grad)" if tensor.startswith("grad")
@@ -191,5 +191,6 @@ class CurvesView(Vertical):
         entries = [LegendEntry(k, n if k != "*" else "current", c) for k, n, _r, c, _cur in drawn]
         if previewing:
             entries.insert(0, LegendEntry("*", "current (measuring)", scene.foreground))
-        hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(scene.pins) if not p.visible]
+        hidden = [LegendEntry(str(i + 1), p.name, p.colour, False) for i, p in enumerate(scene.pins)
+                  if not p.visible and not p.is_training]
         self.query_one("#legend", Legend).show(entries + hidden, legend_notes(styles, band_gap) if std_series else [])

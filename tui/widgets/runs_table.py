@@ -4,8 +4,11 @@ Headline numbers for the chosen tensor's std per layer: first- and last-layer st
 (last/first)^(1/(L-1)), the first layer where the std left [1e-3, 1e3] or the values went non-finite
 (engine/signal_range.py, the rule Explain and the CLI use too; the cell says which bound:
 std<1e-3@L7, std>1e3@L3, nan/inf@L32), and the run's time.
+A pinned training run (tui/pins.py Pin.is_training) has a row of the same kind: its event cell says
+it is a training run and gives its final held-out accuracy ('trained, acc 0.902±0.028', mean
+and sd over seeds), its spec cell the stack and the training settings.
 Keys while the table has focus: space toggles a pin's visibility, r renames, d/delete removes,
-enter recalls its configuration into the form.
+enter recalls its configuration into the form (a training run's: the form and the train prompt).
 """
 
 from __future__ import annotations
@@ -61,6 +64,27 @@ def headline_numbers(result: RunResult, tensor: str) -> dict[str, object]:
     return out
 
 
+def training_event(result) -> str:
+    """The event cell of a training run: 'trained, acc 0.902±0.028' (held-out accuracy after the last
+    step, mean ± sd over seeds; no ± with one seed), 'diverged' added when a trial did. Short: at 80
+    columns beside the form the cell shows after a short name."""
+    from .training import headline  # numpy and plotext: loaded by now (a training run finished)
+
+    mean, sd = headline(result, "test_acc")
+    trials = getattr(result.spec, "trials", 1)
+    acc = "n/a" if math.isnan(mean) else f"{mean:.3f}" + (f"±{sd:.3f}" if trials > 1 else "")
+    div = any(d is not None for d in getattr(result, "diverged", []) or [])
+    return f"trained, acc {acc}" + (", diverged" if div else "")
+
+
+def training_spec_label(spec) -> str:
+    """'train kaiming_normal relu 64-100x20 b64 s0 · 100 steps sgd(lr=0.05) digits'."""
+    t = spec.to_text()
+    body = spec.body
+    return (f"train {spec_label(body)} b{body.batch} s{body.seed} · {t.get('steps', '?')} steps "
+            f"{t.get('optimizer', '')} {t.get('data', '')}").rstrip()
+
+
 # the event right after the name, the long spec last: at 80 columns beside the form the event still shows
 COLUMNS = (("", "key"), ("name", "name"), ("event", "event"), ("first", "first"), ("last", "last"),
            ("growth/layer", "growth"), ("time", "time"), ("spec", "spec"))
@@ -97,7 +121,10 @@ class RunsTable(DataTable):
             self._add(current, "*", "current", None, tensor, True)
             self.row_pins.append(None)
         for i, pin in enumerate(pins):
-            self._add(pin.result, str(i + 1), pin.name, pin.colour, tensor, pin.visible)
+            if getattr(pin, "is_training", False):
+                self._add_training(pin.result, str(i + 1), pin.name, pin.colour, pin.visible)
+            else:
+                self._add(pin.result, str(i + 1), pin.name, pin.colour, tensor, pin.visible)
             self.row_pins.append(i)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1))
@@ -109,6 +136,13 @@ class RunsTable(DataTable):
             swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"), str(h["event"]),
             fmt(h["first"]), fmt(h["last"]), fmt(h["growth"]), f"{result.elapsed_s:.2f}s",
             Text(spec_label(result.spec) + f" b{result.spec.batch} s{result.spec.seed}"),
+        )
+
+    def _add_training(self, result, key: str, name: str, colour, visible: bool) -> None:
+        swatch = Text.assemble(("━━ " if visible else "┄┄ ", f"rgb{tuple(colour)}" if colour else "bold"), key)
+        self.add_row(
+            swatch, Text(name) if visible else Text(name + " (hidden)", style="dim"), training_event(result),
+            "", "", "", f"{result.elapsed_s:.2f}s", Text(training_spec_label(result.spec)),
         )
 
     def selected_pin(self) -> int | None:

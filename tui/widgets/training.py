@@ -238,10 +238,12 @@ class TrainingView(Vertical, can_focus=True):
     TrainingView StepHeatmap { width: 1fr; height: 1fr; }
     """
 
+    # Not in the footer (at 80 columns they pushed the app's Train key off it): the headline's last
+    # line names them ("layer 1 ([ ]) · post (t) · std (s)") and F1 lists them.
     BINDINGS = [
-        Binding("left_square_bracket", "layer(-1)", "Layer -", show=True, key_display="["),
-        Binding("right_square_bracket", "layer(1)", "Layer +", show=True, key_display="]"),
-        Binding("s", "next_stat", "Statistic"),
+        Binding("left_square_bracket", "layer(-1)", "Layer -", show=False, key_display="["),
+        Binding("right_square_bracket", "layer(1)", "Layer +", show=False, key_display="]"),
+        Binding("s", "next_stat", "Statistic", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -274,15 +276,18 @@ class TrainingView(Vertical, can_focus=True):
 
     # drawing ------------------------------------------------------------------------------------
     def drawn(self, scene) -> list[tuple[str, str, object, RGB, bool]]:
-        """(key, name, result, colour, is_current) of the current training run and the visible pinned ones."""
+        """(key, name, result, colour, is_current) of the current training run and the visible pinned ones:
+        the app's pins of training runs, under their pin number (their digit key, their Runs tab row) and
+        name (renamed in the Runs tab)."""
         state = getattr(scene, "training", None)
         out = []
         if state is None:
             return out
+        pins = [(i, p) for i, p in enumerate(getattr(scene, "pins", None) or []) if p.is_training]
         if state.current is not None:
-            name = next((p.name for p in state.pins if p.result is state.current), "current")
+            name = next((p.name for _i, p in pins if p.result is state.current), "current")
             out.append(("*", name, state.current, scene.foreground, True))
-        for i, pin in enumerate(state.pins):
+        for i, pin in pins:
             if pin.visible and pin.result is not state.current:  # a pinned current run is drawn once, as current
                 out.append((str(i + 1), pin.name, pin.result, pin.colour, False))
         return out
@@ -306,11 +311,12 @@ class TrainingView(Vertical, can_focus=True):
 
     def head_text(self, scene, runs, tensor: str) -> str:
         state = getattr(scene, "training", None)
+        training = training_line(state)
         if not runs:
-            if state is not None and state.running:
-                return "training... (escape cancels)"
+            if training:
+                return training
             return "No training run yet. g (or ctrl+g) trains the form's configuration: steps, optimizer, data."
-        parts = []
+        parts = [training] if training else []
         current = state.current if state is not None else None
         for key, name, r, _c, is_cur in runs:
             m, s = headline(r, "test_acc")
@@ -384,6 +390,22 @@ class TrainingView(Vertical, can_focus=True):
         self.query_one("#train-ratio", StepPlot).set_data(
             lines, "update-ratio log10 std(dW)/std(W) · layer 1 dark · red line -3",
             refs=[(RATIO_LINE, REF_RGB)] if lines else [], message="" if lines else "no training run yet")
+
+
+def training_line(state) -> str:
+    """While a training run goes on: what it trains. Its spec is the form's stack when g was pressed (a
+    snapshot): the form's later edits re-run the other tabs' run and apply to the next training run only."""
+    if state is None or not getattr(state, "running", False):
+        return ""
+    spec = getattr(state, "spec", None)
+    label = _label_of(spec)
+    what = f"training {label}" + (f", {spec.steps} steps" if hasattr(spec, "steps") else "")
+    return what + " (as the form was at g; edits apply to the next training run) · escape cancels"
+
+
+def _label_of(spec) -> str:
+    label = getattr(spec, "label", None)
+    return label() if callable(label) else "..."
 
 
 def _fmt(v: float) -> str:
