@@ -12,11 +12,15 @@ In ONE process, interleaved (every repeat runs every method once, in turn), afte
   bare          the loop alone;
   bare + evals  the loop plus the same five evaluations of the whole training and held-out splits that the
                 engine records (after 0, N/4, N/2, 3N/4, N updates);
+  floor         the loop with evaluations plus only the statistics the issue requires at every step, in
+                straight-line batched code with no engine around it (floor_loop's docstring): what those
+                statistics cost by themselves on this machine;
   every 1       engine.train with statistics at every step;
   every 10      engine.train with --every 10.
-The engine's time includes its setup (data, parameters): what a user waits for. Printed: medians over repeats
-and the ratios to `bare + evals` (the statistics' cost: targets <= 1.20 at every step, <= 1.05 at every 10)
-and to `bare` (everything). Memory: the process's resident set (CPU) or torch.cuda.max_memory_allocated (CUDA)
+The engine's time includes its setup (data, parameters): what a user waits for. Printed: medians over repeats,
+the ratios of the medians to `bare + evals` (the statistics' cost: targets <= 1.20 at every step, <= 1.05 at
+every 10) and to `bare` (everything), and the median over rounds of the ratio to `bare + evals` within a
+round (steadier on a shared machine). Memory: the process's resident set (CPU) or torch.cuda.max_memory_allocated (CUDA)
 after training N and 4N steps at --every 10, next to the size of the recorded statistics themselves.
 """
 
@@ -93,13 +97,16 @@ def bare_loop(spec, evals: bool) -> float:
 
 
 def floor_loop(spec) -> float:
-    """The bare loop with evaluations plus only what a recorded step must compute, in the fewest ops (ReLU, no
-    norm): the step's h^l and a^l stacked into [L, n] matrices (one copy each), their dLoss/dh and dLoss/da
-    from one torch.autograd.grad call (no hooks), and per matrix the row sums, sums of squares, min, max,
-    sign counts and the near-zero/fastai counts; the sum and sum of squares of every W^l and of its update;
-    one bincount over the histogram samples (the first 8192 entries of h, dLoss/da, dLoss/dh per block).
-    Every step recorded; the records stay on the device until the end. No engine around it: what the
-    statistics cost by themselves. Seconds."""
+    """The bare loop with evaluations plus only what the issue requires of a recorded step, in the fewest ops
+    (ReLU, no norm): the step's h^l and a^l stacked into [L, n] matrices (one copy each) with their row sums,
+    sums of squares, and for h min, max and the sign counts (what `run` reports: zero fraction, and the
+    post's from them) and the near-zero/fastai counts (a's fastai count: a >= 0); dLoss/dh and dLoss/da
+    from one torch.autograd.grad call (no hooks) with their sums and sums of squares (the gradient std);
+    the sum and sum of squares of every W^l and of its update (the update ratio); one bincount over the
+    forward histogram samples (the first 8192 entries of h per block; a's follow from h's). Every step
+    recorded; the records stay on the device until the end. No engine around it, and none of what the engine
+    measures beyond that (gradient min/max/zeros/histograms): what the required statistics cost by
+    themselves. Seconds."""
     device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     _sync(device)
     t0 = time.perf_counter()
@@ -121,7 +128,7 @@ def floor_loop(spec) -> float:
     depth, n = len(ws), spec.batch * spec.body.arch[1]
     stacks = {k: torch.empty(depth, n, device=tr.dev) for k in ("h", "a", "g", "gp")}
     scratch = torch.empty(depth, n, device=tr.dev)
-    samples = torch.empty(3, depth, 8192, device=tr.dev)
+    samples = torch.empty(depth, 8192, device=tr.dev)
 
     def rows(x, full=True):
         vals = [x.sum(1), torch.mul(x, x, out=scratch).sum(1)]
@@ -161,14 +168,13 @@ def floor_loop(spec) -> float:
             for key, ts in (("h", hs), ("a", as_), ("g", grads[-depth:]), ("gp", grads[-2 * depth:-depth])):
                 torch.stack([t.reshape(-1) for t in ts], out=stacks[key])
             h, a, g, gp = stacks["h"], stacks["a"], stacks["g"], stacks["gp"]
-            vals = rows(h) + rows(a, full=False) + rows(g) + rows(gp)
+            vals = rows(h) + rows(a, full=False) + rows(g, full=False) + rows(gp, full=False)
             vals += [torch.le(h, 0.05, out=scratch).sum(1), torch.le(torch.abs(h, out=scratch), 0.05, out=scratch).sum(1),
                      torch.le(a, 0.05, out=scratch).sum(1)]
-            for i, src in enumerate((h, g, gp)):
-                samples[i].copy_(src[:, :8192])
+            samples.copy_(h[:, :8192])
             bins = samples.mul(2.0).add_(20.0).clamp_(0, 39).to(torch.int32)
-            bins += torch.arange(3 * depth, dtype=torch.int32).view(3, depth, 1) * 40
-            hist = torch.bincount(bins.view(-1), minlength=3 * depth * 40)
+            bins += torch.arange(depth, dtype=torch.int32).view(depth, 1) * 40
+            hist = torch.bincount(bins.view(-1), minlength=depth * 40)
             direction = [grads[i] for i in range(depth)] + [grads[2 * depth]]
             delta = torch.stack([torch.stack(torch._foreach_norm(direction)), torch.stack([d.sum() for d in direction])])
             records.append((torch.stack(vals), hist, before, delta, loss.detach()))
@@ -226,8 +232,9 @@ def main() -> None:
     bare = statistics.median(times["bare"])
     for k, ts in times.items():
         med = statistics.median(ts)
+        paired = statistics.median(t / r for t, r in zip(ts, times["bare + evals"], strict=True))
         print(f"  {k:<13} median {med:8.3f} s  min {min(ts):8.3f} s  x{med / ref:5.2f} of bare + evals  "
-              f"x{med / bare:5.2f} of bare")
+              f"x{med / bare:5.2f} of bare  (paired x{paired:5.2f})")
     # memory: N and 4N steps at every 10
     long = parse_train(**{**base, "steps": str(4 * a.steps)}, every="10")
     for spec in (specs["every 10"], long):
