@@ -12,9 +12,10 @@ In ONE process, interleaved (every repeat runs every method once, in turn), afte
   bare          the loop alone;
   bare + evals  the loop plus the same five evaluations of the whole training and held-out splits that the
                 engine records (after 0, N/4, N/2, 3N/4, N updates);
-  floor         the loop with evaluations plus only the statistics the issue requires at every step, in
+  floor 1       the loop with evaluations plus only the statistics the issue requires at every step, in
                 straight-line batched code with no engine around it (floor_loop's docstring): what those
                 statistics cost by themselves on this machine;
+  floor 10      the same at every 10th step (and the last);
   every 1       engine.train with statistics at every step;
   every 10      engine.train with --every 10.
 The engine's time includes its setup (data, parameters): what a user waits for. Printed: medians over repeats,
@@ -103,8 +104,8 @@ def floor_loop(spec) -> float:
     post's from them) and the near-zero/fastai counts (a's fastai count: a >= 0); dLoss/dh and dLoss/da
     from one torch.autograd.grad call (no hooks) with their sums and sums of squares (the gradient std);
     the sum and sum of squares of every W^l and of its update (the update ratio); one bincount over the
-    forward histogram samples (the first 8192 entries of h per block; a's follow from h's). Every step
-    recorded; the records stay on the device until the end. No engine around it, and none of what the engine
+    forward histogram samples (the first 8192 entries of h per block; a's follow from h's). At the spec's
+    recorded steps (--every); the records stay on the device until the end. No engine around it, and none of what the engine
     measures beyond that (gradient min/max/zeros/histograms): what the required statistics cost by
     themselves. Seconds."""
     device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -147,6 +148,7 @@ def floor_loop(spec) -> float:
             return torch.stack(out)
 
     points = set(spec.eval_points())
+    recorded = set(spec.record_steps())
     kept, records = [], []
     for step in range(spec.steps):
         if step in points:
@@ -159,6 +161,11 @@ def floor_loop(spec) -> float:
             hs.append(h)
             as_.append(x)
         loss = F.cross_entropy(F.linear(x, w_o, b_o), tr.ytr[idx[step]])
+        if step not in recorded:  # the bare step
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            continue
         grads = torch.autograd.grad(loss, params + hs + as_)
         with torch.no_grad():
             for p, g in zip(params, grads, strict=False):
@@ -217,7 +224,8 @@ def main() -> None:
     specs = {"every 1": parse_train(**base, every="1"), "every 10": parse_train(**base, every="10")}
     methods = {"bare": lambda: bare_loop(specs["every 1"], False),
                "bare + evals": lambda: bare_loop(specs["every 1"], True),
-               "floor": lambda: floor_loop(specs["every 1"]),
+               "floor 1": lambda: floor_loop(specs["every 1"]),
+               "floor 10": lambda: floor_loop(specs["every 10"]),
                "every 1": lambda: engine_run(specs["every 1"]),
                "every 10": lambda: engine_run(specs["every 10"])}
     print(f"device {a.device}, torch threads {torch.get_num_threads()}, arch {base['arch']}, {a.steps} steps, "
