@@ -49,28 +49,35 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _model(spec):
+    """What both loops start from (trial 0): the engine's data split and minibatch indices, W^l ~ N(0, 2/n_in)
+    (kaiming_normal, ReLU), b^l = 0, the readout W_o ~ N(0, 1/n_L), b_o = 0, all requiring gradients."""
+    data = load_labelled(spec)
+    tr = _Trainer(spec, data, None, None)
+    gen = torch.Generator(device=tr.dev).manual_seed(spec.body.seed)
+    ws, bs = [], []
+    for n_in, n_out in zip(spec.body.arch[:-1], spec.body.arch[1:], strict=True):
+        ws.append(torch.empty(n_out, n_in, device=tr.dev).normal_(0.0, math.sqrt(2.0 / n_in), generator=gen)
+                  .requires_grad_(True))
+        bs.append(torch.zeros(n_out, device=tr.dev, requires_grad=True))
+    w_o = torch.empty(data.classes, spec.body.arch[-1], device=tr.dev).normal_(
+        0.0, 1.0 / math.sqrt(spec.body.arch[-1]), generator=gen).requires_grad_(True)
+    b_o = torch.zeros(data.classes, device=tr.dev, requires_grad=True)
+    return tr, tr.batches(0), ws, bs, w_o, b_o
+
+
 def bare_loop(spec, evals: bool) -> float:
     """Train spec's model (trial 0) without statistics; returns seconds."""
     device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     _sync(device)
     t0 = time.perf_counter()
-    data = load_labelled(spec)
-    tr = _Trainer(spec, data, None, None)
-    idx = tr.batches(0)
-    gen = torch.Generator(device=tr.dev).manual_seed(spec.body.seed)
-    params = []
-    for n_in, n_out in zip(spec.body.arch[:-1], spec.body.arch[1:], strict=True):
-        w = torch.empty(n_out, n_in, device=tr.dev).normal_(0.0, math.sqrt(2.0 / n_in), generator=gen)
-        params.append(w.requires_grad_(True))
-        params.append(torch.zeros(n_out, device=tr.dev, requires_grad=True))
-    w_o = torch.empty(data.classes, spec.body.arch[-1], device=tr.dev).normal_(
-        0.0, 1.0 / math.sqrt(spec.body.arch[-1]), generator=gen).requires_grad_(True)
-    b_o = torch.zeros(data.classes, device=tr.dev, requires_grad=True)
+    tr, idx, ws, bs, w_o, b_o = _model(spec)
+    params = [p for pair in zip(ws, bs, strict=True) for p in pair]
     opt = torch.optim.SGD([*params, w_o, b_o], lr=float(spec.optimizer.get("lr")))
 
     def fwd(x):
-        for k in range(0, len(params), 2):
-            x = torch.relu(F.linear(x, params[k], params[k + 1]))
+        for w, b in zip(ws, bs, strict=True):
+            x = torch.relu(F.linear(x, w, b))
         return F.linear(x, w_o, b_o)
 
     def evaluate():
@@ -105,24 +112,13 @@ def floor_loop(spec) -> float:
     from one torch.autograd.grad call (no hooks) with their sums and sums of squares (the gradient std);
     the sum and sum of squares of every W^l and of its update (the update ratio); one bincount over the
     forward histogram samples (the first 8192 entries of h per block; a's follow from h's). At the spec's
-    recorded steps (--every); the records stay on the device until the end. No engine around it, and none of what the engine
-    measures beyond that (gradient min/max/zeros/histograms): what the required statistics cost by
-    themselves. Seconds."""
+    recorded steps (--every); the records stay on the device until the end. No engine around it, and none
+    of what the engine measures beyond that (gradient min/max/zeros/histograms): what the required
+    statistics cost by themselves. Seconds."""
     device = spec.body.device if spec.body.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     _sync(device)
     t0 = time.perf_counter()
-    data = load_labelled(spec)
-    tr = _Trainer(spec, data, None, None)
-    idx = tr.batches(0)
-    gen = torch.Generator(device=tr.dev).manual_seed(spec.body.seed)
-    ws, bs = [], []
-    for n_in, n_out in zip(spec.body.arch[:-1], spec.body.arch[1:], strict=True):
-        ws.append(torch.empty(n_out, n_in, device=tr.dev).normal_(0.0, math.sqrt(2.0 / n_in), generator=gen)
-                  .requires_grad_(True))
-        bs.append(torch.zeros(n_out, device=tr.dev, requires_grad=True))
-    w_o = torch.empty(data.classes, spec.body.arch[-1], device=tr.dev).normal_(
-        0.0, 1.0 / math.sqrt(spec.body.arch[-1]), generator=gen).requires_grad_(True)
-    b_o = torch.zeros(data.classes, device=tr.dev, requires_grad=True)
+    tr, idx, ws, bs, w_o, b_o = _model(spec)
     params = [*ws, *bs, w_o, b_o]
     matrices = [*ws, w_o]
     opt = torch.optim.SGD(params, lr=float(spec.optimizer.get("lr")))
