@@ -11,7 +11,8 @@ One engine: the body's parameters are drawn by the runner's own block step (the 
 recorded step come from that step's own training forward and backward through the runner's block step, with
 the runner's FastStats and histogram buffers, plus three counts per forward tensor (below). So step 0's
 forward statistics are what `initscope run` reports for the same spec, seed and input batch; the gradient
-statistics are of the training loss (not the run's sum(x^L u)). Steps that are not recorded run a bare
+statistics are of the training loss (not the run's sum(x^L u)), the gradients of every tensor the block step
+watches coming from one torch.autograd.grad call with the parameters' (no hooks). Steps that are not recorded run a bare
 forward (the same torch functions, no statistics). The readout's draw uses its own generator
 (seed + t + READOUT_SEED), so the body's stream is untouched.
 
@@ -235,7 +236,7 @@ class _Trainer:
             opt.zero_grad(set_to_none=True)
             if record:
                 watched, trial.watched = trial.watched, None
-                grads = torch.autograd.grad(loss, flat + [t for t, _, _ in watched])
+                grads = torch.autograd.grad(loss, flat + [tensor for tensor, _, _ in watched])
                 for p, g in zip(flat, grads, strict=False):
                     p.grad = g
                 for (_, layer, slot), g in zip(reversed(watched), reversed(grads[len(flat):]), strict=True):
