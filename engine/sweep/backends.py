@@ -156,15 +156,23 @@ class LocalProcesses:
                 self._kill()
 
     def _kill(self) -> None:
-        """End the pool now: pending cells cancelled, running workers terminated."""
+        """End the pool now: pending cells cancelled, running workers terminated and reaped.
+
+        The pool has no public way to stop a worker, so this reads two private attributes: the workers, and the
+        pool's manager thread. That thread reaps the workers itself once they die; it is waited for before
+        anyone else waits on them: two threads waiting on one child race (the loser's os.waitpid finds no
+        child, and multiprocessing then reports a dead worker as alive)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        processes = list(getattr(pool, "_processes", {}).values())  # the pool has no public way to stop a worker
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
         for p in processes:
-            if p.is_alive():
+            if p.exitcode is None:
                 p.terminate()
+        if manager is not None:
+            manager.join(timeout=10)
         for p in processes:
             p.join(timeout=5)
 
