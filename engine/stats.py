@@ -67,9 +67,6 @@ class _Stack:
         self.row[len(self.layers)].copy_(flat)  # converts to the accumulation dtype
         self.layers.append(layer)
 
-    def full(self) -> bool:
-        return len(self.layers) == len(self.row)
-
 
 class FastStats:
     """One-pass device reductions, small tensors stacked (see the module docstring); no host sync."""
@@ -239,7 +236,8 @@ class FastStats:
 
     def _stage_weights(self) -> None:
         if self.weight_layers:
-            self.forward_stage[self._where(tuple(self.weight_layers)), :2] = torch.stack(self.weights).view(-1, 2).to(self.stage_dtype)
+            sums = torch.stack(self.weights).view(-1, 2).to(self.stage_dtype)
+            self.forward_stage[self._where(tuple(self.weight_layers)), :2] = sums
             self.weights.clear()
             self.weight_layers.clear()
 
@@ -285,11 +283,7 @@ class FastStats:
         else:
             vals = self._reduce_rows(x, scratch)
         self.grad_stage[index, GRAD_SLOTS.index(slot)] = vals.to(self.stage_dtype)
-        if all(self.counted[layer] == self.counted[layers[0]] for layer in layers):
-            self._sample_rows(layers, slot, x)
-        else:
-            for i, layer in enumerate(layers):
-                self.buf.sample(layer, slot, x[i], self.counted[layer])
+        self._sample_rows(layers, slot, x)  # rows of one size: blocks of one width, so one sample size
 
     # ---- the trial ---------------------------------------------------------------------------------------
     def reset(self) -> None:
